@@ -1,0 +1,1 @@
+"""Autoregressive image generation: PixelCNN and VQ-VAE(-2) + PixelCNN prior."""

@@ -1,0 +1,98 @@
+"""Atomic file outputs and self-describing checkpoints.
+
+Every output is written to a temporary file beside its destination and moved
+into place with ``os.replace``, so an interrupted stage never leaves a
+half-written file where DVC (or the next stage) would trust it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from pixelcnn.errors import CheckpointError
+
+CHECKPOINT_FORMAT = 1
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success move it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    with atomic_path(path, ".npy") as tmp:
+        np.save(tmp, array)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Rows of equal keys → CSV with a header (the format ``dvc plots`` reads)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_checkpoint(path: str | Path, kind: str, config: Any, state_dict: dict, **extra: Any) -> None:
+    """Save ``state_dict`` with the config that rebuilds its model.
+
+    ``config`` is a dataclass (stored as a dict); ``kind`` names the model so that
+    a checkpoint handed to the wrong stage is refused with a clear sentence.
+    """
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "kind": kind,
+        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config),
+        "state_dict": state_dict,
+        **extra,
+    }
+    with atomic_path(path, ".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint saved by ``save_checkpoint`` and check it is a ``kind``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found; run the stage that trains the {kind} first")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); re-run its training stage") from None
+    if not isinstance(payload, dict) or "kind" not in payload or "config" not in payload:
+        raise CheckpointError(f"{path}: not a pixelcnn checkpoint; pass the output of the {kind} training stage")
+    if payload["kind"] != kind:
+        raise CheckpointError(
+            f"{path}: is a {payload['kind']!r} checkpoint, expected a {kind!r} checkpoint; pass the right file"
+        )
+    return payload
