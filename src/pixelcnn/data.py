@@ -1,0 +1,503 @@
+"""Datasets → uint8 arrays on disk: the library behind the ``prepare`` stage.
+
+Shape legend: N images, C channels (1 or 3), H W pixels (H = W = ``data.image_size``),
+K classes.
+
+Every supported dataset becomes ``images: uint8 (N, C, H, W)`` in [0, 255] and
+``labels: int64 (N,)`` in [0, K), or -1 everywhere when unlabelled (K = 0),
+split into train and test and written by ``save_prepared`` as
+``{train,test}_images.npy``, ``{train,test}_labels.npy`` and ``meta.json``.
+``load_split`` reads one split back, the images memory-mapped.
+
+Datasets (``data.name``):
+
+- ``digits`` (default, offline): scikit-learn's bundled 1797 handwritten 8×8
+  digits, values 0..16 mapped to 0..255 (16 → 255), resized bilinearly to
+  H × W; C = 1, K = 10. Seeded stratified train/test split.
+- ``mnist`` / ``fashion_mnist``: torchvision's classes over
+  ``<root>/MNIST/raw`` / ``<root>/FashionMNIST/raw`` (the four uncompressed idx
+  files). The 28×28 digits are zero-padded by 2 pixels to 32×32 (the LeNet
+  canvas; exact pixels, the background is 0) and then resized only when
+  ``image_size`` is not 32. C = 1, K = 10, official split.
+- ``cifar10``: torchvision's class over ``<root>/cifar-10-batches-py``, which
+  checks the official md5 of every batch file; native 32×32, C = 3 (1 with
+  ``grayscale``), K = 10, official split.
+- ``celeba``: torchvision's class over ``<root>/celeba`` (``img_align_celeba/``
+  and the five ``list_*.txt`` / ``identity_CelebA.txt`` files, md5-checked).
+  Each 178×218 aligned face is center-cropped to 148×148 and resized. Official
+  split: partition 0 → train, 2 → test (1, validation, is unused). Labels: the
+  binary attribute ``data.celeba_attr`` (0 without, 1 with; K = 2), or
+  unlabelled when it is null.
+- ``folder``: ``root`` is a folder of images. One subfolder per class gives
+  labels (sorted subfolder names → 0..K-1, images found recursively); a flat
+  folder gives unlabelled data. Each image is center-cropped to its largest
+  square, resized, and converted to RGB (L with ``grayscale``). Seeded
+  stratified train/test split.
+
+Resizing is PIL bilinear, which antialiases when shrinking. Nothing is
+downloaded unless ``data.download`` is true; a missing, corrupt or unreadable
+file stops with a ``DataError`` sentence naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Literal
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pixelcnn.errors import DataError
+from pixelcnn.io import save_npy, write_json
+from pixelcnn.params import check
+
+SPLITS = ("train", "test")
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+CELEBA_CROP = 148  # square side cut from the centre of each 178×218 aligned CelebA face
+RESAMPLE = Image.Resampling.BILINEAR
+META_KEYS = ("name", "channels", "image_size", "num_classes", "class_names", "n_train", "n_test")
+REPRO_HINT = "run `uv run dvc repro prepare`"
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """The ``data`` section of params.yaml: which dataset, at what size, how split."""
+
+    SECTION: ClassVar[str] = "data"
+
+    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"] = "digits"  # dataset; digits is bundled with scikit-learn (offline)
+    root: str = "data/raw"  # where torchvision datasets live (MNIST/, FashionMNIST/, cifar-10-batches-py/, celeba/); for folder: the image folder itself
+    image_size: int = 32  # output height = width in pixels
+    grayscale: bool = False  # store colour datasets (cifar10, celeba, folder) as one luminance channel
+    test_fraction: float = 0.2  # share held out for test where there is no official split (digits, folder)
+    split_seed: int = 0  # seed of that split and of the max_train / max_test subsets
+    max_train: int | None = None  # keep a seeded subset of at most this many train images; null = all
+    max_test: int | None = None  # keep a seeded subset of at most this many test images; null = all
+    celeba_attr: str | None = "Smiling"  # CelebA attribute used as a binary label (0 without, 1 with); null = unlabelled
+    download: bool = False  # let torchvision fetch missing mnist/fashion_mnist/cifar10/celeba files into root (needs internet)
+
+    def __post_init__(self) -> None:
+        check(self.image_size >= 4, f"data.image_size must be >= 4, got {self.image_size}")
+        check(0 < self.test_fraction < 1, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
+        check(self.root != "", "data.root must not be empty; set it to the folder holding the dataset")
+        for key in ("max_train", "max_test"):
+            value = getattr(self, key)
+            check(value is None or value >= 1, f"data.{key} must be >= 1 or null, got {value}")
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A dataset ready to write: both splits as arrays, plus class names."""
+
+    name: str
+    class_names: list[str]  # K names; empty when unlabelled
+    train_images: np.ndarray  # uint8 (N, C, H, W)
+    train_labels: np.ndarray  # int64 (N,) in [0, K), or -1 when K = 0
+    test_images: np.ndarray  # uint8 (N, C, H, W)
+    test_labels: np.ndarray  # int64 (N,)
+
+    @property
+    def channels(self) -> int:
+        return int(self.train_images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train_images.shape[2])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def meta(self) -> dict[str, Any]:
+        """The ``meta.json`` contents."""
+        k = self.num_classes
+        return {
+            "name": self.name,
+            "channels": self.channels,
+            "image_size": self.image_size,
+            "num_classes": k,
+            "class_names": list(self.class_names),
+            "n_train": len(self.train_labels),
+            "n_test": len(self.test_labels),
+            "train_class_counts": np.bincount(self.train_labels, minlength=k).tolist() if k else [],
+            "test_class_counts": np.bincount(self.test_labels, minlength=k).tolist() if k else [],
+        }
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One pool of images before decoding: labels now, pixels on demand."""
+
+    labels: np.ndarray  # int64 (N,)
+    load: Callable[[int], np.ndarray]  # index → uint8 (C, H, W) at the output size
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    train: _Source
+    test: _Source | None  # None: no official split, carve test out of train
+    class_names: list[str]
+    channels: int
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def _to_chw(img: Image.Image, size: int, crop: int | None = None) -> np.ndarray:
+    """PIL image (mode L or RGB) → centre square (side ``crop`` or the short side) → uint8 (C, size, size)."""
+    w, h = img.size
+    side = min(w, h) if crop is None else min(crop, w, h)
+    if (w, h) != (side, side):
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    if side != size:
+        img = img.resize((size, size), RESAMPLE)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (H, W, C) → (C, H, W)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image format"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def _read_image(path: Path, mode: str) -> Image.Image:
+    """Decode ``path`` fully and convert it to ``mode`` ("L" or "RGB")."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert(mode)
+    except FileNotFoundError:
+        raise DataError(f"{path}: image not found; restore it or remove it from the dataset's lists") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: cannot read image ({_reason(exc)}); remove or replace it") from None
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def _digits(cfg: DataParams) -> _Dataset:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = np.rint(digits.images * (255 / 16)).astype(np.uint8)  # (N, 8, 8), 0..16 → 0..255
+    labels = digits.target.astype(np.int64)
+
+    def load(i: int) -> np.ndarray:
+        return _to_chw(Image.fromarray(pixels[i]), cfg.image_size)
+
+    return _Dataset(_Source(labels, load), None, [str(k) for k in range(10)], channels=1)
+
+
+def _open_torchvision(make: Callable[[], Any], diagnose: Callable[[str], str]) -> Any:
+    """Build a torchvision dataset; any failure becomes one ``DataError`` sentence."""
+    try:
+        return make()
+    except Exception as exc:  # torchvision raises RuntimeError, URLError, AssertionError, ...
+        raise DataError(diagnose(f"{exc.__class__.__name__}: {_reason(exc)}")) from None
+
+
+def _missing_sentence(cfg: DataParams, path: Path, title: str, how: str, reason: str) -> str:
+    if cfg.download:
+        return f"{path} not found and downloading {title} failed ({reason}); {how} by hand, or set data.name: digits"
+    return f"{path} not found; {how} (or set data.download: true when online, or data.name: digits)"
+
+
+def _mnist(cfg: DataParams) -> _Dataset:
+    from torchvision import datasets
+
+    cls = datasets.FashionMNIST if cfg.name == "fashion_mnist" else datasets.MNIST
+    title = "Fashion-MNIST" if cls is datasets.FashionMNIST else "MNIST"
+    raw = Path(cfg.root) / cls.__name__ / "raw"
+
+    def diagnose(reason: str) -> str:
+        for gz_name, _ in cls.resources:
+            path = raw / gz_name.removesuffix(".gz")
+            if not path.is_file():
+                if path.with_suffix(".gz").is_file():
+                    return f"{path}.gz is compressed; run `gunzip {raw}/*.gz` (torchvision reads the uncompressed idx files)"
+                how = f"put the four uncompressed {title} idx files in {raw}"
+                return _missing_sentence(cfg, path, title, how, reason)
+        return f"{raw}: cannot read the {title} idx files ({reason}); re-download them"
+
+    sources = []
+    for train in (True, False):
+        ds = _open_torchvision(lambda: cls(cfg.root, train=train, download=cfg.download), diagnose)
+        pixels = ds.data.numpy()  # (N, 28, 28) uint8
+        if pixels.ndim != 3 or pixels.shape[1:] != (28, 28) or len(pixels) != len(ds.targets):
+            raise DataError(f"{raw}: {title} images have shape {tuple(pixels.shape)}, expected (N, 28, 28); re-download them")
+
+        def load(i: int, pixels: np.ndarray = pixels) -> np.ndarray:
+            return _to_chw(Image.fromarray(np.pad(pixels[i], 2)), cfg.image_size)  # (32, 32): zero border
+
+        sources.append(_Source(ds.targets.numpy().astype(np.int64), load))
+    names = [str(k) for k in range(10)] if title == "MNIST" else list(cls.classes)
+    return _Dataset(sources[0], sources[1], names, channels=1)
+
+
+def _checksum_diagnose(cfg: DataParams, files: list[tuple[Path, str]], title: str, how: str) -> Callable[[str], str]:
+    def diagnose(reason: str) -> str:
+        from torchvision.datasets.utils import check_integrity
+
+        for path, md5 in files:
+            if not path.exists():
+                return _missing_sentence(cfg, path, title, how, reason)
+        for path, md5 in files:
+            if path.is_file() and not check_integrity(str(path), md5):
+                return f"{path}: checksum does not match the official {title} file; re-download it"
+        return f"{files[0][0].parent}: cannot read {title} ({reason}); re-download it"
+
+    return diagnose
+
+
+def _cifar10(cfg: DataParams) -> _Dataset:
+    from torchvision.datasets import CIFAR10
+
+    base = Path(cfg.root) / CIFAR10.base_folder
+    files = [(base / f, md5) for f, md5 in CIFAR10.train_list + CIFAR10.test_list]
+    files.append((base / CIFAR10.meta["filename"], CIFAR10.meta["md5"]))
+    how = f"extract cifar-10-python.tar.gz into {cfg.root}"
+    diagnose = _checksum_diagnose(cfg, files, "CIFAR-10", how)
+    mode = "L" if cfg.grayscale else "RGB"
+
+    sources, names = [], []
+    for train in (True, False):
+        ds = _open_torchvision(lambda: CIFAR10(cfg.root, train=train, download=cfg.download), diagnose)
+        pixels, names = ds.data, list(ds.classes)  # (N, 32, 32, 3) uint8
+
+        def load(i: int, pixels: np.ndarray = pixels) -> np.ndarray:
+            return _to_chw(Image.fromarray(pixels[i]).convert(mode), cfg.image_size)
+
+        sources.append(_Source(np.asarray(ds.targets, dtype=np.int64), load))
+    return _Dataset(sources[0], sources[1], names, channels=1 if cfg.grayscale else 3)
+
+
+def _celeba(cfg: DataParams) -> _Dataset:
+    from torchvision.datasets import CelebA
+
+    base = Path(cfg.root) / CelebA.base_folder
+    files = [(base / f, md5) for _, md5, f in CelebA.file_list if not f.endswith((".zip", ".7z"))]
+    files.append((base / "img_align_celeba", None))
+    how = f"put img_align_celeba/ and the CelebA list_*.txt and identity_CelebA.txt files in {base}"
+    diagnose = _checksum_diagnose(cfg, files, "CelebA", how)
+    mode = "L" if cfg.grayscale else "RGB"
+    names = [f"not {cfg.celeba_attr}", cfg.celeba_attr] if cfg.celeba_attr is not None else []
+
+    sources = []
+    for split in SPLITS:
+        ds = _open_torchvision(lambda: CelebA(cfg.root, split=split, target_type=[], download=cfg.download), diagnose)
+        if cfg.celeba_attr is None:
+            labels = np.full(len(ds.filename), -1, dtype=np.int64)
+        elif cfg.celeba_attr in ds.attr_names:
+            labels = ds.attr[:, ds.attr_names.index(cfg.celeba_attr)].numpy().astype(np.int64)  # {0, 1}
+        else:
+            raise DataError(
+                f"{base / 'list_attr_celeba.txt'} has no attribute {cfg.celeba_attr!r}; set data.celeba_attr "
+                "to one of its columns (e.g. Smiling, Male, Young) or null"
+            )
+        paths = [base / "img_align_celeba" / f for f in ds.filename]
+
+        def load(i: int, paths: list[Path] = paths) -> np.ndarray:
+            return _to_chw(_read_image(paths[i], mode), cfg.image_size, crop=CELEBA_CROP)
+
+        sources.append(_Source(labels, load))
+    return _Dataset(sources[0], sources[1], names, channels=1 if cfg.grayscale else 3)
+
+
+def _image_files(folder: Path, recursive: bool) -> list[Path]:
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p for p in found
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def _folder(cfg: DataParams) -> _Dataset:
+    root = Path(cfg.root)
+    if not root.is_dir():
+        raise DataError(f"{root}: image folder not found; put images (or one subfolder of images per class) there or set data.root")
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    loose = _image_files(root, recursive=False)
+    if class_dirs:
+        if loose:
+            raise DataError(f"{loose[0]}: image lies beside the class subfolders of {root}; move it into a class folder")
+        paths, labels = [], []
+        for k, d in enumerate(class_dirs):
+            files = _image_files(d, recursive=True)
+            if not files:
+                raise DataError(f"{d}: class folder holds no images; add some or remove the folder")
+            paths += files
+            labels += [k] * len(files)
+        names = [d.name for d in class_dirs]
+    else:
+        paths, labels, names = loose, [-1] * len(loose), []
+    if len(paths) < 2:
+        exts = " ".join(sorted(IMAGE_EXTENSIONS))
+        raise DataError(f"{root}: found {len(paths)} images ({exts}); put at least 2 there or set data.root")
+    mode = "L" if cfg.grayscale else "RGB"
+
+    def load(i: int) -> np.ndarray:
+        return _to_chw(_read_image(paths[i], mode), cfg.image_size)
+
+    return _Dataset(_Source(np.asarray(labels, dtype=np.int64), load), None, names, channels=1 if cfg.grayscale else 3)
+
+
+_LOADERS: dict[str, Callable[[DataParams], _Dataset]] = {
+    "digits": _digits,
+    "mnist": _mnist,
+    "fashion_mnist": _mnist,
+    "cifar10": _cifar10,
+    "celeba": _celeba,
+    "folder": _folder,
+}
+
+
+# --------------------------------------------------------------------------- split, subset, decode
+
+
+def split_indices(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split of ``labels: (N,)`` → sorted disjoint (train, test) indices covering 0..N-1.
+
+    Each label value (-1 included) sends round(n * test_fraction) of its n items to
+    test, at least 1 and at most n - 1 when n >= 2; a singleton stays in train.
+    """
+    rng = np.random.default_rng(seed)
+    train, test = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for value in np.unique(labels):
+        idx = np.flatnonzero(labels == value)
+        idx = idx[rng.permutation(len(idx))]
+        n_test = min(max(int(len(idx) * test_fraction + 0.5), 1), len(idx) - 1)
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _subset(n: int, limit: int | None, seed: int, stream: int) -> np.ndarray:
+    """Sorted indices of a seeded subset of ``limit`` of ``n`` items (all when ``limit`` is None or >= n).
+
+    A larger ``limit`` with the same seed gives a superset.
+    """
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, stream]).permutation(n)[:limit])
+
+
+def _decode(source: _Source, indices: np.ndarray, channels: int, size: int) -> np.ndarray:
+    """Decode the images at ``indices`` into uint8 (N, C, H, W), a few threads at a time."""
+    out = np.empty((len(indices), channels, size, size), dtype=np.uint8)
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
+        for k, image in enumerate(pool.map(source.load, (int(i) for i in indices))):
+            out[k] = image
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return out
+
+
+def prepare(cfg: DataParams) -> PreparedData:
+    """Load the dataset ``cfg`` names, split and subset it, decode it to uint8 arrays.
+
+    Deterministic given ``cfg``; raises ``DataError`` naming the missing or bad file.
+    """
+    ds = _LOADERS[cfg.name](cfg)
+    if ds.test is None:
+        train_idx, test_idx = split_indices(ds.train.labels, cfg.test_fraction, cfg.split_seed)
+        test_source = ds.train
+    else:
+        train_idx, test_idx = np.arange(len(ds.train.labels)), np.arange(len(ds.test.labels))
+        test_source = ds.test
+    train_idx = train_idx[_subset(len(train_idx), cfg.max_train, cfg.split_seed, stream=1)]
+    test_idx = test_idx[_subset(len(test_idx), cfg.max_test, cfg.split_seed, stream=2)]
+    if len(train_idx) == 0 or len(test_idx) == 0:
+        raise DataError(
+            f"{cfg.root}: {cfg.name} gives {len(train_idx)} train and {len(test_idx)} test images; "
+            "both must be non-empty, so add images or change data.test_fraction"
+        )
+    return PreparedData(
+        name=cfg.name,
+        class_names=list(ds.class_names),
+        train_images=_decode(ds.train, train_idx, ds.channels, cfg.image_size),
+        train_labels=ds.train.labels[train_idx],
+        test_images=_decode(test_source, test_idx, ds.channels, cfg.image_size),
+        test_labels=test_source.labels[test_idx],
+    )
+
+
+# --------------------------------------------------------------------------- disk
+
+
+def save_prepared(data: PreparedData, out_dir: str | Path) -> None:
+    """Write ``data`` into ``out_dir`` all at once: a temporary sibling folder is filled, then renamed.
+
+    A failure leaves ``out_dir`` as it was (absent or the previous complete output).
+    """
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old = tmp.with_name(tmp.name.replace(".tmp-", ".old-"))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700
+        for split in SPLITS:
+            save_npy(tmp / f"{split}_images.npy", getattr(data, f"{split}_images"))
+            save_npy(tmp / f"{split}_labels.npy", getattr(data, f"{split}_labels").astype(np.int64))
+        write_json(tmp / "meta.json", data.meta())
+        if out.exists() or out.is_symlink():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        for leftover in (tmp, old):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            elif leftover.exists() or leftover.is_symlink():
+                leftover.unlink()
+
+
+def _load_npy(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({_reason(exc)}); {REPRO_HINT}") from None
+
+
+def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Read one split of a prepared data dir.
+
+    Returns ``images: uint8 (N, C, H, W)`` memory-mapped read-only, ``labels: int64 (N,)``
+    and the ``meta.json`` dict. A missing or malformed file raises ``DataError`` naming it.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    d = Path(data_dir)
+    images_path, labels_path, meta_path = d / f"{split}_images.npy", d / f"{split}_labels.npy", d / "meta.json"
+    for path in (images_path, labels_path, meta_path):
+        if not path.is_file():
+            raise DataError(f"{path} not found; {REPRO_HINT}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise DataError(f"{meta_path}: not valid JSON; {REPRO_HINT}") from None
+    missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise DataError(f"{meta_path}: lacks {', '.join(missing)}; {REPRO_HINT}")
+    images, labels = _load_npy(images_path, mmap=True), _load_npy(labels_path, mmap=False)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise DataError(f"{images_path}: expected uint8 (N, C, H, W), got {images.dtype} {images.shape}; {REPRO_HINT}")
+    if labels.dtype != np.int64 or labels.ndim != 1:
+        raise DataError(f"{labels_path}: expected int64 (N,), got {labels.dtype} {labels.shape}; {REPRO_HINT}")
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path}: has {len(labels)} labels for {len(images)} images; {REPRO_HINT}")
+    expected = (meta[f"n_{split}"], meta["channels"], meta["image_size"], meta["image_size"])
+    if tuple(images.shape) != tuple(expected):
+        raise DataError(f"{images_path}: shape {images.shape} disagrees with meta.json {expected}; {REPRO_HINT}")
+    return images, labels, meta

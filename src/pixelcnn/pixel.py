@@ -1,0 +1,142 @@
+"""The pixel-space branch: params, training and sampling of the pixel PixelCNN.
+
+Legend: N images, B batch, C channels, H W pixels, K = ``levels`` values per channel.
+
+Pixels are uint8 in [0, 255]; the model sees them quantised to ``levels``
+values (``levels = 256`` is lossless). Bits per dimension are reported for the
+quantised data, per channel value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+
+from pixelcnn.model import PixelCNN, PixelCNNConfig
+from pixelcnn.params import check
+from pixelcnn.sampling import SamplingOptions
+
+
+@dataclass(frozen=True)
+class PixelModelParams:
+    """Architecture of the pixel PixelCNN (read by train_pixelcnn)."""
+
+    SECTION: ClassVar[str] = "pixelcnn"
+    levels: int = 256  # values per channel; 256 = 8 bits, fewer quantise the data
+    hidden: int = 48  # features per stack, divisible by the image's channels
+    skip: int = 96  # skip-connection features, divisible by the image's channels
+    layers: int = 8  # gated blocks
+    kernel: int = 3  # odd kernel width of both stacks
+    conditional: bool = True  # condition on the class label when the data has labels
+
+    def __post_init__(self) -> None:
+        check(2 <= self.levels <= 256, f"pixelcnn.levels must be in [2, 256], got {self.levels}")
+        check(self.hidden >= 3, f"pixelcnn.hidden must be >= 3, got {self.hidden}")
+        check(self.skip >= 3, f"pixelcnn.skip must be >= 3, got {self.skip}")
+        check(self.layers >= 1, f"pixelcnn.layers must be >= 1, got {self.layers}")
+        check(self.kernel >= 3 and self.kernel % 2 == 1, f"pixelcnn.kernel must be odd and >= 3, got {self.kernel}")
+
+    def model_config(self, channels: int, height: int, width: int, num_classes: int) -> PixelCNNConfig:
+        """The model config for data of this shape; checks divisibility by the channel count."""
+        for name in ("hidden", "skip"):
+            value = getattr(self, name)
+            check(value % channels == 0, f"pixelcnn.{name} must be divisible by the data's {channels} channels, got {value}")
+        return PixelCNNConfig(
+            channels=channels,
+            levels=self.levels,
+            height=height,
+            width=width,
+            hidden=self.hidden,
+            skip=self.skip,
+            layers=self.layers,
+            kernel=self.kernel,
+            num_classes=num_classes if self.conditional else 0,
+        )
+
+
+@dataclass(frozen=True)
+class PixelTrainParams:
+    """Optimisation of the pixel PixelCNN (read by train_pixelcnn)."""
+
+    SECTION: ClassVar[str] = "pixelcnn"
+    epochs: int = 6  # passes over the training split
+    batch_size: int = 32  # images per step
+    lr: float = 0.002  # Adam learning rate
+    lr_decay: float = 0.8  # learning rate multiplied by this after each epoch
+    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    amp: bool = True  # bf16 autocast on CUDA; no effect on the CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, f"pixelcnn.epochs must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"pixelcnn.batch_size must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, f"pixelcnn.lr must be > 0, got {self.lr}")
+        check(0 < self.lr_decay <= 1, f"pixelcnn.lr_decay must be in (0, 1], got {self.lr_decay}")
+        check(self.grad_clip >= 0, f"pixelcnn.grad_clip must be >= 0, got {self.grad_clip}")
+
+
+@dataclass(frozen=True)
+class PixelSampleParams:
+    """Sampling from the pixel PixelCNN (read by sample_pixelcnn)."""
+
+    SECTION: ClassVar[str] = "pixelcnn"
+    num_samples: int = 500  # images to draw (evaluate scores them)
+    temperature: float = 1.0  # > 0; below 1 sharpens every step's distribution
+    top_k: int = 0  # keep the k most likely values per step; 0 keeps all
+    top_p: float = 1.0  # nucleus: keep the smallest set of mass >= p; 1 keeps all
+    labels: list[int] | None = None  # classes to draw, cycled; null: all classes in turn
+    sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
+    sample_batch_size: int = 100  # images sampled at once
+    progress_every: int = 4  # rows between frames of the progressive-generation strip/GIF
+    complete_rows: int = 16  # also complete test images from their top rows; 0 turns it off
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
+
+    def __post_init__(self) -> None:
+        check(self.num_samples >= 1, f"pixelcnn.num_samples must be >= 1, got {self.num_samples}")
+        check(self.temperature > 0, f"pixelcnn.temperature must be > 0, got {self.temperature}")
+        check(self.top_k >= 0, f"pixelcnn.top_k must be >= 0 (0 keeps all), got {self.top_k}")
+        check(0 < self.top_p <= 1, f"pixelcnn.top_p must be in (0, 1], got {self.top_p}")
+        check(self.sample_batch_size >= 1, f"pixelcnn.sample_batch_size must be >= 1, got {self.sample_batch_size}")
+        check(self.progress_every >= 1, f"pixelcnn.progress_every must be >= 1, got {self.progress_every}")
+        check(self.complete_rows >= 0, f"pixelcnn.complete_rows must be >= 0, got {self.complete_rows}")
+        check(
+            self.labels is None or (len(self.labels) > 0 and all(v >= 0 for v in self.labels)),
+            f"pixelcnn.labels must be null or a non-empty list of class indices >= 0, got {self.labels}",
+        )
+
+    @property
+    def options(self) -> SamplingOptions:
+        return SamplingOptions(self.temperature, self.top_k, self.top_p)
+
+
+def quantise(images: np.ndarray | torch.Tensor, levels: int) -> torch.Tensor:
+    """uint8 [0, 255] → int64 in [0, levels): value * levels // 256."""
+    x = torch.as_tensor(np.asarray(images)).long()
+    return x if levels == 256 else (x * levels) // 256
+
+
+def dequantise(x: torch.Tensor, levels: int) -> np.ndarray:
+    """int64 in [0, levels) → uint8 [0, 255], spreading the levels over the range."""
+    x = x.long().cpu()
+    if levels != 256:
+        x = (x * 255 + (levels - 1) // 2) // (levels - 1)
+    return x.to(torch.uint8).numpy()
+
+
+def pixel_loss(model: PixelCNN, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Bits per dimension of a batch (x, labels); labels ignored by an unconditional model."""
+    x, labels = batch
+    return model.bits_per_dim(x, labels if model.config.num_classes else None)
+
+
+def class_labels(n: int, num_classes: int, chosen: list[int] | None, key: str) -> torch.Tensor | None:
+    """Labels for ``n`` samples: ``chosen`` cycled, or every class in turn; None if unconditional."""
+    if not num_classes:
+        return None
+    pool = chosen if chosen is not None else list(range(num_classes))
+    for label in pool:
+        check(label < num_classes, f"{key} contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})")
+    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)

@@ -1,0 +1,39 @@
+"""Encode the prepared train and test images into code grids with the trained autoencoder.
+
+Inputs: --data (prepared dir), --model (train_vqvae checkpoint). Output: --out dir with
+{split}_{level}.npy int16 (N, h, w), {split}_labels.npy int64 (N,) and meta.json
+(levels, grid shapes, codebook size, num_classes, the autoencoder's fingerprint),
+streamed batch by batch and moved into place only when complete.
+"""
+
+import argparse
+
+from pixelcnn import params
+from pixelcnn.data import load_split
+from pixelcnn.runtime import resolve_device, stage_main
+from pixelcnn.vqvae import ExtractParams, extract_codes, load_vqvae
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--data", required=True)  # the paths exactly as dvc.yaml lists them
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    cfg = params.load(args.params, ExtractParams)  # no seed: extraction draws nothing
+    model = load_vqvae(args.model, resolve_device(cfg.extract_device))
+    splits = {split: load_split(args.data, split) for split in ("train", "test")}
+    meta = extract_codes(
+        model,
+        {split: (images, labels) for split, (images, labels, _) in splits.items()},
+        args.out,
+        batch_size=cfg.extract_batch_size,
+        data_meta=splits["train"][2],
+    )
+    grids = ", ".join(f"{name} {h}×{w}" for name, (h, w) in meta["shapes"].items())
+    print(f"extract_codes: {meta['n_train']} train, {meta['n_test']} test images → {grids} codes in {args.out}")
+
+
+if __name__ == "__main__":
+    stage_main(main)
