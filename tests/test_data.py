@@ -413,9 +413,10 @@ def test_params_unknown_key_and_range_are_one_sentence(tmp_path):
         params.load(path, DataParams)
     keys = ", ".join(sorted(k.split(".")[1] for k in params.param_keys(DataParams)))
     assert str(err.value) == f"{path}: unknown key data.nmae; allowed keys of data: {keys}"
+    path = _params_file(tmp_path, "  image_size: -1\n")
     with pytest.raises(ConfigError) as err:
-        params.load(_params_file(tmp_path, "  image_size: -1\n"), DataParams)
-    assert str(err.value) == "params.yaml: data.image_size must be >= 4, got -1"
+        params.load(path, DataParams)
+    assert str(err.value) == f"{path}: data.image_size must be >= 4, got -1"
     with pytest.raises(ConfigError, match=r"data\.test_fraction must be in \(0, 1\), got 1\.0"):
         DataParams(test_fraction=1.0)
 

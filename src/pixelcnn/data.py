@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +52,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pixelcnn.errors import DataError
-from pixelcnn.io import save_npy, write_json
+from pixelcnn.io import atomic_dir, write_json
 from pixelcnn.params import check
 
 SPLITS = ("train", "test")
@@ -436,31 +434,15 @@ def prepare(cfg: DataParams) -> PreparedData:
 
 
 def save_prepared(data: PreparedData, out_dir: str | Path) -> None:
-    """Write ``data`` into ``out_dir`` all at once: a temporary sibling folder is filled, then renamed.
+    """Write ``data`` into ``out_dir`` all at once (``io.atomic_dir``).
 
     A failure leaves ``out_dir`` as it was (absent or the previous complete output).
     """
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    old = tmp.with_name(tmp.name.replace(".tmp-", ".old-"))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700
+    with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
-            save_npy(tmp / f"{split}_images.npy", getattr(data, f"{split}_images"))
-            save_npy(tmp / f"{split}_labels.npy", getattr(data, f"{split}_labels").astype(np.int64))
+            np.save(tmp / f"{split}_images.npy", getattr(data, f"{split}_images"))
+            np.save(tmp / f"{split}_labels.npy", getattr(data, f"{split}_labels").astype(np.int64))
         write_json(tmp / "meta.json", data.meta())
-        if out.exists() or out.is_symlink():
-            os.replace(out, old)
-        os.replace(tmp, out)
-    finally:
-        for leftover in (tmp, old):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover)
-            elif leftover.exists() or leftover.is_symlink():
-                leftover.unlink()
 
 
 def _load_npy(path: Path, mmap: bool) -> np.ndarray:

@@ -49,3 +49,29 @@ def save_grid(path: str | Path, images_uint8: np.ndarray, nrow: int, scale: int 
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     with atomic_path(path, ".png") as tmp:
         picture.save(tmp, format="PNG")
+
+
+def save_gif(path: str | Path, frames: list[np.ndarray], nrow: int, scale: int | None = None, ms_per_frame: int = 250) -> None:
+    """Write an animated GIF whose frame t is the grid of uint8 (N, C, H, W) ``frames[t]``.
+
+    The last frame is held three times as long, so the finished images linger.
+    """
+    from PIL import Image
+
+    if not frames:
+        raise ValueError("save_gif needs at least one frame")
+    scale = scale or max(1, 128 // frames[0].shape[2])
+    pictures = []
+    for frame in frames:
+        grid = grid_array(frame, nrow).transpose(1, 2, 0)  # (rows·H', cols·W', C)
+        picture = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
+        pictures.append(picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST))
+    durations = [ms_per_frame] * (len(pictures) - 1) + [ms_per_frame * 3]
+    with atomic_path(path, ".gif") as tmp:
+        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0)
+
+
+def progress_strip(frames: list[np.ndarray]) -> np.ndarray:
+    """Frames (T of (N, C, H, W)) → (N·T, C, H, W): image n's frames side by side in row n (use nrow=T)."""
+    stacked = np.stack(frames, axis=1)  # (N, T, C, H, W)
+    return stacked.reshape(-1, *stacked.shape[2:])  # (N·T, C, H, W)

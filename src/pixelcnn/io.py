@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +25,13 @@ from pixelcnn.errors import CheckpointError
 CHECKPOINT_FORMAT = 1
 
 
+def _umask_mode(base: int) -> int:
+    """``base`` permissions less the process umask (mkstemp/mkdtemp create 0600/0700)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it to ``path``."""
@@ -34,10 +42,41 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(_umask_mode(0o666))
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``path``; on success it replaces ``path`` whole.
+
+    The previous ``path`` (if any) is moved aside before the swap and deleted
+    only after it, so a failure at any point leaves either the old complete
+    output or the new one, never a mixture.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    old = tmp.with_name(tmp.name.replace(".tmp-", ".old-"))
+    try:
+        tmp.chmod(_umask_mode(0o777))
+        yield tmp
+        if path.exists() or path.is_symlink():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+        _remove(old)
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:

@@ -122,7 +122,10 @@ def build(cls: type[T], raw: dict[str, Any], where: str = "params.yaml") -> T:
                 f"{where}: {section}.{f.name} must be {_type_name(hints[f.name])}, got {value!r}"
             )
         kwargs[f.name] = _coerce(value, hints[f.name])
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # range checks say "params.yaml: ..."; name the file actually read
+        raise ConfigError(str(exc).replace("params.yaml", where, 1)) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -91,7 +91,7 @@ class PixelSampleParams:
     sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
     sample_batch_size: int = 100  # images sampled at once
     progress_every: int = 4  # rows between frames of the progressive-generation strip/GIF
-    complete_rows: int = 16  # also complete test images from their top rows; 0 turns it off
+    complete_rows: int = 16  # completions of test images keep this many top rows and sample the rest
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
 
     def __post_init__(self) -> None:
@@ -101,7 +101,7 @@ class PixelSampleParams:
         check(0 < self.top_p <= 1, f"pixelcnn.top_p must be in (0, 1], got {self.top_p}")
         check(self.sample_batch_size >= 1, f"pixelcnn.sample_batch_size must be >= 1, got {self.sample_batch_size}")
         check(self.progress_every >= 1, f"pixelcnn.progress_every must be >= 1, got {self.progress_every}")
-        check(self.complete_rows >= 0, f"pixelcnn.complete_rows must be >= 0, got {self.complete_rows}")
+        check(self.complete_rows >= 1, f"pixelcnn.complete_rows must be >= 1, got {self.complete_rows}")
         check(
             self.labels is None or (len(self.labels) > 0 and all(v >= 0 for v in self.labels)),
             f"pixelcnn.labels must be null or a non-empty list of class indices >= 0, got {self.labels}",
@@ -140,3 +140,85 @@ def class_labels(n: int, num_classes: int, chosen: list[int] | None, key: str) -
     for label in pool:
         check(label < num_classes, f"{key} contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})")
     return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
+
+
+def build_model(model_params: PixelModelParams, meta: dict) -> PixelCNN:
+    """A fresh PixelCNN for prepared data described by ``meta`` (from ``load_split``)."""
+    size = int(meta["image_size"])
+    config = model_params.model_config(int(meta["channels"]), size, size, int(meta["num_classes"]))
+    return PixelCNN(config)
+
+
+def load_pixelcnn(path: str, device: torch.device) -> PixelCNN:
+    """Rebuild the pixel PixelCNN from its checkpoint (its own config, never params.yaml)."""
+    from pixelcnn.io import load_checkpoint
+
+    payload = load_checkpoint(path, "pixelcnn", map_location=device)
+    model = PixelCNN(PixelCNNConfig(**payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval()
+
+
+@dataclass
+class PixelSamples:
+    """What sample_pixelcnn writes: images and their labels, progressive frames, completions."""
+
+    images: np.ndarray  # uint8 (N, C, H, W)
+    labels: np.ndarray  # int64 (N,), -1 when unconditional
+    frames: list[np.ndarray]  # uint8 (n_show, C, H, W) canvases of the first batch as rows fill in
+    completions: np.ndarray  # uint8 (3, n_show, C, H, W): original, its kept top rows, completion
+
+
+def draw_samples(
+    model: PixelCNN,
+    sample_params: PixelSampleParams,
+    generator: torch.Generator,
+    completion_source: tuple[np.ndarray, np.ndarray],
+    n_show: int = 10,
+) -> PixelSamples:
+    """Draw ``num_samples`` images in batches with the chosen sampler.
+
+    Frames of the first ``n_show`` images of the first batch are kept every
+    ``progress_every`` rows; ``n_show`` images of ``completion_source``
+    (test images, labels) are completed from their top ``complete_rows`` rows.
+    """
+    from tqdm import tqdm
+
+    from pixelcnn.fast_sampling import sample
+
+    c = model.config
+    p = sample_params
+    labels = class_labels(p.num_samples, c.num_classes, p.labels, "pixelcnn.labels")
+    device = next(model.parameters()).device
+    frames: list[np.ndarray] = []
+    out = []
+    bar = tqdm(total=p.num_samples * c.height, desc="sample_pixelcnn rows", unit="row")
+
+    def on_row(first_batch: bool, size: int):
+        def callback(i: int, canvas: torch.Tensor) -> None:
+            bar.update(size)
+            if first_batch and ((i + 1) % p.progress_every == 0 or i + 1 == c.height):
+                frames.append(dequantise(canvas[:n_show], c.levels))
+        return callback
+
+    for start in range(0, p.num_samples, p.sample_batch_size):
+        size = min(p.sample_batch_size, p.num_samples - start)
+        batch_labels = None if labels is None else labels[start : start + size].to(device)
+        x = sample(model, size, sampler=p.sampler, options=p.options, labels=batch_labels,
+                   generator=generator, on_row=on_row(start == 0, size))
+        out.append(dequantise(x, c.levels))
+    bar.close()
+
+    check(p.complete_rows < c.height, f"pixelcnn.complete_rows must be < the image height {c.height}, got {p.complete_rows}")
+    images, src_labels = completion_source
+    originals = np.asarray(images[:n_show])
+    init = quantise(originals, c.levels).to(device)
+    lab = torch.as_tensor(np.asarray(src_labels[:n_show])).long().to(device) if c.num_classes else None
+    done = sample(model, len(originals), sampler=p.sampler, options=p.options, labels=lab,
+                  init=init, start_row=p.complete_rows, generator=generator)
+    kept = originals.copy()
+    kept[:, :, p.complete_rows :] = 0
+    completions = np.stack([originals, kept, dequantise(done, c.levels)])
+
+    all_labels = labels.numpy() if labels is not None else np.full(p.num_samples, -1, dtype=np.int64)
+    return PixelSamples(np.concatenate(out), all_labels, frames, completions)

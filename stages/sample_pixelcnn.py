@@ -1,0 +1,48 @@
+"""Sample images from the trained pixel PixelCNN.
+
+Writes the samples (uint8 .npy, with their class labels) for `evaluate`, a PNG
+grid, progressive generation as a strip PNG and an animated GIF, and
+completions of test images from their top rows.
+"""
+
+import argparse
+
+import numpy as np
+
+from pixelcnn import params
+from pixelcnn.data import load_split
+from pixelcnn.images import progress_strip, save_gif, save_grid
+from pixelcnn.io import atomic_dir
+from pixelcnn.pixel import PixelSampleParams, draw_samples, load_pixelcnn
+from pixelcnn.runtime import resolve_device, seed_everything, stage_main
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--model", required=True, help="train_pixelcnn's checkpoint")
+    p.add_argument("--data", required=True, help="prepared data dir (test images to complete)")
+    p.add_argument("--out", required=True, help="samples dir: samples.npy, labels.npy")
+    p.add_argument("--grid", required=True, help="PNG grid of samples")
+    p.add_argument("--progress", required=True, help="progressive generation as a PNG strip")
+    p.add_argument("--gif", required=True, help="progressive generation as an animated GIF")
+    p.add_argument("--completion", required=True, help="PNG: originals, kept rows, completions")
+    args = p.parse_args(argv)
+    cfg = params.load(args.params, PixelSampleParams)
+    generator = seed_everything(params.load_seed(args.params))
+    model = load_pixelcnn(args.model, resolve_device(cfg.device))
+
+    test_x, test_y, _ = load_split(args.data, "test")
+    result = draw_samples(model, cfg, generator, completion_source=(test_x, test_y))
+
+    with atomic_dir(args.out) as tmp:
+        np.save(tmp / "samples.npy", result.images)
+        np.save(tmp / "labels.npy", result.labels)
+    save_grid(args.grid, result.images[:100], nrow=10)
+    save_grid(args.progress, progress_strip(result.frames), nrow=len(result.frames))
+    save_gif(args.gif, result.frames, nrow=len(result.frames[0]))
+    save_grid(args.completion, result.completions.reshape(-1, *result.images.shape[1:]), nrow=result.completions.shape[1])
+
+
+if __name__ == "__main__":
+    stage_main(main)
