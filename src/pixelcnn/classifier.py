@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pixelcnn import params
+from pixelcnn.errors import DataError
 from pixelcnn.io import load_checkpoint
 
 
@@ -30,11 +31,11 @@ class ClassifierParams:
 
     SECTION: ClassVar[str] = "classifier"
 
-    epochs: int = 12  # passes over the train split
+    epochs: int = 10  # passes over the train split
     batch_size: int = 64  # images per optimizer step
-    lr: float = 3e-3  # peak AdamW learning rate (one-cycle schedule)
+    lr: float = 5e-3  # peak AdamW learning rate (one-cycle schedule)
     weight_decay: float = 1e-4  # AdamW weight decay
-    width: int = 32  # channels of the first conv block; blocks 2 and 3 double it
+    width: int = 16  # channels of the first conv block; blocks 2 and 3 double it
     feature_dim: int = 64  # size D of the penultimate features used by FID/KID/precision-recall
     augment_shift: int = 2  # random translation of training images by up to this many pixels (0: off)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
@@ -111,8 +112,10 @@ def predict(model: Classifier, images: np.ndarray | torch.Tensor, batch_size: in
     """Class predictions int64 (N,) for uint8 images (N, C, H, W), on the model's device."""
     model.eval()
     device = next(model.parameters()).device
-    images = torch.as_tensor(np.asarray(images))
-    out = [model(images[i : i + batch_size].to(device))[1].argmax(1).cpu() for i in range(0, len(images), batch_size)]
+    out = []
+    for i in range(0, len(images), batch_size):
+        batch = torch.as_tensor(np.array(images[i : i + batch_size], dtype=np.uint8))  # (B, C, H, W), copied off any memmap
+        out.append(model(batch.to(device))[1].argmax(1).cpu())
     return torch.cat(out)
 
 
@@ -138,9 +141,14 @@ def train_classifier(
     Returns the model (in eval mode) and one row per epoch:
     ``{"epoch", "train_loss", "test_accuracy"}``.
     """
+    if num_classes < 2:
+        raise DataError(
+            f"the classifier needs labelled data with at least 2 classes, got {num_classes}; "
+            "use labelled data or evaluate.features: inception"
+        )
     if generator is None:
         generator = torch.Generator().manual_seed(0)
-    x = torch.as_tensor(np.ascontiguousarray(train_images))
+    x = torch.from_numpy(np.array(train_images, dtype=np.uint8))  # a writable copy (the split may be a memmap)
     y = torch.as_tensor(np.asarray(train_labels), dtype=torch.int64)
     config = ClassifierConfig(int(x.shape[1]), num_classes, cfg.width, cfg.feature_dim)
     with torch.random.fork_rng(devices=[]):

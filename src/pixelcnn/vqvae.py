@@ -68,9 +68,9 @@ class VQVAEParams:
     SECTION: ClassVar[str] = "vqvae"
 
     levels: int = 2  # 1: VQ-VAE (one code grid); 2: VQ-VAE-2 (top + bottom grids)
-    hidden: int = 64  # F: channels of the encoder and decoder convolutions
+    hidden: int = 32  # F: channels of the encoder and decoder convolutions
     res_blocks: int = 2  # residual blocks in each encoder and decoder
-    res_hidden: int = 32  # channels inside a residual block
+    res_hidden: int = 16  # channels inside a residual block
     codebook_size: int = 64  # K codes per level (<= 32768: codes are stored as int16)
     code_dim: int = 32  # D: size of one codebook vector
     bottom_downsample: int = 4  # image → finest code grid (32×32 → 8×8); a power of 2
@@ -78,7 +78,7 @@ class VQVAEParams:
     decay: float = 0.99  # EMA decay of the codebook statistics, in [0, 1)
     beta: float = 0.25  # weight of the commitment loss ||z - sg(e)||²
     dead_code_threshold: float = 1.0  # restart codes winning fewer vectors per batch (EMA) than this; 0: never
-    epochs: int = 20  # passes over the train split
+    epochs: int = 15  # passes over the train split
     batch_size: int = 32  # images per optimizer step
     lr: float = 2e-3  # peak Adam learning rate (one-cycle schedule)
     amp: bool = True  # bf16 autocast on CUDA (the quantiser stays fp32); no effect on the CPU
@@ -154,9 +154,9 @@ class VQVAEConfig:
     channels: int = 1  # C of the images
     image_size: int = 32  # H = W of the images
     levels: int = 2  # 1: VQ-VAE; 2: VQ-VAE-2
-    hidden: int = 64  # F: encoder/decoder channels
+    hidden: int = 32  # F: encoder/decoder channels
     res_blocks: int = 2  # residual blocks per encoder/decoder
-    res_hidden: int = 32  # channels inside a residual block
+    res_hidden: int = 16  # channels inside a residual block
     codebook_size: int = 64  # K codes per level
     code_dim: int = 32  # D: codebook vector size
     bottom_downsample: int = 4  # image → finest grid
@@ -258,7 +258,7 @@ class Quantizer(nn.Module):
             if update:
                 self._ema_step(flat.detach(), codes, counts, generator)
             loss = self.beta * F.mse_loss(flat, quant)  # commitment: pulls encoder outputs to their codes
-            quant = flat + (quant - flat).detach()  # straight-through: forward quant, gradient identity
+            quant = quant + (flat - flat.detach())  # straight-through: value exactly quant, gradient identity
         return QuantizerOutput(
             quantized=quant.view(B, h, w, D).permute(0, 3, 1, 2),  # (B, D, h, w)
             codes=codes.view(B, h, w),  # (B, h, w)
@@ -463,8 +463,10 @@ def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
 
 def to_float(images_uint8: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (B, C, H, W) → float32 (B, C, H, W) in [-1, 1] on ``device``."""
-    x = torch.as_tensor(np.ascontiguousarray(images_uint8)).to(device)
-    return x.float() / 127.5 - 1
+    if not isinstance(images_uint8, torch.Tensor):
+        array = np.ascontiguousarray(images_uint8)
+        images_uint8 = torch.from_numpy(array if array.flags.writeable else array.copy())
+    return images_uint8.to(device).float() / 127.5 - 1
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -590,7 +592,7 @@ def train_vqvae(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(recon_loss) * len(idx)
+            total += float(recon_loss.detach()) * len(idx)
             bar.update()
         scores = evaluate(model, test_images)
         row = {"epoch": epoch, "train_mse": total / n / 4, "test_mse": scores["mse"], "test_psnr": scores["psnr"]}

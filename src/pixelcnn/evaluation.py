@@ -1,0 +1,472 @@
+"""Sample quality: FID, IS, KID, precision/recall (torch-fidelity), LPIPS diversity.
+
+Every set of images (a generator's samples, or the train split as the data's
+own floor) is scored against the test split by ONE
+``torch_fidelity.calculate_metrics`` call, in one of two feature spaces:
+
+- ``classifier``: the project's classifier (``pixelcnn.classifier``),
+  registered with torch-fidelity as the feature extractor
+  ``pixelcnn-classifier``. It rebuilds the network from the checkpoint passed
+  as ``feature_extractor_weights_path`` and provides two features:
+  ``penultimate`` (D-dim, for FID / KID / precision-recall) and ``logits``
+  (K-dim, for IS). It takes the data's own channels (1 for digits).
+- ``inception``: torch-fidelity's ``inception-v3-compat`` (``2048`` features,
+  ``logits_unbiased``), fed 3-channel images (grayscale repeated).
+
+Diversity is the mean LPIPS (AlexNet trunk, ``lpips`` package) over seeded
+random pairs of one set, on images upsampled to at least 64 pixels. Offline, torchvision's AlexNet weights cannot be
+fetched: the metric is then recorded as ``None`` with one log line, never
+computed with a random trunk.
+
+Shapes: N images, C channels, H W pixels, D features, K classes.
+Images are uint8 (N, C, H, W) throughout; features float32 (N, D).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pixelcnn import params
+from pixelcnn.data import load_split
+from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
+
+CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
+INCEPTION_EXTRACTOR = "inception-v3-compat"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's converted TF weights
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's ImageNet AlexNet (LPIPS trunk)
+ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
+LPIPS_MIN_SIZE = 64  # smaller images are upsampled first (as torch-fidelity does for LPIPS): AlexNet needs >= 31 pixels
+ISC_SPLITS = 10  # torch-fidelity's default number of IS splits (fewer when a set is smaller)
+
+# torch-fidelity's result keys → ours
+_METRIC_KEYS = {
+    "frechet_inception_distance": "fid",
+    "inception_score_mean": "is_mean",
+    "inception_score_std": "is_std",
+    "kernel_inception_distance_mean": "kid_mean",
+    "kernel_inception_distance_std": "kid_std",
+    "precision": "precision",
+    "recall": "recall",
+}
+LPIPS_KEY = "lpips_alex_diversity"
+FLOOR = "floor"  # the train split scored like a generator: what a perfect model would reach
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """params.yaml ``evaluate``: how samples are scored."""
+
+    SECTION: ClassVar[str] = "evaluate"
+
+    features: Literal["classifier", "inception"] = "classifier"  # feature space of FID/IS/KID/precision-recall
+    num_samples: int = 500  # at most this many images per scored set (seeded subset); the floor uses as many train images
+    kid_subset_size: int = 100  # KID subset size; lowered to the smaller set's size when a set is smaller
+    kid_subsets: int = 100  # KID subsets averaged
+    prc_neighborhood: int = 3  # k of the k-NN balls of precision/recall (must be below every set's size)
+    lpips_pairs: int = 500  # random pairs of one set whose mean LPIPS is its diversity
+    inception_weights: str | None = None  # local Inception-v3 file for features: inception; null = torch hub cache or download
+    lpips_trunk_weights: str | None = None  # local torchvision AlexNet file for LPIPS; null = torch hub cache or download
+    batch_size: int = 100  # images per forward pass of the feature extractor and LPIPS
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
+
+    def __post_init__(self) -> None:
+        params.check(self.num_samples >= 2, f"evaluate.num_samples must be >= 2, got {self.num_samples}")
+        params.check(self.kid_subset_size >= 2, f"evaluate.kid_subset_size must be >= 2, got {self.kid_subset_size}")
+        params.check(self.kid_subsets >= 1, f"evaluate.kid_subsets must be >= 1, got {self.kid_subsets}")
+        params.check(self.prc_neighborhood >= 1, f"evaluate.prc_neighborhood must be >= 1, got {self.prc_neighborhood}")
+        params.check(self.lpips_pairs >= 1, f"evaluate.lpips_pairs must be >= 1, got {self.lpips_pairs}")
+        params.check(self.batch_size >= 1, f"evaluate.batch_size must be >= 1, got {self.batch_size}")
+
+
+# ---------------------------------------------------------------- feature spaces
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """A torch-fidelity feature extractor, resolved and checked before any work."""
+
+    extractor: str  # registered name
+    weights_path: str  # its ``feature_extractor_weights_path``
+    rgb: bool  # inputs must be 3-channel (grayscale is repeated)
+
+
+def _hub_file(name: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def _local_or_download(configured: str | None, key: str, name: str, url: str) -> Path:
+    """The configured file, else the torch hub cache's copy, else a fresh download into that cache.
+
+    A configured path that does not exist raises ``ConfigError``; a failed
+    download raises ``OSError`` (the caller words the failure).
+    """
+    if configured is not None:
+        if not Path(configured).is_file():
+            raise ConfigError(
+                f"params.yaml: evaluate.{key} is {configured!r}, which does not exist; "
+                f"put {name} there or set evaluate.{key} to null"
+            )
+        return Path(configured)
+    cached = _hub_file(name)
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(cached), progress=False)
+        except Exception as exc:  # URLError, HTTPError, socket errors, timeouts ...
+            raise OSError(f"{exc.__class__.__name__}: {exc}") from None
+    return cached
+
+
+def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, channels: int) -> FeatureSpace:
+    """Check that the chosen feature extractor can be built, before anything is computed.
+
+    ``classifier``: the checkpoint must exist, be a classifier, and take
+    ``channels``. ``inception``: the weights must be a local file
+    (``evaluate.inception_weights``), in the torch hub cache, or downloadable;
+    otherwise one ``UserError`` sentence says how to fix it.
+    """
+    if cfg.features == "classifier":
+        from pixelcnn.classifier import load_classifier
+
+        if classifier_path is None:
+            raise ConfigError("params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; pass the train_classifier output")
+        model = load_classifier(classifier_path)
+        if model.config.in_channels != channels:
+            raise CheckpointError(
+                f"{classifier_path}: classifier takes {model.config.in_channels}-channel images but the data has "
+                f"{channels}; re-run train_classifier on this data"
+            )
+        return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False)
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    try:
+        path = _local_or_download(cfg.inception_weights, "inception_weights", INCEPTION_FILE, URL_INCEPTION_V3)
+    except OSError:
+        raise UserError(
+            f"Inception-v3 weights could not be downloaded (offline?) and evaluate.inception_weights is not set; "
+            f"download {URL_INCEPTION_V3} to weights/{INCEPTION_FILE} and set evaluate.inception_weights to that "
+            f"path, or use evaluate.features: classifier"
+        ) from None
+    return FeatureSpace(INCEPTION_EXTRACTOR, str(path), rgb=True)
+
+
+def resolve_lpips_trunk(cfg: EvaluateParams) -> Path | None:
+    """The AlexNet trunk weights for LPIPS, or ``None`` (with one log line) when they cannot be had."""
+    try:
+        return _local_or_download(cfg.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
+    except OSError:
+        print(
+            f"evaluate: {LPIPS_KEY} is missing: torchvision's AlexNet weights ({ALEXNET_FILE}) are not in the torch "
+            f"hub cache ({_hub_file(ALEXNET_FILE).parent}) and could not be downloaded; set "
+            f"evaluate.lpips_trunk_weights to a local copy to compute it",
+            flush=True,
+        )
+        return None
+
+
+@functools.cache
+def _classifier_extractor_class() -> type:
+    """Build the torch-fidelity extractor class (torch-fidelity is imported only here)."""
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+    from torch_fidelity.helpers import vassert
+
+    from pixelcnn.classifier import load_classifier
+
+    class FeatureExtractorClassifier(FeatureExtractorBase):
+        """The project's classifier as a torch-fidelity feature extractor (uint8 (B, C, H, W) in)."""
+
+        def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None, **kwargs: Any):
+            super().__init__(name, features_list)
+            vassert(feature_extractor_weights_path is not None, f"{name} needs feature_extractor_weights_path (a classifier checkpoint)")
+            self.model = load_classifier(feature_extractor_weights_path)
+            self.requires_grad_(False)
+            self.eval()
+
+        @staticmethod
+        def get_provided_features_list() -> tuple[str, ...]:
+            return "penultimate", "logits"
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric: str) -> str:
+            return {"isc": "logits", "fid": "penultimate", "kid": "penultimate", "prc": "penultimate"}[metric]
+
+        @staticmethod
+        def can_be_compiled() -> bool:
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile() -> torch.Tensor:
+            return torch.zeros(1, 1, 32, 32, dtype=torch.uint8)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            vassert(torch.is_tensor(x) and x.dtype == torch.uint8, "Expecting image as torch.Tensor with dtype=torch.uint8")
+            channels = self.model.config.in_channels
+            vassert(x.dim() == 4 and x.shape[1] == channels, f"Input is not Bx{channels}xHxW: {tuple(x.shape)}")
+            penultimate, logits = self.model(x)
+            named = {"penultimate": penultimate, "logits": logits}
+            return tuple(named[name] for name in self.features_list)
+
+    return FeatureExtractorClassifier
+
+
+def register_classifier_extractor() -> None:
+    """Register ``pixelcnn-classifier`` with torch-fidelity (once per process)."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+
+    if CLASSIFIER_EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor(CLASSIFIER_EXTRACTOR, _classifier_extractor_class())
+
+
+class UInt8Images(Dataset):
+    """uint8 images (N, C, H, W) as the torch Dataset torch-fidelity takes: item i → uint8 tensor (C, H, W).
+
+    ``rgb`` repeats a single channel three times (Inception needs (3, H, W)).
+    """
+
+    def __init__(self, images: np.ndarray, rgb: bool = False):
+        self.images = images
+        self.rgb = rgb
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = torch.from_numpy(np.array(self.images[i], dtype=np.uint8))  # (C, H, W)
+        if self.rgb and x.shape[0] == 1:
+            x = x.expand(3, -1, -1).contiguous()  # (3, H, W)
+        return x
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def fidelity_metrics(
+    images: np.ndarray,
+    reference: np.ndarray,
+    space: FeatureSpace,
+    cfg: EvaluateParams,
+    device: torch.device,
+    rng_seed: int,
+) -> dict[str, float]:
+    """FID, IS (mean, std), KID (mean, std), precision, recall of ``images`` against ``reference``.
+
+    One ``torch_fidelity.calculate_metrics`` call: each set's features are
+    extracted once and shared by all metrics. Nothing is cached on disk
+    (``cache=False``); ``save_cpu_ram=True`` keeps data loading in this
+    process (no worker processes) and uses the batched precision/recall.
+    """
+    import torch_fidelity
+
+    n = min(len(images), len(reference))
+    if n <= cfg.prc_neighborhood:
+        raise ConfigError(
+            f"params.yaml: evaluate.prc_neighborhood ({cfg.prc_neighborhood}) must be below the smallest set's size "
+            f"({n} images); lower it or score more images"
+        )
+    if space.extractor == CLASSIFIER_EXTRACTOR:
+        register_classifier_extractor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchvision / pin-memory deprecation chatter
+        raw = torch_fidelity.calculate_metrics(
+            input1=UInt8Images(images, space.rgb),
+            input2=UInt8Images(reference, space.rgb),
+            cuda=device.type == "cuda",
+            batch_size=cfg.batch_size,
+            isc=True,
+            fid=True,
+            kid=True,
+            prc=True,
+            feature_extractor=space.extractor,
+            feature_extractor_weights_path=space.weights_path,
+            isc_splits=min(ISC_SPLITS, len(images)),
+            kid_subsets=cfg.kid_subsets,
+            kid_subset_size=min(cfg.kid_subset_size, n),
+            prc_neighborhood=cfg.prc_neighborhood,
+            cache=False,
+            save_cpu_ram=True,
+            rng_seed=rng_seed,
+            verbose=False,
+        )
+    return {ours: float(raw[theirs]) for theirs, ours in _METRIC_KEYS.items()}
+
+
+def _lpips_model(trunk_weights: Path, device: torch.device) -> torch.nn.Module:
+    """LPIPS (AlexNet, v0.1 linear heads shipped with ``lpips``) with the trunk loaded from ``trunk_weights``."""
+    import lpips
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # pnet_rand=True only stops torchvision from downloading: every trunk weight is replaced below.
+        model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
+    try:
+        state = torch.load(trunk_weights, map_location="cpu", weights_only=True)
+        # lpips splits AlexNet's ``features`` into slices that keep the layer indices: slice2.3.weight ← features.3.weight
+        trunk = {k: state["features." + k.split(".", 1)[1]] for k in model.net.state_dict()}
+        model.net.load_state_dict(trunk, strict=True)
+    except Exception as exc:
+        raise ConfigError(
+            f"params.yaml: evaluate.lpips_trunk_weights: {trunk_weights} is not torchvision's AlexNet state dict "
+            f"({exc.__class__.__name__}); point it to {ALEXNET_FILE}"
+        ) from None
+    return model.eval().to(device)
+
+
+@torch.no_grad()
+def lpips_diversity(
+    images: np.ndarray,
+    model: torch.nn.Module,
+    pairs: int,
+    batch_size: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Mean LPIPS over ``pairs`` random pairs of distinct images of one set (higher: more diverse)."""
+    n = len(images)
+    if n < 2:
+        raise DataError(f"LPIPS diversity needs at least 2 images, got {n}")
+    i = torch.randint(0, n, (pairs,), generator=generator)
+    j = (i + torch.randint(1, n, (pairs,), generator=generator)) % n  # never i itself
+    total = 0.0
+    for start in range(0, pairs, batch_size):
+        a, b = (_to_lpips_input(images, idx[start : start + batch_size], device) for idx in (i, j))
+        total += float(model(a, b).sum())
+    return total / pairs
+
+
+def _to_lpips_input(images: np.ndarray, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (N, C, H, W)[idx] → float (B, 3, H', W') in [-1, 1], H' W' at least ``LPIPS_MIN_SIZE``."""
+    x = torch.from_numpy(np.asarray(images)[idx.numpy()]).to(device).float() / 127.5 - 1.0
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)  # (B, 3, H, W)
+    if min(x.shape[2:]) < LPIPS_MIN_SIZE:
+        scale = LPIPS_MIN_SIZE / min(x.shape[2:])
+        size = [max(LPIPS_MIN_SIZE, round(d * scale)) for d in x.shape[2:]]
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False)  # (B, 3, H', W')
+    return x
+
+
+# ---------------------------------------------------------------- inputs and report
+
+
+def load_samples(sample_dir: str | Path) -> np.ndarray:
+    """A generator's ``samples.npy``: uint8 (N, C, H, W)."""
+    path = Path(sample_dir) / "samples.npy"
+    if not path.is_file():
+        raise DataError(f"{path} not found; run the sampling stage that writes {sample_dir} or leave it out of --samples")
+    try:
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc.__class__.__name__}); re-run its sampling stage") from None
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise DataError(f"{path}: expected uint8 (N, C, H, W), got {images.dtype} {images.shape}; re-run its sampling stage")
+    return images
+
+
+def collect_sets(data_dir: str | Path, sample_dirs: list[str]) -> dict[str, np.ndarray]:
+    """The sets to score: the train split as ``floor``, then each sample dir under its own name."""
+    sets = {FLOOR: load_split(data_dir, "train")[0]}
+    for d in sample_dirs:
+        name = Path(d).name
+        if name in sets:
+            raise DataError(f"{d}: a set named {name!r} is already scored; give each sample dir a distinct name other than {FLOOR!r}")
+        sets[name] = load_samples(d)
+    return sets
+
+
+def subset(images: np.ndarray, limit: int, generator: torch.Generator | None) -> np.ndarray:
+    """At most ``limit`` images of ``images``, a seeded random subset (kept in order) when there are more."""
+    if len(images) <= limit:
+        return np.asarray(images)
+    keep = torch.randperm(len(images), generator=generator)[:limit].sort().values.numpy()
+    return np.asarray(images[keep])
+
+
+def read_likelihoods(path: str | Path) -> dict[str, float]:
+    """The test-split likelihoods of a training stage's metrics JSON, flattened.
+
+    Keeps numeric leaves whose own key starts with ``test_`` and names bits
+    (``test_bpd``, ``top.test_bits_per_code``, ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found; run the training stage that writes it or leave it out of --bpd")
+    try:
+        tree = json.loads(path.read_text())
+    except ValueError:
+        raise DataError(f"{path}: not valid JSON; re-run the training stage that writes it") from None
+    out: dict[str, float] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            key = prefix[:-1]
+            leaf = key.rsplit(".", 1)[-1]
+            if leaf.startswith("test_") and ("bpd" in leaf or "bits" in leaf):
+                out[key] = float(node)
+
+    walk(tree, "")
+    return out
+
+
+def evaluate_sets(
+    sets: dict[str, np.ndarray],
+    reference: np.ndarray,
+    space: FeatureSpace,
+    lpips_trunk: Path | None,
+    cfg: EvaluateParams,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> dict[str, float | None]:
+    """Score every named set against ``reference``: flat ``{"<set>.<metric>": value}``.
+
+    Each set is first cut to ``cfg.num_samples`` images (seeded subset). The
+    LPIPS diversity is ``None`` when ``lpips_trunk`` is ``None``.
+    """
+    shape = tuple(reference.shape[1:])
+    for name, images in sets.items():
+        if tuple(images.shape[1:]) != shape:
+            raise DataError(f"{name}: images of shape {tuple(images.shape[1:])} do not match the test split's {shape}; sample at the data's size")
+    lpips_model = _lpips_model(lpips_trunk, device) if lpips_trunk is not None else None
+    results: dict[str, float | None] = {}
+    for name, images in sets.items():
+        start = time.perf_counter()
+        images = subset(images, cfg.num_samples, generator)
+        rng_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        metrics: dict[str, float | None] = dict(fidelity_metrics(images, np.asarray(reference), space, cfg, device, rng_seed))
+        metrics[LPIPS_KEY] = (
+            lpips_diversity(images, lpips_model, cfg.lpips_pairs, cfg.batch_size, device, generator)
+            if lpips_model is not None
+            else None
+        )
+        results.update({f"{name}.{k}": v for k, v in metrics.items()})
+        shown = " ".join(f"{k} {v:.4g}" if v is not None else f"{k} missing" for k, v in metrics.items())
+        print(f"evaluate: {name} ({len(images)} vs {len(reference)} test images, {time.perf_counter() - start:.1f} s): {shown}", flush=True)
+    return results
+
+
+def markdown_table(results: dict[str, float | None]) -> str:
+    """Metrics as rows, sets as columns; ``None`` shows as ``missing``, an absent metric stays blank."""
+    import pandas as pd
+
+    columns: dict[str, dict[str, str]] = {}
+    rows: dict[str, None] = {}  # metrics in first-seen order
+    for key, value in results.items():
+        name, metric = key.split(".", 1)
+        columns.setdefault(name, {})[metric] = "missing" if value is None else f"{value:.4g}"
+        rows[metric] = None
+    frame = pd.DataFrame(columns, index=list(rows)).fillna("")
+    frame.index.name = "metric"
+    return frame.to_markdown(stralign="right") + "\n"
+

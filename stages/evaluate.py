@@ -1,0 +1,47 @@
+"""Score every generator's samples against the test split, and the train split as the floor.
+
+FID, IS, KID, precision/recall (torch-fidelity, one call per set), LPIPS
+diversity (null when its AlexNet weights cannot be had), and the bits/dim
+or bits/code carried from the training metrics. Writes flat JSON metrics
+(`<set>.<metric>`) and a markdown table. A set is named after its dir
+(`data/samples/prior` → `prior`); a bits file after its stem.
+"""
+
+import argparse
+from pathlib import Path
+
+from pixelcnn import evaluation, params
+from pixelcnn.data import load_split
+from pixelcnn.evaluation import EvaluateParams
+from pixelcnn.io import write_json, write_text
+from pixelcnn.runtime import resolve_device, seed_everything, stage_main
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--data", required=True, help="prepared data dir (prepare's output)")
+    p.add_argument("--classifier", help="train_classifier's checkpoint (for evaluate.features: classifier)")
+    p.add_argument("--samples", nargs="*", default=[], help="sample dirs, one per generator")
+    p.add_argument("--bpd", nargs="*", default=[], help="training metrics JSON to carry bits/dim from")
+    p.add_argument("--out", required=True, help="metrics JSON")
+    p.add_argument("--table", required=True, help="markdown table")
+    args = p.parse_args(argv)
+    cfg = params.load(args.params, EvaluateParams)
+    generator = seed_everything(params.load_seed(args.params))
+    device = resolve_device(cfg.device)
+
+    test_x, _, meta = load_split(args.data, "test")
+    space = evaluation.resolve_feature_space(cfg, args.classifier, meta["channels"])
+    lpips_trunk = evaluation.resolve_lpips_trunk(cfg)
+    sets = evaluation.collect_sets(args.data, args.samples)
+    carried = {Path(f).stem: evaluation.read_likelihoods(f) for f in args.bpd}
+
+    results = evaluation.evaluate_sets(sets, test_x, space, lpips_trunk, cfg, device, generator)
+    results.update({f"{name}.{k}": v for name, bits in carried.items() for k, v in bits.items()})
+    write_json(args.out, results)
+    write_text(args.table, evaluation.markdown_table(results))
+
+
+if __name__ == "__main__":
+    stage_main(main)

@@ -1,0 +1,244 @@
+"""Tests of pixelcnn.evaluation and stages/evaluate.py: metric properties through torch-fidelity,
+the offline paths (Inception, LPIPS), and the stage end to end on tiny fake inputs.
+
+Shape legend: N images, C channels, H W pixels, K classes, D features.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pixelcnn import evaluation
+from pixelcnn.classifier import Classifier, ClassifierConfig
+from pixelcnn.data import PreparedData, save_prepared
+from pixelcnn.errors import ConfigError, UserError
+from pixelcnn.evaluation import EvaluateParams, FeatureSpace
+from pixelcnn.io import save_checkpoint
+from pixelcnn.runtime import stage_main
+
+REPO = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+TINY = EvaluateParams(num_samples=400, kid_subset_size=50, kid_subsets=10, lpips_pairs=20, batch_size=200, device="cpu")
+METRICS = ["fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "lpips_alex_diversity"]
+
+
+@pytest.fixture(autouse=True)
+def offline(tmp_path, monkeypatch):
+    """An empty torch hub cache and no network: downloads fail as they do on this machine."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+    def refuse(url, dst, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:
+    """uint8 (n, 1, size, size): a bright square at a random place on a dark background."""
+    rng = np.random.RandomState(seed)
+    images = rng.randint(0, 40, size=(n, 1, size, size))
+    for i in range(n):
+        r, c = rng.randint(0, size - 3, size=2)
+        images[i, 0, r : r + 3, c : c + 3] += 200
+    return images.astype(np.uint8)
+
+
+def random_classifier(path: Path, num_classes: int = 4) -> FeatureSpace:
+    torch.manual_seed(0)
+    model = Classifier(ClassifierConfig(1, num_classes, width=4, feature_dim=8))
+    save_checkpoint(path, "classifier", model.config, model.state_dict())
+    return FeatureSpace(evaluation.CLASSIFIER_EXTRACTOR, str(path), rgb=False)
+
+
+def certain_classifier(path: Path, k: int, sharpness: float = 400.0) -> tuple[FeatureSpace, list[int]]:
+    """A hand-built classifier checkpoint whose logits are one-hot-ish over k classes.
+
+    A constant image of value ``levels[c]`` is class c: every conv copies the
+    scaled pixel s = v / 127.5 - 1 (centre tap 1, BN the identity), so the
+    pooled vector is s; the features are |s - m_c| split in two ReLUs and
+    logit c = -sharpness · |s - m_c|.
+    """
+    levels = [130 + 30 * c for c in range(k)]
+    centres = torch.tensor([v / 127.5 - 1 for v in levels])
+    model = Classifier(ClassifierConfig(1, k, width=1, feature_dim=2 * k))
+    state = {name: torch.zeros_like(t) for name, t in model.state_dict().items()}
+    for block in range(3):
+        state[f"trunk.{block}.0.weight"][:, 0, 1, 1] = 1.0  # every output channel copies input channel 0
+        state[f"trunk.{block}.1.weight"].fill_(1.0)
+        state[f"trunk.{block}.1.running_var"].fill_(1.0 - model.trunk[block][1].eps)
+    state["to_features.weight"][:k, 0], state["to_features.bias"][:k] = 1.0, -centres  # relu(s - m_c)
+    state["to_features.weight"][k:, 0], state["to_features.bias"][k:] = -1.0, centres  # relu(m_c - s)
+    for c in range(k):
+        state["head.weight"][c, c] = state["head.weight"][c, k + c] = -sharpness
+    model.load_state_dict(state)
+    save_checkpoint(path, "classifier", model.config, model.state_dict())
+    return FeatureSpace(evaluation.CLASSIFIER_EXTRACTOR, str(path), rgb=False), levels
+
+
+def constant_images(levels: list[int], per_class: int, size: int = 4) -> np.ndarray:
+    values = np.repeat(np.array(levels, dtype=np.uint8), per_class)
+    return np.broadcast_to(values[:, None, None, None], (len(values), 1, size, size)).copy()
+
+
+def test_fid_of_a_set_against_itself_is_zero_and_grows_with_noise(tmp_path):
+    space = random_classifier(tmp_path / "c.pt")
+    images = blobs(300, 0)
+    z = np.random.RandomState(1).normal(size=images.shape)
+    fids = []
+    for sigma in (0, 10, 30, 90):
+        noisy = np.clip(images + sigma * z, 0, 255).round().astype(np.uint8)
+        fids.append(evaluation.fidelity_metrics(noisy, images, space, TINY, CPU, rng_seed=0)["fid"])
+    assert abs(fids[0]) < 1e-4 * fids[1]
+    assert fids[1] < fids[2] < fids[3]
+
+
+def test_inception_score_of_a_certain_balanced_classifier_is_k(tmp_path):
+    k = 5
+    space, levels = certain_classifier(tmp_path / "certain.pt", k)
+    images = constant_images(levels, per_class=400)
+    m = evaluation.fidelity_metrics(images, images, space, TINY, CPU, rng_seed=0)
+    assert m["is_mean"] == pytest.approx(k, abs=0.1)
+    assert m["precision"] == m["recall"] == 1.0
+    one_class = constant_images(levels[:1], per_class=400)
+    assert evaluation.fidelity_metrics(one_class, images, space, TINY, CPU, rng_seed=0)["is_mean"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_classifier_extractor_is_registered_with_both_features(tmp_path):
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    evaluation.register_classifier_extractor()
+    evaluation.register_classifier_extractor()  # idempotent
+    cls = FEATURE_EXTRACTORS_REGISTRY[evaluation.CLASSIFIER_EXTRACTOR]
+    assert cls.get_provided_features_list() == ("penultimate", "logits")
+    assert [cls.get_default_feature_layer_for_metric(m) for m in ("isc", "fid", "kid", "prc")] == [
+        "logits", "penultimate", "penultimate", "penultimate"
+    ]
+    space = random_classifier(tmp_path / "c.pt", num_classes=4)
+    extractor = cls(evaluation.CLASSIFIER_EXTRACTOR, ["logits", "penultimate"], feature_extractor_weights_path=space.weights_path)
+    logits, features = extractor(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+    assert logits.shape == (2, 4) and features.shape == (2, 8)
+    with pytest.raises(ValueError, match="Input is not Bx1xHxW"):
+        extractor(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+
+
+def test_prc_neighborhood_must_be_below_the_set_size(tmp_path):
+    space = random_classifier(tmp_path / "c.pt")
+    with pytest.raises(ConfigError, match=r"evaluate.prc_neighborhood \(3\) must be below the smallest set's size \(3 images\)"):
+        evaluation.fidelity_metrics(blobs(3, 0), blobs(10, 1), space, TINY, CPU, rng_seed=0)
+
+
+def test_inception_weights_missing_file_is_one_sentence(tmp_path):
+    cfg = EvaluateParams(features="inception", inception_weights=str(tmp_path / "nope.pth"))
+    with pytest.raises(ConfigError, match=r"^params.yaml: evaluate.inception_weights is '.*nope.pth', which does not exist; put weights-inception-2015-12-05-6726825d.pth there or set evaluate.inception_weights to null$"):
+        evaluation.resolve_feature_space(cfg, None, channels=1)
+
+
+def test_inception_weights_offline_is_one_sentence(tmp_path):
+    with pytest.raises(UserError, match=r"^Inception-v3 weights could not be downloaded \(offline\?\) and evaluate.inception_weights is not set; download .* or use evaluate.features: classifier$"):
+        evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
+
+
+def test_inception_weights_in_hub_cache_are_used(tmp_path):
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / evaluation.INCEPTION_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    space = evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
+    assert space == FeatureSpace(evaluation.INCEPTION_EXTRACTOR, str(cached), rgb=True)
+    assert evaluation.UInt8Images(blobs(2, 0), rgb=True)[0].shape == (3, 8, 8)
+
+
+def test_lpips_without_trunk_weights_is_null_with_one_line(capsys):
+    assert evaluation.resolve_lpips_trunk(TINY) is None
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evaluate: lpips_alex_diversity is missing: torchvision's AlexNet weights")
+
+
+def test_lpips_with_a_local_trunk_file_is_computed(tmp_path):
+    import torchvision
+
+    trunk = torchvision.models.alexnet(weights=None).state_dict()
+    torch.save(trunk, tmp_path / "alexnet.pth")
+    cfg = EvaluateParams(lpips_trunk_weights=str(tmp_path / "alexnet.pth"))
+    model = evaluation._lpips_model(evaluation.resolve_lpips_trunk(cfg), CPU)
+    assert torch.equal(model.net.state_dict()["slice2.3.weight"], trunk["features.3.weight"])  # the file's trunk, not a random one
+    same = np.repeat(blobs(1, 0, size=16), 6, axis=0)
+    g = torch.Generator().manual_seed(0)
+    assert evaluation.lpips_diversity(same, model, 10, 4, CPU, g) == 0.0
+    assert evaluation.lpips_diversity(blobs(6, 0, size=16), model, 10, 4, CPU, g) > 0.0
+    with pytest.raises(ConfigError, match="is not torchvision's AlexNet state dict"):
+        torch.save({"x": torch.zeros(1)}, tmp_path / "bad.pth")
+        evaluation._lpips_model(tmp_path / "bad.pth", CPU)
+
+
+def test_read_likelihoods_keeps_test_bits_flattened(tmp_path):
+    (tmp_path / "prior.json").write_text(json.dumps({
+        "top": {"test_bits_per_code": 3.5, "train_bits_per_code": 3.1},
+        "bottom": {"test_bits_per_code": 2.5, "note": "x"},
+        "parameters": 10,
+    }))
+    assert evaluation.read_likelihoods(tmp_path / "prior.json") == {
+        "top.test_bits_per_code": 3.5, "bottom.test_bits_per_code": 2.5,
+    }
+
+
+def _stage():
+    spec = importlib.util.spec_from_file_location("stage_evaluate", REPO / "stages" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _inputs(tmp_path: Path, params_text: str) -> list[str]:
+    """A tiny prepared dir, classifier, two sample dirs and their bits files; returns the stage's argv."""
+    labels = lambda n: np.arange(n) % 4  # noqa: E731
+    save_prepared(PreparedData("blobs", list("abcd"), blobs(60, 0), labels(60), blobs(40, 1), labels(40)), tmp_path / "prepared")
+    random_classifier(tmp_path / "classifier.pt")
+    for name, seed in (("pixelcnn", 2), ("prior", 3)):
+        (tmp_path / "samples" / name).mkdir(parents=True)
+        np.save(tmp_path / "samples" / name / "samples.npy", blobs(30, seed))
+    (tmp_path / "pixelcnn.json").write_text(json.dumps({"test_bpd": 1.5, "train_bpd": 1.4, "levels": 256}))
+    (tmp_path / "prior.json").write_text(json.dumps({"top": {"test_bits_per_code": 3.0}, "bottom": {"test_bits_per_code": 2.0}}))
+    (tmp_path / "params.yaml").write_text("seed: 0\nevaluate:\n" + params_text)
+    return ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "prepared"),
+            "--classifier", str(tmp_path / "classifier.pt"),
+            "--samples", str(tmp_path / "samples" / "pixelcnn"), str(tmp_path / "samples" / "prior"),
+            "--bpd", str(tmp_path / "pixelcnn.json"), str(tmp_path / "prior.json"),
+            "--out", str(tmp_path / "eval.json"), "--table", str(tmp_path / "eval.md")]
+
+
+def test_stage_evaluate_end_to_end_writes_every_key(tmp_path, capsys):
+    argv = _inputs(tmp_path, "  num_samples: 50\n  kid_subset_size: 20\n  kid_subsets: 5\n  lpips_pairs: 10\n  device: cpu\n")
+    _stage().main(argv)
+    result = json.loads((tmp_path / "eval.json").read_text())
+    expected = {f"{s}.{m}" for s in ("floor", "pixelcnn", "prior") for m in METRICS}
+    expected |= {"pixelcnn.test_bpd", "prior.top.test_bits_per_code", "prior.bottom.test_bits_per_code"}
+    assert set(result) == expected
+    assert all(result[f"{s}.lpips_alex_diversity"] is None for s in ("floor", "pixelcnn", "prior"))
+    assert all(isinstance(v, float) for k, v in result.items() if not k.endswith("lpips_alex_diversity"))
+    assert result["pixelcnn.test_bpd"] == 1.5
+    table = (tmp_path / "eval.md").read_text()
+    assert [c.strip() for c in table.splitlines()[0].split("|")[1:-1]] == ["metric", "floor", "pixelcnn", "prior"]
+    assert "missing" in table and "test_bits_per_code" in table
+    assert not (tmp_path / "torch_home" / "fidelity_cache").exists()
+    assert "evaluate: lpips_alex_diversity is missing" in capsys.readouterr().out
+    # same seed, same params → same numbers
+    _stage().main(argv)
+    assert json.loads((tmp_path / "eval.json").read_text()) == result
+
+
+def test_stage_evaluate_offline_inception_stops_with_one_sentence(tmp_path, monkeypatch, capsys):
+    argv = _inputs(tmp_path, "  features: inception\n  device: cpu\n")
+    monkeypatch.setattr("sys.argv", ["evaluate.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(_stage().main)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: Inception-v3 weights could not be downloaded (offline?)")
+    assert not (tmp_path / "eval.json").exists() and not (tmp_path / "eval.md").exists()
