@@ -81,8 +81,11 @@ def child(data: str, model_path: str, out: str, reader: str) -> None:
     splits = {}
     for split in ("train", "test"):
         images, labels, meta = load_split(data, split)
-        # a view of the memmap is not a file-backed root, so extract_codes falls back to slicing it
-        splits[split] = ({"windows": images, "slices": images[:], "whole": np.array(images)}[reader], labels)
+        if reader == "slices":
+            images = images[:]  # a view is not a file-backed root, so extract_codes slices the one whole-file map
+        elif reader == "whole":
+            images = np.array(images)
+        splits[split] = (images, labels)
     start = time.perf_counter()
     extract_codes(model, splits, out, batch_size=256, data_meta=meta, progress=False)
     seconds = time.perf_counter() - start

@@ -136,12 +136,16 @@ def test_prc_neighborhood_must_be_below_the_set_size(tmp_path):
 
 def test_inception_weights_missing_file_is_one_sentence(tmp_path):
     cfg = EvaluateParams(features="inception", inception_weights=str(tmp_path / "nope.pth"))
-    with pytest.raises(ConfigError, match=r"^params.yaml: evaluate.inception_weights is '.*nope.pth', which does not exist; put weights-inception-2015-12-05-6726825d.pth there or set evaluate.inception_weights to null$"):
+    sentence = (r"^params.yaml: evaluate.inception_weights is '.*nope.pth', which does not exist; "
+                r"put weights-inception-2015-12-05-6726825d.pth there or set evaluate.inception_weights to null$")
+    with pytest.raises(ConfigError, match=sentence):
         evaluation.resolve_feature_space(cfg, None, channels=1)
 
 
 def test_inception_weights_offline_is_one_sentence(tmp_path):
-    with pytest.raises(UserError, match=r"^Inception-v3 weights could not be downloaded \(offline\?\) and evaluate.inception_weights is not set; download .* or use evaluate.features: classifier$"):
+    sentence = (r"^Inception-v3 weights could not be downloaded \(offline\?\) and evaluate.inception_weights is not set; "
+                r"download .* or use evaluate.features: classifier$")
+    with pytest.raises(UserError, match=sentence):
         evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
 
 

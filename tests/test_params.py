@@ -72,3 +72,12 @@ def test_params_int_accepted_where_float_expected(tmp_path):
 def test_params_missing_file_is_one_sentence(tmp_path):
     with pytest.raises(ConfigError, match="params file not found"):
         params.load(tmp_path / "nope.yaml", PixelSampleParams)
+
+
+def test_params_yaml_spells_out_every_key():
+    """DVC reads the keys a stage lists from params.yaml itself, so none may rely on a default."""
+    raw = params.read_yaml(ROOT / "params.yaml")
+    for section in params.SECTIONS:
+        for cls in params.section_classes(section):
+            for key in params.param_keys(cls):
+                assert key.split(".")[1] in (raw.get(section) or {}), f"params.yaml lacks {key}"

@@ -39,7 +39,10 @@ def repo(tmp_path_factory) -> Path:
     for name in ("stages", "src"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    shutil.copy(ROOT / "tests" / "tiny_params.yaml", repo / "params.yaml")
+    full = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in yaml.safe_load((ROOT / "tests" / "tiny_params.yaml").read_text()).items():
+        full[section] = {**full[section], **values} if isinstance(values, dict) else values
+    (repo / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     (repo / ".gitignore").write_text("__pycache__/\n")
     run(["git", "init", "-q"], repo)
     run(["git", "config", "user.email", "test@example.com"], repo)

@@ -14,9 +14,12 @@ own floor) is scored against the test split by ONE
   ``logits_unbiased``), fed 3-channel images (grayscale repeated).
 
 Diversity is the mean LPIPS (AlexNet trunk, ``lpips`` package) over seeded
-random pairs of one set, on images upsampled to at least 64 pixels. Offline, torchvision's AlexNet weights cannot be
-fetched: the metric is then recorded as ``None`` with one log line, never
-computed with a random trunk.
+random pairs of one set, on images upsampled to at least 64 pixels. Offline,
+torchvision's AlexNet weights cannot be fetched: the metric is then recorded
+as ``None`` with one log line, never computed with a random trunk.
+
+Weights are looked up in this order: the path set in params.yaml, the torch
+hub cache (``$TORCH_HOME/hub/checkpoints``), a download into that cache.
 
 Shapes: N images, C channels, H W pixels, D features, K classes.
 Images are uint8 (N, C, H, W) throughout; features float32 (N, D).
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -46,6 +50,7 @@ INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's ImageNet AlexNet (LPIPS trunk)
 ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
 LPIPS_MIN_SIZE = 64  # smaller images are upsampled first (as torch-fidelity does for LPIPS): AlexNet needs >= 31 pixels
+DOWNLOAD_TIMEOUT_S = 30.0  # per network operation of a weights download
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits (fewer when a set is smaller)
 
 # torch-fidelity's result keys → ours
@@ -74,7 +79,7 @@ class EvaluateParams:
     kid_subsets: int = 100  # KID subsets averaged
     prc_neighborhood: int = 3  # k of the k-NN balls of precision/recall (must be below every set's size)
     lpips_pairs: int = 500  # random pairs of one set whose mean LPIPS is its diversity
-    inception_weights: str | None = None  # local Inception-v3 file for features: inception; null = torch hub cache or download
+    inception_weights: str | None = None  # local Inception-v3 file (features: inception); null = hub cache or download
     lpips_trunk_weights: str | None = None  # local torchvision AlexNet file for LPIPS; null = torch hub cache or download
     batch_size: int = 100  # images per forward pass of the feature extractor and LPIPS
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
@@ -120,10 +125,14 @@ def _local_or_download(configured: str | None, key: str, name: str, url: str) ->
     cached = _hub_file(name)
     if not cached.is_file():
         cached.parent.mkdir(parents=True, exist_ok=True)
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a silently dropped connection fails instead of hanging
         try:
             torch.hub.download_url_to_file(url, str(cached), progress=False)
         except Exception as exc:  # URLError, HTTPError, socket errors, timeouts ...
             raise OSError(f"{exc.__class__.__name__}: {exc}") from None
+        finally:
+            socket.setdefaulttimeout(previous)
     return cached
 
 
@@ -139,7 +148,10 @@ def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, chan
         from pixelcnn.classifier import load_classifier
 
         if classifier_path is None:
-            raise ConfigError("params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; pass the train_classifier output")
+            raise ConfigError(
+                "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
+                "pass the train_classifier output"
+            )
         model = load_classifier(classifier_path)
         if model.config.in_channels != channels:
             raise CheckpointError(
@@ -185,9 +197,11 @@ def _classifier_extractor_class() -> type:
     class FeatureExtractorClassifier(FeatureExtractorBase):
         """The project's classifier as a torch-fidelity feature extractor (uint8 (B, C, H, W) in)."""
 
-        def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None, **kwargs: Any):
+        def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None,
+                     **kwargs: Any):
             super().__init__(name, features_list)
-            vassert(feature_extractor_weights_path is not None, f"{name} needs feature_extractor_weights_path (a classifier checkpoint)")
+            vassert(feature_extractor_weights_path is not None,
+                    f"{name} needs feature_extractor_weights_path (a classifier checkpoint)")
             self.model = load_classifier(feature_extractor_weights_path)
             self.requires_grad_(False)
             self.eval()
@@ -209,7 +223,8 @@ def _classifier_extractor_class() -> type:
             return torch.zeros(1, 1, 32, 32, dtype=torch.uint8)
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            vassert(torch.is_tensor(x) and x.dtype == torch.uint8, "Expecting image as torch.Tensor with dtype=torch.uint8")
+            vassert(torch.is_tensor(x) and x.dtype == torch.uint8,
+                    "Expecting image as torch.Tensor with dtype=torch.uint8")
             channels = self.model.config.in_channels
             vassert(x.dim() == 4 and x.shape[1] == channels, f"Input is not Bx{channels}xHxW: {tuple(x.shape)}")
             penultimate, logits = self.model(x)
@@ -378,7 +393,9 @@ def collect_sets(data_dir: str | Path, sample_dirs: list[str]) -> dict[str, np.n
     for d in sample_dirs:
         name = Path(d).name
         if name in sets:
-            raise DataError(f"{d}: a set named {name!r} is already scored; give each sample dir a distinct name other than {FLOOR!r}")
+            raise DataError(
+                f"{d}: a set named {name!r} is already scored; give each sample dir a distinct name other than {FLOOR!r}"
+            )
         sets[name] = load_samples(d)
     return sets
 
@@ -437,14 +454,17 @@ def evaluate_sets(
     shape = tuple(reference.shape[1:])
     for name, images in sets.items():
         if tuple(images.shape[1:]) != shape:
-            raise DataError(f"{name}: images of shape {tuple(images.shape[1:])} do not match the test split's {shape}; sample at the data's size")
+            raise DataError(
+                f"{name}: images of shape {tuple(images.shape[1:])} do not match the test split's {shape}; "
+                "sample at the data's size"
+            )
     lpips_model = _lpips_model(lpips_trunk, device) if lpips_trunk is not None else None
     results: dict[str, float | None] = {}
     for name, images in sets.items():
         start = time.perf_counter()
         images = subset(images, cfg.num_samples, generator)
         rng_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        metrics: dict[str, float | None] = dict(fidelity_metrics(images, np.asarray(reference), space, cfg, device, rng_seed))
+        metrics: dict[str, float | None] = dict(fidelity_metrics(images, reference, space, cfg, device, rng_seed))
         metrics[LPIPS_KEY] = (
             lpips_diversity(images, lpips_model, cfg.lpips_pairs, cfg.batch_size, device, generator)
             if lpips_model is not None
@@ -452,7 +472,8 @@ def evaluate_sets(
         )
         results.update({f"{name}.{k}": v for k, v in metrics.items()})
         shown = " ".join(f"{k} {v:.4g}" if v is not None else f"{k} missing" for k, v in metrics.items())
-        print(f"evaluate: {name} ({len(images)} vs {len(reference)} test images, {time.perf_counter() - start:.1f} s): {shown}", flush=True)
+        seconds = time.perf_counter() - start
+        print(f"evaluate: {name} ({len(images)} vs {len(reference)} test images, {seconds:.1f} s): {shown}", flush=True)
     return results
 
 
