@@ -30,15 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ClassifierParams(epochs=4, batch_size=32, lr=5e-3, width=8, feature_dim=8, augment_shift=1, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster, and immune to OpenMP spin-waits on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def quadrants(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """uint8 (n, 1, 8, 8) noise with a bright 4×4 block in quadrant ``label`` ∈ [0, 4)."""
     rng = np.random.RandomState(seed)

@@ -30,15 +30,6 @@ METRICS = ["fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "reca
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster, and immune to OpenMP spin-waits on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
 def offline(tmp_path, monkeypatch):
     """An empty torch hub cache and no network: downloads fail as they do on this machine."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))

@@ -1,0 +1,11 @@
+"""Test-process settings: one torch thread.
+
+The tests' tensors are tiny, where a second thread costs more in
+synchronisation than it gains (and CPU results are bitwise reproducible only
+for a fixed thread count). Subprocesses (the DVC pipeline test) keep torch's
+default.
+"""
+
+import torch
+
+torch.set_num_threads(1)
