@@ -93,7 +93,10 @@ def run_case(case: str, cfg: PixelCNNConfig, batch: int, repeats: int, naive_ste
     with torch.inference_mode():
         model(x, **inputs)  # warm-up
         forward_s = best_of(lambda: model(x, **inputs), repeats)
-    cached_s = best_of(lambda: sample_cached(model, batch, options=options, generator=torch.Generator().manual_seed(0), **inputs), repeats)
+    cached_s = best_of(
+        lambda: sample_cached(model, batch, options=options, generator=torch.Generator().manual_seed(0), **inputs),
+        repeats,
+    )
     rows = max(1, min(cfg.height, naive_steps // (cfg.width * cfg.channels)))
     start_row = cfg.height - rows  # the naive loop over the last rows: every step is one full forward pass
     naive_part = best_of(
@@ -125,7 +128,8 @@ def main() -> None:
     p.add_argument("--batches", nargs="+", type=int, default=[1, 16, 64])
     p.add_argument("--repeats", type=int, default=3, help="runs of the cached sampler and the forward pass; the min counts")
     p.add_argument("--naive-steps", type=int, default=64,
-                   help="the naive sampler runs as many whole rows as fit in this many steps (at least one), extrapolated to the grid")
+                   help="the naive sampler runs the whole rows that fit in this many steps (at least one); "
+                   "its time is extrapolated to the grid")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
     args = p.parse_args()
     if args.threads:

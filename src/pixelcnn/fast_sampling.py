@@ -37,16 +37,59 @@ position, whatever C is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
+from pixelcnn.layers import GatedBlock
 from pixelcnn.model import PixelCNN
 from pixelcnn.sampling import RowCallback, SamplingOptions, draw, prepare_canvas, sample_naive, uniforms
 
 
-# How a block's horizontal output at the current pixel is written (see ``_Cache._plan_step``).
+# How a block writes its horizontal output at the current pixel (see ``_Cache._plan_step``).
 _MM, _ADDMM, _ACC = 0, 1, 2
+
+
+@dataclass
+class _BlockWeights:
+    """One gated block's weights, masked, transposed for ``x @ w`` and split by colour group."""
+
+    wv: torch.Tensor  # vertical conv ((p+1)·k·F_l, 2F), rows in (tap row, tap column, feature) order
+    vbias: torch.Tensor  # v_conv bias + class / map conditioning, (B, H, W, 2F) (expanded view)
+    wvh: torch.Tensor  # v_to_h (2F, 2F)
+    hbias: torch.Tensor  # every bias reaching h_pre (h_conv, v_to_h, conditioning, beta), (B, H, W, 2F)
+    wh: list[torch.Tensor]  # [c] horizontal conv (p·F_l + visible centre, 2g): output group c
+    wo: list[torch.Tensor]  # [c] h_out (g, (C - c)·g): input group c → output groups >= c
+    wskip: torch.Tensor  # h_skip (F, S)
+
+
+def _block_weights(
+    block: GatedBlock,
+    beta: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    cond: torch.Tensor | None,
+    shape: tuple[int, int, int],
+) -> _BlockWeights:
+    """``beta``: (F,) bias offset of the block's stored horizontal input (None for the first block)."""
+    C, two_f = block.colours, 2 * block.hidden
+    fin, g, p = block.v_conv.in_channels, block.hidden // C, block.kernel // 2
+    wh = block.h_conv.masked_weight()[:, :, 0, :].permute(2, 1, 0).reshape(-1, two_f)  # ((p+1)·F_l, 2F), taps left → centre
+    v_cond, h_cond = block.conditioning(labels, cond)  # (B, 2F, H|1, W|1) each, or 0.0
+    hbias = block.v_to_h.bias + block.h_conv.bias + _channels_last(h_cond)
+    if beta is not None:
+        hbias = hbias + beta @ wh.view(p + 1, fin, two_f).sum(0)  # beta through every tap
+    seen = [c if block.first else c + 1 for c in range(C)]  # centre groups visible: mask A < c, B <= c
+    wo = block.h_out.masked_weight()[:, :, 0, 0].t()  # (F in, F out)
+    return _BlockWeights(
+        wv=block.v_conv.weight.permute(2, 3, 1, 0).reshape(-1, two_f).contiguous(),  # ((p+1)·k·F_l, 2F)
+        vbias=(block.v_conv.bias + _channels_last(v_cond)).expand(*shape, two_f),  # (B, H, W, 2F)
+        wvh=block.v_to_h.weight[:, :, 0, 0].t().contiguous(),  # (2F, 2F)
+        hbias=hbias.expand(*shape, two_f),  # (B, H, W, 2F)
+        wh=[wh[: p * fin + seen[c] * (fin // C), 2 * g * c : 2 * g * (c + 1)].contiguous() for c in range(C)],
+        wo=[wo[g * c : g * (c + 1), g * c :].contiguous() for c in range(C)],
+        wskip=block.h_skip.masked_weight()[:, :, 0, 0].t(),  # (F, S)
+    )
 
 
 class _Cache:
@@ -69,59 +112,25 @@ class _Cache:
         cond: torch.Tensor | None,
     ) -> None:
         cfg = model.config
-        self.model = model
-        self.n, self.height, self.width = n, height, width
-        self.channels, self.levels, self.layers = cfg.channels, cfg.levels, cfg.layers
-        C, K, F, S, L = cfg.channels, cfg.levels, cfg.hidden, cfg.skip, cfg.layers
-        self.p = p = cfg.kernel // 2
-        g, gs = F // C, S // C  # features per colour group: hidden, skip
+        self.model, self.n, self.height, self.width = model, n, height, width
+        self.channels, self.layers, self.p = cfg.channels, cfg.layers, cfg.kernel // 2
+        C, K, F, S, L, p = cfg.channels, cfg.levels, cfg.hidden, cfg.skip, cfg.layers, self.p
+        self.g, self.gs = g, gs = F // C, S // C  # features per colour group: hidden, skip
         w = model.head_out.weight
         kw = dict(device=w.device, dtype=w.dtype)
         blocks = list(model.blocks)
-
-        # Input features of one category, exactly as model.embed computes them: (K, E).
+        # Input features of one category, exactly as model.embed computes them.
         cats = torch.arange(K, device=w.device).view(1, 1, K, 1)  # (1, 1, K, 1)
         self.table = model.embed(cats)[0, :, :, 0].t().contiguous()  # (K, E)
         self.e = e = self.table.shape[1]
-
         # Bias offsets of the stored horizontal inputs: beta[l - 1] belongs to block l >= 1.
-        out_bias = [b.h_out.bias for b in blocks[:-1]]
-        beta = torch.cumsum(torch.stack(out_bias), 0) if out_bias else None  # (L-1, F)
-
-        self.v: list[torch.Tensor] = []  # vertical inputs (B, H + p, W + 2p, F_l)
-        self.vh: list[torch.Tensor] = []  # vertical → horizontal terms of the current row (B, W, 2F)
-        self.wv, self.vbias, self.wvh, self.hbias = [], [], [], []
-        self.wh: list[list[torch.Tensor]] = []  # [l][c]: (p·F_l + visible part of the centre, 2g)
-        self.wo: list[list[torch.Tensor]] = []  # [l][c]: (g, (C - c)·g), h_out of group c → groups >= c
-        wskip = []
-        for l, block in enumerate(blocks):
-            fin = block.v_conv.in_channels
-            self.v.append(torch.zeros(n, height + p, width + 2 * p, fin, **kw))
-            self.vh.append(torch.empty(n, width, 2 * F, **kw))
-            self.wv.append(block.v_conv.weight.permute(2, 3, 1, 0).reshape(-1, 2 * F).contiguous())  # ((p+1)·k·F_l, 2F)
-            self.wvh.append(block.v_to_h.weight[:, :, 0, 0].t().contiguous())  # (2F, 2F)
-            wh = block.h_conv.masked_weight()[:, :, 0, :].permute(2, 1, 0).reshape(-1, 2 * F)  # ((p+1)·F_l, 2F), taps left → centre
-            v_cond, h_cond = block.conditioning(labels, cond)  # (B, 2F, H|1, W|1) each, or 0.0
-            hb = block.v_to_h.bias + block.h_conv.bias + _channels_last(h_cond)
-            if l > 0:
-                hb = hb + beta[l - 1] @ wh.view(p + 1, fin, 2 * F).sum(0)  # beta_l through every tap
-            self.vbias.append((block.v_conv.bias + _channels_last(v_cond)).expand(n, height, width, 2 * F))  # (B, H, W, 2F)
-            self.hbias.append(hb.expand(n, height, width, 2 * F))  # (B, H, W, 2F)
-            per_in = fin // C  # input features per colour group
-            seen = [c if block.first else c + 1 for c in range(C)]  # centre groups visible: mask A < c, B <= c
-            self.wh.append([wh[: p * fin + seen[c] * per_in, 2 * g * c : 2 * g * (c + 1)].contiguous() for c in range(C)])
-            wo = block.h_out.masked_weight()[:, :, 0, 0].t()  # (F in, F out)
-            self.wo.append([wo[g * c : g * (c + 1), g * c :].contiguous() for c in range(C)])
-            wskip.append(block.h_skip.masked_weight()[:, :, 0, 0].t())  # (F, S)
-
-        # Current row's horizontal inputs: block 0 (B, p + W, C·E); blocks 1 .. L-1 (L-1, B, p + W, F).
-        self.h0 = torch.zeros(n, p + width, C * e, **kw)
-        self.hr = torch.zeros(L - 1, n, p + width, F, **kw)
-        if beta is not None:
-            self.hr[:, :, :p] = -beta[:, None, None, :]
-        # Gated features of the current pixel, colour-group major: (B, C, L, g).
-        self.gated = torch.zeros(n, C, L, g, **kw)
-        self.wskip = [torch.cat([ws[g * c : g * (c + 1), gs * c :] for ws in wskip]).contiguous() for c in range(C)]  # [c]: (L·g, (C-c)·gs)
+        beta = torch.cumsum(torch.stack([b.h_out.bias for b in blocks[:-1]]), 0) if L > 1 else None  # (L-1, F)
+        self.blocks = [
+            _block_weights(b, beta[l - 1] if l else None, labels, cond, (n, height, width)) for l, b in enumerate(blocks)
+        ]
+        wskip = [b.wskip for b in self.blocks]
+        # [c]: (L·g, (C-c)·gs), rows block-major, matching gated[:, c] viewed as (B, L·g)
+        self.wskip = [torch.cat([ws[g * c : g * (c + 1), gs * c :] for ws in wskip]).contiguous() for c in range(C)]
         hh = model.head_hidden.masked_weight()[:, :, 0, 0].t()  # (S, S)
         self.whh = [hh[gs * c : gs * (c + 1), gs * c :].contiguous() for c in range(C)]  # [c]: (gs, (C-c)·gs)
         ho = model.head_out.masked_weight()[:, :, 0, 0].t()  # (S, C·K)
@@ -129,24 +138,39 @@ class _Cache:
         self.bho = [model.head_out.bias[K * c : K * (c + 1)] for c in range(C)]
         self.skip_bias = sum(b.h_skip.bias for b in blocks)  # (S,)
         self.hh_bias = model.head_hidden.bias  # (S,)
+
+        # Vertical inputs (B, H + p, W + 2p, F_l) and their terms for the next row's h_pre (B, W, 2F).
+        self.v = [torch.zeros(n, height + p, width + 2 * p, b.v_conv.in_channels, **kw) for b in blocks]
+        # Row 0 sees no vertical features: its terms are the biases alone.
+        self.vh = [bw.hbias[:, 0].clone(memory_format=torch.contiguous_format) for bw in self.blocks]
+        # Current row's horizontal inputs: block 0 (B, p + W, C·E); blocks 1 .. L-1 (L-1, B, p + W, F).
+        self.h0 = torch.zeros(n, p + width, C * e, **kw)
+        self.hr = torch.zeros(L - 1, n, p + width, F, **kw)
+        if beta is not None:
+            self.hr[:, :, :p] = -beta[:, None, None, :]
+        self.gated = torch.zeros(n, C, L, g, **kw)  # current pixel's gated features, colour-group major
         self.acc = torch.zeros(n, 2 * S, **kw)  # current pixel's [skip | head hidden], accumulated over groups
         self.hpre = [[torch.empty(n, 2 * g, **kw) for _ in range(C)] for _ in range(L)]
         self.logits = torch.empty(n, K, **kw)
         self._plan = [[self._plan_step(j, c) for c in range(C)] for j in range(width)]
         self._head = [self._plan_head(c) for c in range(C)]
-        for vh, hb in zip(self.vh, self.hbias):
-            vh.copy_(hb[:, 0])  # row 0 sees no vertical features: biases only
 
     def _plan_step(self, j: int, c: int) -> list[tuple]:
-        """The tensor views that step (j, c) reads and writes, per block."""
-        n, p, C, L = self.n, self.p, self.channels, self.layers
-        g = self.hpre[0][0].shape[1] // 2
+        """The tensor views that step (j, c) reads and writes, per block.
+
+        A block's horizontal output s_{l+1} = s_l + gated @ h_out is written at
+        channel 0 by one ``mm`` (no residual: first block) or ``addmm`` (C = 1);
+        with colour groups, channel 0 overwrites every group (``mm``), later
+        channels add group c's share to groups >= c (``addmm_``), and the
+        residual s_l of group c is added on its own.
+        """
+        n, p, C, L, g = self.n, self.p, self.channels, self.layers, self.g
         plan = []
         for l in range(L):
             h_in = self.h0 if l == 0 else self.hr[l - 1]
-            window = h_in[:, j : j + p + 1].reshape(n, -1)  # (B, (p+1)·F_l), a view
+            window = h_in[:, j : j + p + 1].view(n, -1)  # (B, (p+1)·F_l): columns j-p .. j
             hpre = self.hpre[l][c]  # (B, 2g): [a | b] of group c
-            kind, res, out, extra = None, None, None, None
+            kind, res, out, residual = None, None, None, None
             if l < L - 1:  # blocks 0 .. L-2 feed the next block's horizontal input
                 out = self.hr[l][:, p + j, g * c :]  # (B, (C - c)·g)
                 own = h_in[:, p + j, g * c : g * (c + 1)]  # this block's input, group c
@@ -156,50 +180,50 @@ class _Cache:
                     kind, res = _ADDMM, own
                 else:
                     kind = _MM
-                if l > 0 and (C > 1):
-                    extra = (out[:, :g], own)
+                if l > 0 and C > 1:
+                    residual = (out[:, :g], own)
+            wh = self.blocks[l].wh[c]
             plan.append((
-                self.vh[l][:, j, 2 * g * c : 2 * g * (c + 1)], window[:, : self.wh[l][c].shape[0]], self.wh[l][c],
-                hpre, hpre[:, :g], self.gated[:, c, l], kind, res, out, self.wo[l][c], extra,
+                self.vh[l][:, j, 2 * g * c : 2 * g * (c + 1)], window[:, : wh.shape[0]], wh,
+                hpre, hpre[:, :g], self.gated[:, c, l], kind, res, out, self.blocks[l].wo[c], residual,
             ))
         return plan
 
     def _plan_head(self, c: int) -> tuple:
-        S = self.acc.shape[1] // 2
-        gs = S // self.channels
-        acc = self.acc
+        acc, gs = self.acc, self.gs
+        S = acc.shape[1] // 2
         return (
             acc[:, gs * c : S], acc[:, gs * c : gs * (c + 1)],  # skip, groups >= c / group c
             acc[:, S + gs * c :], acc[:, S + gs * c : S + gs * (c + 1)],  # head hidden, groups >= c / group c
             acc[:, S : S + gs * (c + 1)],  # head hidden, groups <= c
-            self.gated[:, c].reshape(self.n, -1),  # (B, L·g), a view
+            self.gated[:, c].view(self.n, -1),  # (B, L·g): group c of every block
         )
 
     def advance_row(self, i: int, x: torch.Tensor) -> None:
         """Row i of the canvas x is complete: run it through every vertical stack (prepares row i + 1)."""
-        p, n, W, L = self.p, self.n, self.width, self.layers
+        p, n, W = self.p, self.n, self.width
         if i + 1 == self.height:
             return
-        F = self.wvh[0].shape[0] // 2
         row = self.model.embed(x[:, :, i : i + 1])[:, :, 0].transpose(1, 2)  # (B, W, C·E)
         self.v[0][:, p + i, p : p + W].copy_(row)
-        for l, v in enumerate(self.v):
+        for l, (v, bw) in enumerate(zip(self.v, self.blocks)):
+            F = bw.wvh.shape[0] // 2
             cols = v[:, i : i + p + 1].unfold(2, 2 * p + 1, 1)  # (B, p+1, W, F_l, k)
             cols = cols.permute(0, 2, 1, 4, 3).reshape(n * W, -1)  # (B·W, (p+1)·k·F_l)
-            v_pre = torch.addmm(self.vbias[l][:, i].reshape(n * W, 2 * F), cols, self.wv[l])  # (B·W, 2F)
-            if l + 1 < L:
-                new = torch.tanh(v_pre[:, :F]) * torch.sigmoid(v_pre[:, F:])  # (B·W, F)
+            v_pre = torch.addmm(bw.vbias[:, i].reshape(n * W, 2 * F), cols, bw.wv)  # (B·W, 2F)
+            if l + 1 < self.layers:
+                new = (torch.tanh(v_pre[:, :F]) * torch.sigmoid(v_pre[:, F:])).view(n, W, F)  # (B, W, F)
                 dest = self.v[l + 1][:, p + i, p : p + W]  # (B, W, F)
                 if l == 0:
-                    dest.copy_(new.view(n, W, F))
+                    dest.copy_(new)
                 else:
-                    torch.add(v[:, p + i, p : p + W], new.view(n, W, F), out=dest)
-            torch.mm(v_pre, self.wvh[l], out=self.vh[l].view(n * W, 2 * F))
-            self.vh[l].add_(self.hbias[l][:, i + 1])
+                    torch.add(v[:, p + i, p : p + W], new, out=dest)
+            torch.mm(v_pre, bw.wvh, out=self.vh[l].view(n * W, 2 * F))
+            self.vh[l].add_(bw.hbias[:, i + 1])
 
     def step(self, j: int, c: int) -> torch.Tensor:
         """Logits (B, K) of channel c at column j of the current row (a buffer, valid until the next step)."""
-        for vh, window, wh, hpre, a, gated, kind, res, out, wo, extra in self._plan[j][c]:
+        for vh, window, wh, hpre, a, gated, kind, res, out, wo, residual in self._plan[j][c]:
             torch.addmm(vh, window, wh, out=hpre)
             a.tanh_()
             _glu(hpre, -1, out=gated)  # tanh(a) * sigmoid(b)
@@ -209,8 +233,8 @@ class _Cache:
                 torch.mm(gated, wo, out=out)
             elif kind == _ACC:
                 out.addmm_(gated, wo)
-            if extra is not None:
-                extra[0].add_(extra[1])
+            if residual is not None:
+                residual[0].add_(residual[1])
         skip, skip_c, hidden, hidden_c, hidden_seen, gated = self._head[c]
         if c == 0:
             torch.addmm(self.skip_bias, gated, self.wskip[0], out=skip)

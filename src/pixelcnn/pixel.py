@@ -17,7 +17,7 @@ import torch
 
 from pixelcnn.model import PixelCNN, PixelCNNConfig
 from pixelcnn.params import check
-from pixelcnn.sampling import SamplingOptions
+from pixelcnn.sampling import SamplingOptions, class_labels
 
 
 @dataclass(frozen=True)
@@ -130,16 +130,6 @@ def pixel_loss(model: PixelCNN, batch: tuple[torch.Tensor, ...]) -> torch.Tensor
     """Bits per dimension of a batch (x, labels); labels ignored by an unconditional model."""
     x, labels = batch
     return model.bits_per_dim(x, labels if model.config.num_classes else None)
-
-
-def class_labels(n: int, num_classes: int, chosen: list[int] | None, key: str) -> torch.Tensor | None:
-    """Labels for ``n`` samples: ``chosen`` cycled, or every class in turn; None if unconditional."""
-    if not num_classes:
-        return None
-    pool = chosen if chosen is not None else list(range(num_classes))
-    for label in pool:
-        check(label < num_classes, f"{key} contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})")
-    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
 def build_model(model_params: PixelModelParams, meta: dict) -> PixelCNN:

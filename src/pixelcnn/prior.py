@@ -340,3 +340,36 @@ def train_priors(
             "grid": f"{shape[0]}x{shape[1]}",
         }
     return CodePrior(levels, str(meta["vqvae_fingerprint"])), list(curves.values()), metrics
+
+
+@dataclass
+class PriorSamples:
+    """What sample_prior writes: decoded images, their labels, and the sampled codes per level."""
+
+    images: np.ndarray  # uint8 (N, C, H, W)
+    labels: np.ndarray  # int64 (N,), -1 when unconditional
+    codes: dict[str, np.ndarray]  # level → int16 (N, h, w)
+
+
+def draw_samples(prior: CodePrior, vqvae, params: PriorSampleParams, generator: torch.Generator) -> PriorSamples:
+    """Sample ``num_samples`` code grids (every level, coarse to fine) in batches and decode them."""
+    from tqdm import tqdm
+
+    from pixelcnn.sampling import class_labels
+
+    device = next(prior.parameters()).device
+    num_classes = next(iter(prior.levels.values())).pixelcnn.config.num_classes
+    labels = class_labels(params.num_samples, num_classes, params.labels, "prior.labels")
+    rows_per_grid = sum(level.pixelcnn.config.height for level in prior.levels.values())
+    bar = tqdm(total=params.num_samples * rows_per_grid, desc="sample_prior rows", unit="row")
+    images, grids = [], []
+    for start in range(0, params.num_samples, params.sample_batch_size):
+        size = min(params.sample_batch_size, params.num_samples - start)
+        batch_labels = None if labels is None else labels[start : start + size].to(device)
+        codes = sample_codes(prior, size, params, batch_labels, generator, on_row=lambda i, x: bar.update(size))
+        images.append(to_uint8(vqvae.decode_codes(codes)))
+        grids.append([c.cpu().numpy().astype(np.int16) for c in codes])
+    bar.close()
+    all_labels = labels.numpy() if labels is not None else np.full(params.num_samples, -1, dtype=np.int64)
+    codes_by_level = {name: np.concatenate([g[i] for g in grids]) for i, name in enumerate(prior.levels)}
+    return PriorSamples(np.concatenate(images), all_labels, codes_by_level)

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from pixelcnn.errors import ConfigError
 from pixelcnn.model import PixelCNN
 
 # Called after each completed row: (row index, canvas int64 (B, C, H, W)).
@@ -90,6 +91,19 @@ def prepare_canvas(
             raise ValueError(f"start_row must be in [0, {height}], got {start_row}")
         x[:, :, :start_row] = init[:, :, :start_row].to(device)
     return x
+
+
+def class_labels(n: int, num_classes: int, chosen: list[int] | None, key: str) -> torch.Tensor | None:
+    """Labels for ``n`` samples: ``chosen`` cycled, or every class in turn; None if unconditional."""
+    if not num_classes:
+        return None
+    pool = chosen if chosen is not None else list(range(num_classes))
+    for label in pool:
+        if label >= num_classes:
+            raise ConfigError(
+                f"params.yaml: {key} contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})"
+            )
+    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
 @torch.no_grad()

@@ -353,17 +353,18 @@ class VQVAE(nn.Module):
     def __init__(self, config: VQVAEConfig):
         super().__init__()
         self.config = c = config
-        F_, D = c.hidden, c.code_dim
-        self.enc_b = encoder(c.channels, F_, c.res_blocks, c.res_hidden, c.bottom_downsample)
-        quantizer = lambda: Quantizer(c.codebook_size, D, c.decay, c.beta, c.dead_code_threshold)  # noqa: E731
-        self.quantizers = nn.ModuleDict({name: quantizer() for name in c.level_names})
+        hidden, D = c.hidden, c.code_dim
+        self.enc_b = encoder(c.channels, hidden, c.res_blocks, c.res_hidden, c.bottom_downsample)
+        self.quantizers = nn.ModuleDict(
+            {name: Quantizer(c.codebook_size, D, c.decay, c.beta, c.dead_code_threshold) for name in c.level_names}
+        )
         if c.levels == 2:
-            self.enc_t = encoder(F_, F_, c.res_blocks, c.res_hidden, c.top_downsample)
-            self.pre_t = nn.Conv2d(F_, D, 1)
-            self.dec_t = decoder(D, D, F_, c.res_blocks, c.res_hidden, c.top_downsample)
+            self.enc_t = encoder(hidden, hidden, c.res_blocks, c.res_hidden, c.top_downsample)
+            self.pre_t = nn.Conv2d(hidden, D, 1)
+            self.dec_t = decoder(D, D, hidden, c.res_blocks, c.res_hidden, c.top_downsample)
             self.up_t = nn.Sequential(*_strided(D, D, D, c.top_downsample, transpose=True))
-        self.pre_b = nn.Conv2d(F_ + (D if c.levels == 2 else 0), D, 1)
-        self.dec = decoder(D * c.levels, c.channels, F_, c.res_blocks, c.res_hidden, c.bottom_downsample)
+        self.pre_b = nn.Conv2d(hidden + (D if c.levels == 2 else 0), D, 1)  # (bottom encoding [+ decoded top]) → D
+        self.dec = decoder(D * c.levels, c.channels, hidden, c.res_blocks, c.res_hidden, c.bottom_downsample)
 
     @property
     def level_names(self) -> tuple[str, ...]:
@@ -668,6 +669,7 @@ def extract_codes(
     if "class_names" in data_meta:
         meta["class_names"] = list(data_meta["class_names"])
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary directory
     try:
         for split, (images, labels) in splits.items():
             expected = (c.channels, c.image_size, c.image_size)
