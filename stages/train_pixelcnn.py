@@ -6,13 +6,14 @@ for `dvc plots`, and the final train/test bits/dim as metrics.
 
 import argparse
 
+import torch
+
 from pixelcnn import params
 from pixelcnn.data import load_split
 from pixelcnn.io import save_checkpoint, write_csv, write_json
 from pixelcnn.pixel import PixelModelParams, PixelTrainParams, build_model, pixel_loss, quantise
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.training import FitOptions, fit
-import torch
+from pixelcnn.training import fit
 
 
 def main(argv: list[str]) -> None:
@@ -34,9 +35,7 @@ def main(argv: list[str]) -> None:
     levels = model.config.levels
     train = (quantise(train_x, levels), torch.as_tensor(train_y))
     test = (quantise(test_x, levels), torch.as_tensor(test_y))
-    options = FitOptions(train_params.epochs, train_params.batch_size, train_params.lr,
-                         train_params.lr_decay, train_params.grad_clip, train_params.amp)
-    rows = fit(model, pixel_loss, train, test, options, device, generator, desc="train_pixelcnn")
+    rows = fit(model, pixel_loss, train, test, train_params.fit_options, device, generator, desc="train_pixelcnn")
 
     save_checkpoint(args.out, "pixelcnn", model.config, model.cpu().state_dict(), data=meta["name"])
     write_csv(args.plots, rows)

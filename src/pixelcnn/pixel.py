@@ -10,14 +10,15 @@ quantised data, per channel value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from pixelcnn.model import PixelCNN, PixelCNNConfig
 from pixelcnn.params import check
-from pixelcnn.sampling import SamplingOptions, class_labels
+from pixelcnn.sampling import SampleParams, class_labels
+from pixelcnn.training import TrainParams
 
 
 @dataclass(frozen=True)
@@ -58,63 +59,29 @@ class PixelModelParams:
 
 
 @dataclass(frozen=True)
-class PixelTrainParams:
+class PixelTrainParams(TrainParams):
     """Optimisation of the pixel PixelCNN (read by train_pixelcnn)."""
 
     SECTION: ClassVar[str] = "pixelcnn"
-    epochs: int = 6  # passes over the training split
-    batch_size: int = 32  # images per step
-    lr: float = 0.002  # Adam learning rate
-    lr_decay: float = 0.8  # learning rate multiplied by this after each epoch
-    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    amp: bool = True  # bf16 autocast on CUDA; no effect on the CPU
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
-
-    def __post_init__(self) -> None:
-        check(self.epochs >= 1, f"pixelcnn.epochs must be >= 1, got {self.epochs}")
-        check(self.batch_size >= 1, f"pixelcnn.batch_size must be >= 1, got {self.batch_size}")
-        check(self.lr > 0, f"pixelcnn.lr must be > 0, got {self.lr}")
-        check(0 < self.lr_decay <= 1, f"pixelcnn.lr_decay must be in (0, 1], got {self.lr_decay}")
-        check(self.grad_clip >= 0, f"pixelcnn.grad_clip must be >= 0, got {self.grad_clip}")
 
 
 @dataclass(frozen=True)
-class PixelSampleParams:
+class PixelSampleParams(SampleParams):
     """Sampling from the pixel PixelCNN (read by sample_pixelcnn)."""
 
     SECTION: ClassVar[str] = "pixelcnn"
-    num_samples: int = 500  # images to draw (evaluate scores them)
-    temperature: float = 1.0  # > 0; below 1 sharpens every step's distribution
-    top_k: int = 0  # keep the k most likely values per step; 0 keeps all
-    top_p: float = 1.0  # nucleus: keep the smallest set of mass >= p; 1 keeps all
-    labels: list[int] | None = None  # classes to draw, cycled; null: all classes in turn
-    sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
-    sample_batch_size: int = 100  # images sampled at once
     progress_every: int = 4  # rows between frames of the progressive-generation strip/GIF
     complete_rows: int = 16  # completions of test images keep this many top rows and sample the rest
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
 
     def __post_init__(self) -> None:
-        check(self.num_samples >= 1, f"pixelcnn.num_samples must be >= 1, got {self.num_samples}")
-        check(self.temperature > 0, f"pixelcnn.temperature must be > 0, got {self.temperature}")
-        check(self.top_k >= 0, f"pixelcnn.top_k must be >= 0 (0 keeps all), got {self.top_k}")
-        check(0 < self.top_p <= 1, f"pixelcnn.top_p must be in (0, 1], got {self.top_p}")
-        check(self.sample_batch_size >= 1, f"pixelcnn.sample_batch_size must be >= 1, got {self.sample_batch_size}")
+        super().__post_init__()
         check(self.progress_every >= 1, f"pixelcnn.progress_every must be >= 1, got {self.progress_every}")
         check(self.complete_rows >= 1, f"pixelcnn.complete_rows must be >= 1, got {self.complete_rows}")
-        check(
-            self.labels is None or (len(self.labels) > 0 and all(v >= 0 for v in self.labels)),
-            f"pixelcnn.labels must be null or a non-empty list of class indices >= 0, got {self.labels}",
-        )
-
-    @property
-    def options(self) -> SamplingOptions:
-        return SamplingOptions(self.temperature, self.top_k, self.top_p)
 
 
 def quantise(images: np.ndarray | torch.Tensor, levels: int) -> torch.Tensor:
     """uint8 [0, 255] → int64 in [0, levels): value * levels // 256."""
-    x = torch.as_tensor(np.asarray(images)).long()
+    x = torch.from_numpy(np.array(images, dtype=np.int64))  # a copy: prepared data is a read-only memmap
     return x if levels == 256 else (x * levels) // 256
 
 

@@ -18,7 +18,7 @@ params.yaml.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,7 +28,8 @@ from torch import nn
 from pixelcnn.errors import CheckpointError
 from pixelcnn.model import PixelCNN, PixelCNNConfig
 from pixelcnn.params import check
-from pixelcnn.sampling import SamplingOptions
+from pixelcnn.sampling import SampleParams
+from pixelcnn.training import TrainParams
 
 
 @dataclass(frozen=True)
@@ -53,54 +54,17 @@ class PriorModelParams:
 
 
 @dataclass(frozen=True)
-class PriorTrainParams:
-    """Optimisation of the priors (read by train_prior)."""
+class PriorTrainParams(TrainParams):
+    """Optimisation of the priors (read by train_prior); each level trains for ``epochs``."""
 
     SECTION: ClassVar[str] = "prior"
-    epochs: int = 15  # passes over the training codes, per level
-    batch_size: int = 64  # code grids per step
-    lr: float = 0.003  # Adam learning rate
-    lr_decay: float = 0.85  # learning rate multiplied by this after each epoch
-    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    amp: bool = True  # bf16 autocast on CUDA; no effect on the CPU
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present; read by training and sampling
-
-    def __post_init__(self) -> None:
-        check(self.epochs >= 1, f"prior.epochs must be >= 1, got {self.epochs}")
-        check(self.batch_size >= 1, f"prior.batch_size must be >= 1, got {self.batch_size}")
-        check(self.lr > 0, f"prior.lr must be > 0, got {self.lr}")
-        check(0 < self.lr_decay <= 1, f"prior.lr_decay must be in (0, 1], got {self.lr_decay}")
-        check(self.grad_clip >= 0, f"prior.grad_clip must be >= 0, got {self.grad_clip}")
 
 
 @dataclass(frozen=True)
-class PriorSampleParams:
+class PriorSampleParams(SampleParams):
     """Sampling codes from the priors and decoding them (read by sample_prior)."""
 
     SECTION: ClassVar[str] = "prior"
-    num_samples: int = 500  # images to draw (evaluate scores them)
-    temperature: float = 1.0  # > 0; below 1 sharpens each step's distribution
-    top_k: int = 0  # keep the k most likely codes per step; 0 keeps all
-    top_p: float = 1.0  # nucleus: keep the smallest set of mass >= p; 1 keeps all
-    labels: list[int] | None = None  # classes to draw, cycled; null: every class in turn
-    sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
-    sample_batch_size: int = 100  # grids sampled at once
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
-
-    def __post_init__(self) -> None:
-        check(self.num_samples >= 1, f"prior.num_samples must be >= 1, got {self.num_samples}")
-        check(self.temperature > 0, f"prior.temperature must be > 0, got {self.temperature}")
-        check(self.top_k >= 0, f"prior.top_k must be >= 0 (0 keeps all), got {self.top_k}")
-        check(0 < self.top_p <= 1, f"prior.top_p must be in (0, 1], got {self.top_p}")
-        check(self.sample_batch_size >= 1, f"prior.sample_batch_size must be >= 1, got {self.sample_batch_size}")
-        check(
-            self.labels is None or (len(self.labels) > 0 and all(v >= 0 for v in self.labels)),
-            f"prior.labels must be null or a non-empty list of class indices >= 0, got {self.labels}",
-        )
-
-    @property
-    def options(self) -> SamplingOptions:
-        return SamplingOptions(self.temperature, self.top_k, self.top_p)
 
 
 @dataclass(frozen=True)
@@ -312,12 +276,11 @@ def train_priors(
     ``meta`` is the extracted codes' metadata: level names, grid shapes,
     codebook size, number of classes and the autoencoder's fingerprint.
     """
-    from pixelcnn.training import FitOptions, fit
+    from pixelcnn.training import fit
 
     names = list(meta["level_names"])
     num_classes = int(meta.get("num_classes") or 0)
-    options = FitOptions(train_params.epochs, train_params.batch_size, train_params.lr,
-                         train_params.lr_decay, train_params.grad_clip, train_params.amp)
+    options = train_params.fit_options
     levels: dict[str, LevelPrior] = {}
     curves: dict[int, dict[str, float]] = {}
     metrics: dict[str, dict[str, float]] = {}

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Literal, Sequence
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from pixelcnn.params import check
 from pixelcnn.runtime import autocast
 
 Batch = tuple[torch.Tensor, ...]
@@ -31,6 +32,32 @@ class FitOptions:
     lr_decay: float = 1.0  # learning rate multiplied by this after every epoch
     grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
     amp: bool = False  # bf16 autocast on CUDA (no effect on the CPU)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Optimisation knobs shared by the autoregressive models; a subclass sets ``SECTION`` and defaults."""
+
+    SECTION: ClassVar[str] = ""
+    epochs: int = 10  # passes over the training split
+    batch_size: int = 32  # examples per step
+    lr: float = 0.002  # Adam learning rate
+    lr_decay: float = 0.9  # learning rate multiplied by this after each epoch
+    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    amp: bool = True  # bf16 autocast on CUDA; no effect on the CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present; read by training and sampling
+
+    def __post_init__(self) -> None:
+        s = self.SECTION
+        check(self.epochs >= 1, f"{s}.epochs must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"{s}.batch_size must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, f"{s}.lr must be > 0, got {self.lr}")
+        check(0 < self.lr_decay <= 1, f"{s}.lr_decay must be in (0, 1], got {self.lr_decay}")
+        check(self.grad_clip >= 0, f"{s}.grad_clip must be >= 0, got {self.grad_clip}")
+
+    @property
+    def fit_options(self) -> "FitOptions":
+        return FitOptions(self.epochs, self.batch_size, self.lr, self.lr_decay, self.grad_clip, self.amp)
 
 
 def batches(tensors: Sequence[torch.Tensor], batch_size: int, order: torch.Tensor | None = None):
