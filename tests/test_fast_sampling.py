@@ -15,8 +15,11 @@ from pixelcnn.sampling import SamplingOptions, sample_naive
 
 H, W, N = 6, 6, 3
 
-# name → (channels, embed_dim, num_classes, cond_channels, kernel, layers)
+# name → (channels, embed_dim, num_classes, cond_channels, kernel, layers[, position_channels])
 USES = {
+    "pixels_grey_class_position": (1, 0, 3, 0, 5, 3, 2),
+    "pixels_rgb_position": (3, 0, 0, 0, 3, 3, 3),
+    "codes_cond_position": (1, 4, 0, 5, 3, 3, 2),
     "pixels_grey": (1, 0, 0, 0, 3, 4),
     "pixels_rgb": (3, 0, 0, 0, 3, 4),
     "pixels_rgb_class": (3, 0, 4, 0, 3, 3),
@@ -37,11 +40,12 @@ OPTIONS = [
 
 def build(use: str, seed: int = 0, levels: int = 9) -> tuple[PixelCNN, dict]:
     """A float64 model for ``use`` and its conditioning inputs for N images."""
-    channels, embed_dim, num_classes, cond_channels, kernel, layers = USES[use]
+    channels, embed_dim, num_classes, cond_channels, kernel, layers, *position = USES[use]
     torch.manual_seed(seed)
     cfg = PixelCNNConfig(
         channels=channels, levels=levels, height=H, width=W, hidden=4 * channels, skip=6 * channels,
         layers=layers, kernel=kernel, embed_dim=embed_dim, num_classes=num_classes, cond_channels=cond_channels,
+        position_channels=position[0] if position else 0,
     )
     model = PixelCNN(cfg).double().eval()
     with torch.no_grad():

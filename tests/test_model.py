@@ -25,7 +25,7 @@ def dependency_map(model: PixelCNN, x: torch.Tensor, labels=None, cond=None) -> 
     v = hid = emb
     skip = 0.0
     lab = None if labels is None else labels.expand(n_out)
-    cnd = None if cond is None else cond.expand(n_out, -1, -1, -1)
+    cnd = model.block_cond(None if cond is None else cond.expand(n_out, -1, -1, -1), n_out)
     for block in model.blocks:
         v, hid, s = block(v, hid, lab, cnd)
         skip = skip + s
@@ -39,7 +39,9 @@ def dependency_map(model: PixelCNN, x: torch.Tensor, labels=None, cond=None) -> 
 
 
 CASES = [
-    # channels, embed_dim, num_classes, cond_channels
+    # channels, embed_dim, num_classes, cond_channels[, position_channels]
+    (1, 0, 4, 0, 3),
+    (3, 0, 0, 2, 2),
     (1, 0, 0, 0),
     (3, 0, 0, 0),
     (1, 0, 4, 0),
@@ -49,13 +51,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("channels,embed_dim,num_classes,cond_channels", CASES)
-def test_pixelcnn_causal_at_every_position(channels, embed_dim, num_classes, cond_channels):
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_pixelcnn_causal_at_every_position(case):
+    channels, embed_dim, num_classes, cond_channels, *position = case
     torch.manual_seed(0)
     h = w = 5
     cfg = PixelCNNConfig(
         channels=channels, levels=7, height=h, width=w, hidden=8 * channels, skip=32 * channels,
         layers=6, kernel=3, embed_dim=embed_dim, num_classes=num_classes, cond_channels=cond_channels,
+        position_channels=position[0] if position else 0,
     )
     model = PixelCNN(cfg).double()
     x = torch.randint(0, 7, (1, channels, h, w))

@@ -277,7 +277,7 @@ def cached_logits(
     out = torch.empty(n, model.config.levels, channels, height, width, device=x.device,
                       dtype=model.head_out.weight.dtype)
     with torch.inference_mode():
-        cache = _Cache(model, n, height, width, labels, cond)
+        cache = _Cache(model, n, height, width, labels, model.block_cond(cond, n))
         for i in range(height):
             for j in range(width):
                 for c in range(channels):
@@ -315,7 +315,7 @@ def sample_cached(
     _, channels, height, width = x.shape
     flat = x.view(n, channels * height * width)  # (B, C·H·W), writes land in x
     with torch.inference_mode():
-        cache = _Cache(model, n, height, width, labels, cond)
+        cache = _Cache(model, n, height, width, labels, model.block_cond(cond, n))
         for i in range(start_row):
             cache.advance_row(i, x)
         for i in range(start_row, height):

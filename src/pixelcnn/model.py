@@ -43,6 +43,7 @@ class PixelCNNConfig:
     embed_dim: int = 0  # E: 0 → scalar input in [-1, 1]; > 0 → learned embedding per category
     num_classes: int = 0  # 0 → unconditional; else a class label per image
     cond_channels: int = 0  # D: 0 → none; else a (B, D, H, W) conditioning map per image
+    position_channels: int = 0  # P: 0 → none; else a learned (P, H, W) map of where each position is
 
     def __post_init__(self) -> None:
         for name in ("hidden", "skip"):
@@ -63,6 +64,9 @@ class PixelCNN(nn.Module):
         c = config
         in_features = c.channels * (c.embed_dim or 1)
         self.embedding = nn.Embedding(c.levels, c.embed_dim) if c.embed_dim else None
+        # Position is known before any value is drawn, so conditioning on it keeps the model
+        # causal; it lets a network with a local receptive field place a global shape.
+        self.position = nn.Parameter(0.1 * torch.randn(c.position_channels, c.height, c.width)) if c.position_channels else None
         self.blocks = nn.ModuleList(
             GatedBlock(
                 in_features if i == 0 else c.hidden,
@@ -72,7 +76,7 @@ class PixelCNN(nn.Module):
                 c.channels,
                 first=i == 0,
                 num_classes=c.num_classes,
-                cond_channels=c.cond_channels,
+                cond_channels=c.cond_channels + c.position_channels,
             )
             for i in range(c.layers)
         )
@@ -87,6 +91,13 @@ class PixelCNN(nn.Module):
         b, ch, h, w = x.shape
         e = self.embedding(x)  # (B, C, H, W, E)
         return e.permute(0, 1, 4, 2, 3).reshape(b, ch * self.config.embed_dim, h, w)  # (B, C·E, H, W)
+
+    def block_cond(self, cond: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """The map every block is conditioned on: ``cond`` (B, D, H, W) and the position map, stacked."""
+        if self.position is None:
+            return cond
+        position = self.position[None].expand(batch, -1, -1, -1)  # (B, P, H, W)
+        return position if cond is None else torch.cat([cond, position.to(cond.dtype)], dim=1)  # (B, D+P, H, W)
 
     def head(self, skip: torch.Tensor) -> torch.Tensor:
         """skip: (B, S, H, W) → logits (B, K, C, H, W)."""
@@ -107,6 +118,7 @@ class PixelCNN(nn.Module):
         inputs strictly before it in raster-then-channel order.
         """
         self._check_inputs(x, labels, cond)
+        cond = self.block_cond(cond, x.shape[0])
         v = h = self.embed(x)
         skip = 0.0
         for block in self.blocks:
@@ -123,6 +135,8 @@ class PixelCNN(nn.Module):
         if c.cond_channels and (cond is None or cond.shape[1:] != (c.cond_channels, *x.shape[2:])):
             got = None if cond is None else tuple(cond.shape)
             raise ValueError(f"expected cond of shape (B, {c.cond_channels}, {x.shape[2]}, {x.shape[3]}), got {got}")
+        if c.position_channels and tuple(x.shape[2:]) != (c.height, c.width):
+            raise ValueError(f"a model with a position map draws {c.height}x{c.width} grids only, got {tuple(x.shape[2:])}")
 
     def nll(
         self,

@@ -27,13 +27,15 @@ class PixelModelParams:
 
     SECTION: ClassVar[str] = "pixelcnn"
     levels: int = 256  # values per channel; 256 = 8 bits, fewer quantise the data
-    hidden: int = 48  # features per stack, divisible by the image's channels
-    skip: int = 96  # skip-connection features, divisible by the image's channels
+    hidden: int = 24  # features per stack, divisible by the image's channels
+    skip: int = 64  # skip-connection features, divisible by the image's channels
     layers: int = 8  # gated blocks
-    kernel: int = 3  # odd kernel width of both stacks
+    kernel: int = 5  # odd kernel width of both stacks
     conditional: bool = True  # condition on the class label when the data has labels
+    position_channels: int = 8  # learned map of where each pixel is, fed to every block; 0 turns it off
 
     def __post_init__(self) -> None:
+        check(self.position_channels >= 0, f"pixelcnn.position_channels must be >= 0, got {self.position_channels}")
         check(2 <= self.levels <= 256, f"pixelcnn.levels must be in [2, 256], got {self.levels}")
         check(self.hidden >= 3, f"pixelcnn.hidden must be >= 3, got {self.hidden}")
         check(self.skip >= 3, f"pixelcnn.skip must be >= 3, got {self.skip}")
@@ -55,6 +57,7 @@ class PixelModelParams:
             layers=self.layers,
             kernel=self.kernel,
             num_classes=num_classes if self.conditional else 0,
+            position_channels=self.position_channels,
         )
 
 
