@@ -47,20 +47,11 @@ CASES = ("pixel_grey", "pixel_rgb", "prior_bottom", "prior_top")
 NUM_CLASSES = 10
 
 
-def load_section(path: str, cls: type) -> Any:
-    """``params.load``; if another section's class cannot be imported yet, this section alone."""
-    try:
-        return params.load(path, cls)
-    except ImportError as exc:
-        print(json.dumps({"note": f"params.load failed ({exc}); validated the {cls.SECTION} section alone"}))
-        return params.build(cls, params.read_yaml(path).get(cls.SECTION) or {}, path)
-
-
 def case_config(case: str, path: str) -> PixelCNNConfig:
     if case.startswith("pixel"):
-        model = load_section(path, PixelModelParams)
+        model = params.load(path, PixelModelParams)
         return model.model_config(1 if case == "pixel_grey" else 3, 32, 32, num_classes=NUM_CLASSES)
-    prior, vq, data = load_section(path, PriorModelParams), load_section(path, VQVAEParams), load_section(path, DataParams)
+    prior, vq, data = params.load(path, PriorModelParams), params.load(path, VQVAEParams), params.load(path, DataParams)
     side = data.image_size // vq.bottom_downsample
     if case == "prior_top" and vq.levels == 2:
         side //= vq.top_downsample
