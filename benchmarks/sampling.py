@@ -26,6 +26,7 @@ shared CPU, compare numbers of one run only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -50,7 +51,10 @@ NUM_CLASSES = 10
 def case_config(case: str, path: str) -> PixelCNNConfig:
     if case.startswith("pixel"):
         model = params.load(path, PixelModelParams)
-        return model.model_config(1 if case == "pixel_grey" else 3, 32, 32, num_classes=NUM_CLASSES)
+        channels = 1 if case == "pixel_grey" else 3
+        # RGB needs widths divisible by 3: round the grey defaults up (the config line printed says so).
+        widths = {k: -(-getattr(model, k) // channels) * channels for k in ("hidden", "skip")}
+        return dataclasses.replace(model, **widths).model_config(channels, 32, 32, num_classes=NUM_CLASSES)
     prior, vq, data = params.load(path, PriorModelParams), params.load(path, VQVAEParams), params.load(path, DataParams)
     side = data.image_size // vq.bottom_downsample
     if case == "prior_top" and vq.levels == 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -115,8 +116,12 @@ def save_checkpoint(path: str | Path, kind: str, config: Any, state_dict: dict, 
         "state_dict": state_dict,
         **extra,
     }
+    # Through a buffer: torch.save to a path names the zip's inner folder after the (random)
+    # temporary file, so the same weights would get a different md5 at every save.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path, ".pt") as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict:
