@@ -80,11 +80,6 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         _remove(old)
 
 
-def save_npy(path: str | Path, array: np.ndarray) -> None:
-    with atomic_path(path, ".npy") as tmp:
-        np.save(tmp, array)
-
-
 def write_json(path: str | Path, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -14,7 +14,10 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from pixelcnn.fast_sampling import sample
+from pixelcnn.io import load_checkpoint
 from pixelcnn.model import PixelCNN, PixelCNNConfig
 from pixelcnn.params import check
 from pixelcnn.sampling import SampleParams, class_labels
@@ -111,8 +114,6 @@ def build_model(model_params: PixelModelParams, meta: dict) -> PixelCNN:
 
 def load_pixelcnn(path: str, device: torch.device) -> PixelCNN:
     """Rebuild the pixel PixelCNN from its checkpoint (its own config, never params.yaml)."""
-    from pixelcnn.io import load_checkpoint
-
     payload = load_checkpoint(path, "pixelcnn", map_location=device)
     model = PixelCNN(PixelCNNConfig(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
@@ -142,10 +143,6 @@ def draw_samples(
     ``progress_every`` rows; ``n_show`` images of ``completion_source``
     (test images, labels) are completed from their top ``complete_rows`` rows.
     """
-    from tqdm import tqdm
-
-    from pixelcnn.fast_sampling import sample
-
     c = model.config
     p = sample_params
     labels = class_labels(p.num_samples, c.num_classes, p.labels, "pixelcnn.labels")

@@ -24,12 +24,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from pixelcnn.errors import CheckpointError
+from pixelcnn.fast_sampling import sample
+from pixelcnn.io import load_checkpoint
 from pixelcnn.model import PixelCNN, PixelCNNConfig
 from pixelcnn.params import check
-from pixelcnn.sampling import SampleParams
-from pixelcnn.training import TrainParams
+from pixelcnn.sampling import SampleParams, class_labels
+from pixelcnn.training import TrainParams, fit
+from pixelcnn.vqvae import to_uint8
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def prior_loss(model: LevelPrior, batch: tuple[torch.Tensor, ...]) -> torch.Tens
     codes, labels, above = batch
     cfg = model.pixelcnn.config
     return model.pixelcnn.bits_per_dim(
-        codes[:, None], labels if cfg.num_classes else None, model.condition(above if model.cond_net else None)
+        codes[:, None], labels if cfg.num_classes else None, model.condition(above)
     )
 
 
@@ -205,8 +209,6 @@ class CodePrior(nn.Module):
 
 def load_prior(path: str, device: torch.device) -> CodePrior:
     """Rebuild the priors from their checkpoint (their own config, never params.yaml)."""
-    from pixelcnn.io import load_checkpoint
-
     payload = load_checkpoint(path, "prior", map_location=device)
     model = CodePrior.from_config(payload["config"])
     model.load_state_dict(payload["state_dict"])
@@ -232,8 +234,6 @@ def sample_codes(
     on_row=None,
 ) -> list[torch.Tensor]:
     """Sample every level coarse to fine: int64 grids [(n, h, w), ...] in level order."""
-    from pixelcnn.fast_sampling import sample
-
     grids: list[torch.Tensor] = []
     for name, level in prior.levels.items():
         cfg = level.pixelcnn.config
@@ -245,11 +245,6 @@ def sample_codes(
         )
         grids.append(x[:, 0])  # (n, h, w)
     return grids
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (B, C, H, W) in [-1, 1] → uint8 [0, 255]."""
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
 def level_tensors(
@@ -276,8 +271,6 @@ def train_priors(
     ``meta`` is the extracted codes' metadata: level names, grid shapes,
     codebook size, number of classes and the autoencoder's fingerprint.
     """
-    from pixelcnn.training import fit
-
     names = list(meta["level_names"])
     num_classes = int(meta.get("num_classes") or 0)
     options = train_params.fit_options
@@ -316,10 +309,6 @@ class PriorSamples:
 
 def draw_samples(prior: CodePrior, vqvae, params: PriorSampleParams, generator: torch.Generator) -> PriorSamples:
     """Sample ``num_samples`` code grids (every level, coarse to fine) in batches and decode them."""
-    from tqdm import tqdm
-
-    from pixelcnn.sampling import class_labels
-
     device = next(prior.parameters()).device
     num_classes = next(iter(prior.levels.values())).pixelcnn.config.num_classes
     labels = class_labels(params.num_samples, num_classes, params.labels, "prior.labels")

@@ -32,9 +32,6 @@ from __future__ import annotations
 import hashlib
 import math
 import mmap
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Mapping
@@ -46,7 +43,7 @@ from torch import nn
 
 from pixelcnn import params
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
-from pixelcnn.io import load_checkpoint, save_checkpoint, write_json
+from pixelcnn.io import atomic_dir, load_checkpoint, save_checkpoint, write_json
 from pixelcnn.runtime import autocast
 
 LEVEL_NAMES = {1: ("top",), 2: ("top", "bottom")}
@@ -621,17 +618,6 @@ def reconstruction_pairs(model: VQVAE, images: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- codes on disk
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move the finished directory ``tmp`` to ``target``, replacing what was there."""
-    if target.exists() or target.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / "x")
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
-
-
 @torch.no_grad()
 def extract_codes(
     model: VQVAE,
@@ -655,8 +641,6 @@ def extract_codes(
     model.eval()
     c = model.config
     device = next(model.parameters()).device
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     data_meta = dict(data_meta or {})
     meta = {
         "levels": c.levels,
@@ -668,9 +652,7 @@ def extract_codes(
     }
     if "class_names" in data_meta:
         meta["class_names"] = list(data_meta["class_names"])
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary directory
-    try:
+    with atomic_dir(out_dir) as tmp:
         for split, (images, labels) in splits.items():
             expected = (c.channels, c.image_size, c.image_size)
             if tuple(images.shape[1:]) != expected or len(labels) != len(images):
@@ -690,10 +672,6 @@ def extract_codes(
             np.save(tmp / f"{split}_labels.npy", np.asarray(labels, dtype=np.int64))
             meta[f"n_{split}"] = n
         write_json(tmp / "meta.json", meta)
-        _replace_dir(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return meta
 
 
