@@ -7,12 +7,14 @@ or bits/code carried from the training metrics. Writes flat JSON metrics
 (`data/samples/prior` → `prior`); a bits file after its stem.
 """
 
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
+
 import argparse
 from pathlib import Path
 
 from pixelcnn import evaluation, params
 from pixelcnn.data import load_split
-from pixelcnn.evaluation import EvaluateParams
+from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.io import write_json, write_text
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 
@@ -27,17 +29,18 @@ def main(argv: list[str]) -> None:
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--table", required=True, help="markdown table")
     args = p.parse_args(argv)
-    cfg = params.load(args.params, EvaluateParams)
+    features = params.load(args.params, "evaluate", Features)
+    config = params.load(args.params, "evaluate", EvaluateConfig)
     generator = seed_everything(params.load_seed(args.params))
-    device = resolve_device(cfg.device)
+    device = resolve_device(config.device, "evaluate.device")
 
     test_x, _, meta = load_split(args.data, "test")
-    space = evaluation.resolve_feature_space(cfg, args.classifier, meta["channels"])
-    lpips_trunk = evaluation.resolve_lpips_trunk(cfg)
+    space = evaluation.resolve_feature_space(features, config, args.classifier, meta["channels"])
+    lpips_trunk = evaluation.resolve_lpips_trunk(config)
     sets = evaluation.collect_sets(args.data, args.samples)
     carried = {Path(f).stem: evaluation.read_likelihoods(f) for f in args.bpd}
 
-    results = evaluation.evaluate_sets(sets, test_x, space, lpips_trunk, cfg, device, generator)
+    results = evaluation.evaluate_sets(sets, test_x, space, lpips_trunk, config, device, generator)
     results.update({f"{name}.{k}": v for name, bits in carried.items() for k, v in bits.items()})
     write_json(args.out, results)
     write_text(args.table, evaluation.markdown_table(results))

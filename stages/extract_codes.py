@@ -6,12 +6,16 @@ Inputs: --data (prepared dir), --model (train_vqvae checkpoint). Output: --out d
 streamed batch by batch and moved into place only when complete.
 """
 
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
+
 import argparse
 
-from pixelcnn import params
+from pixelcnn import checkpoints, params
+from pixelcnn.codes import extract_codes
+from pixelcnn.configs import ExtractConfig
 from pixelcnn.data import load_split
 from pixelcnn.runtime import resolve_device, stage_main
-from pixelcnn.vqvae import ExtractParams, extract_codes, load_vqvae
+from pixelcnn.vqvae import VQVAE
 
 
 def main(argv: list[str]) -> None:
@@ -21,14 +25,14 @@ def main(argv: list[str]) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    cfg = params.load(args.params, ExtractParams)  # no seed: extraction draws nothing
-    model = load_vqvae(args.model, resolve_device(cfg.extract_device))
+    config = params.load(args.params, "vqvae", ExtractConfig)  # no seed: extraction draws nothing
+    model = checkpoints.load_model(args.model, VQVAE, resolve_device(config.extract_device, "vqvae.extract_device"))
     splits = {split: load_split(args.data, split) for split in ("train", "test")}
     meta = extract_codes(
         model,
         {split: (images, labels) for split, (images, labels, _) in splits.items()},
         args.out,
-        batch_size=cfg.extract_batch_size,
+        batch_size=config.extract_batch_size,
         data_meta=splits["train"][2],
     )
     grids = ", ".join(f"{name} {h}×{w}" for name, (h, w) in meta["shapes"].items())

@@ -4,10 +4,13 @@ Output (see pixelcnn.data): train/test images uint8 (N, C, H, W) and labels int6
 as .npy, plus meta.json; written all at once, so a failure leaves no partial output.
 """
 
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
+
 import argparse
 
 from pixelcnn import params
-from pixelcnn.data import DataParams, prepare, save_prepared
+from pixelcnn.configs import DataConfig
+from pixelcnn.data import prepare, save_prepared
 from pixelcnn.runtime import stage_main
 
 
@@ -16,12 +19,12 @@ def main(argv: list[str]) -> None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--out", required=True)  # the prepared data dir, as dvc.yaml lists under outs
     args = p.parse_args(argv)
-    cfg = params.load(args.params, DataParams)
-    data = prepare(cfg)  # seeded by data.split_seed; draws nothing else
+    config = params.load(args.params, "data", DataConfig)
+    data = prepare(config)  # seeded by data.split_seed; draws nothing else
     save_prepared(data, args.out)
     meta = data.meta()
     print(
-        f"prepare: {cfg.name} → {args.out}: {meta['n_train']} train, {meta['n_test']} test images of "
+        f"prepare: {config.name} → {args.out}: {meta['n_train']} train, {meta['n_test']} test images of "
         f"{meta['channels']}×{meta['image_size']}×{meta['image_size']}, {meta['num_classes']} classes"
     )
 

@@ -5,15 +5,19 @@ grid, progressive generation as a strip PNG and an animated GIF, and
 completions of test images from their top rows.
 """
 
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
+
 import argparse
 
 import numpy as np
 
-from pixelcnn import params
+from pixelcnn import checkpoints, params
+from pixelcnn.configs import PixelSampleRun, SamplingOptions
 from pixelcnn.data import load_split
 from pixelcnn.images import progress_strip, save_gif, save_grid
 from pixelcnn.io import atomic_dir
-from pixelcnn.pixel import PixelSampleParams, draw_samples, load_pixelcnn
+from pixelcnn.model import PixelCNN
+from pixelcnn.pixel import draw_samples
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 
 
@@ -28,12 +32,13 @@ def main(argv: list[str]) -> None:
     p.add_argument("--gif", required=True, help="progressive generation as an animated GIF")
     p.add_argument("--completion", required=True, help="PNG: originals, kept rows, completions")
     args = p.parse_args(argv)
-    cfg = params.load(args.params, PixelSampleParams)
+    options = params.load(args.params, "pixelcnn", SamplingOptions)
+    run = params.load(args.params, "pixelcnn", PixelSampleRun)
     generator = seed_everything(params.load_seed(args.params))
-    model = load_pixelcnn(args.model, resolve_device(cfg.device))
+    model = checkpoints.load_model(args.model, PixelCNN, resolve_device(run.device, "pixelcnn.device"))
 
     test_x, test_y, _ = load_split(args.data, "test")
-    result = draw_samples(model, cfg, generator, completion_source=(test_x, test_y))
+    result = draw_samples(model, options, run, generator, completion_source=(test_x, test_y))
 
     with atomic_dir(args.out) as tmp:
         np.save(tmp / "samples.npy", result.images)

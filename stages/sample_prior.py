@@ -5,16 +5,19 @@ for `evaluate`, and a PNG grid. Refuses a prior trained on another
 autoencoder's codes.
 """
 
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
+
 import argparse
 
 import numpy as np
 
-from pixelcnn import params
+from pixelcnn import checkpoints, params
+from pixelcnn.configs import SampleRun, SamplingOptions
 from pixelcnn.images import save_grid
 from pixelcnn.io import atomic_dir
-from pixelcnn.prior import PriorSampleParams, check_pairing, draw_samples, load_prior
+from pixelcnn.prior import CodePrior, check_pairing, draw_samples
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.vqvae import load_vqvae
+from pixelcnn.vqvae import VQVAE
 
 
 def main(argv: list[str]) -> None:
@@ -25,14 +28,15 @@ def main(argv: list[str]) -> None:
     p.add_argument("--out", required=True, help="samples dir: samples.npy, labels.npy, codes_<level>.npy")
     p.add_argument("--grid", required=True, help="PNG grid of samples")
     args = p.parse_args(argv)
-    cfg = params.load(args.params, PriorSampleParams)
+    options = params.load(args.params, "prior", SamplingOptions)
+    run = params.load(args.params, "prior", SampleRun)
     generator = seed_everything(params.load_seed(args.params))
-    device = resolve_device(cfg.device)
-    prior = load_prior(args.prior, device)
-    vqvae = load_vqvae(args.vqvae, device)
+    device = resolve_device(run.device, "prior.device")
+    prior = checkpoints.load_model(args.prior, CodePrior, device)
+    vqvae = checkpoints.load_model(args.vqvae, VQVAE, device)
     check_pairing(prior, args.prior, vqvae.fingerprint(), args.vqvae)
 
-    result = draw_samples(prior, vqvae, cfg, generator)
+    result = draw_samples(prior, vqvae, options, run, generator)
 
     with atomic_dir(args.out) as tmp:
         np.save(tmp / "samples.npy", result.images)

@@ -1,46 +1,76 @@
-"""Train the small CNN classifier that is evaluate's feature extractor.
+"""Train the small CNN classifier that is evaluate's feature extractor (when evaluate.features is classifier).
 
-Reads the prepared train/test splits; writes the checkpoint (with its own
-config), per-epoch loss/accuracy as CSV for `dvc plots`, and the final test
-accuracy as metrics.
+Writes the checkpoint (with its own config), per-epoch loss and accuracy as
+CSV, and the final test accuracy as metrics. With evaluate.features:
+inception no classifier is needed: the stage trains nothing and records why
+in its outputs (so unlabelled data needs that one setting). Resumes from its
+saved state (--state); with train.processes > 1 it runs under torchrun.
 """
 
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
+
 import argparse
-import time
 
-from pixelcnn import params
-from pixelcnn.classifier import ClassifierParams, train_classifier
+from pixelcnn import checkpoints, distributed, params
+from pixelcnn.classifier import Classifier
+from pixelcnn.configs import Augmentation, ClassifierConfig, Features, OptimConfig, RunConfig
 from pixelcnn.data import load_split
-from pixelcnn.io import save_checkpoint, write_csv, write_json
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
+from pixelcnn.errors import DataError
+from pixelcnn.io import write_csv, write_json
+from pixelcnn.runtime import stage_main
+from pixelcnn.objectives.classifier import ClassifierObjective
+from pixelcnn.trainer import training_run
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int | None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--data", required=True, help="prepared data dir (prepare's output)")
     p.add_argument("--out", required=True, help="checkpoint path")
     p.add_argument("--metrics", required=True, help="final metrics JSON")
     p.add_argument("--plots", required=True, help="per-epoch curves CSV")
+    p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    cfg = params.load(args.params, ClassifierParams)
-    generator = seed_everything(params.load_seed(args.params))
-    device = resolve_device(cfg.device)
+    features = params.load(args.params, "evaluate", Features)
+    run = params.load(args.params, "train", RunConfig)
+    _, _, meta = load_split(args.data, "train")
+    if features.features != "classifier":
+        reason = f"evaluate.features is {features.features!r}: evaluate does not use a classifier"
+        checkpoints.save_unused(args.out, "classifier", reason)
+        write_csv(args.plots, [])
+        write_json(args.metrics, {"trained": False})
+        print(f"train_classifier: nothing to train ({reason})")
+        return None
+    if meta["num_classes"] < 2:
+        raise DataError(
+            f"{args.data} has {meta['num_classes']} classes, so there is no classifier to train as evaluate's feature "
+            "extractor; for unlabelled data set evaluate.features: inception (with evaluate.inception_weights offline)"
+        )
+    if distributed.needs_launch(run.processes):
+        return distributed.launch(run.processes)
+    architecture = params.load_partial(args.params, "classifier", ClassifierConfig)
+    augmentation = params.load(args.params, "classifier", Augmentation)
+    optim = params.load(args.params, "classifier", OptimConfig)
+    seed = params.load_seed(args.params)
+    config = architecture.build(in_channels=int(meta["channels"]), num_classes=int(meta["num_classes"]))
 
-    train_x, train_y, meta = load_split(args.data, "train")
-    test_x, test_y, _ = load_split(args.data, "test")
-    start = time.perf_counter()
-    model, rows = train_classifier(train_x, train_y, test_x, test_y, meta["num_classes"], cfg, device, generator)
-    print(f"train_classifier: {time.perf_counter() - start:.1f} s", flush=True)  # a timing, not a metric: it would make every metrics diff noisy
-
-    save_checkpoint(args.out, "classifier", model.config, model.cpu().state_dict(),
-                    data=meta["name"], class_names=meta["class_names"], image_size=meta["image_size"])
-    write_csv(args.plots, rows)
-    write_json(args.metrics, {
-        "test_accuracy": rows[-1]["test_accuracy"],
-        "train_loss": rows[-1]["train_loss"],
-        "parameters": sum(t.numel() for t in model.parameters()),
-    })
+    with training_run(run, optim.device, "classifier.device", seed, args.state) as session:
+        model = Classifier(config)
+        result = session.trainer(ClassifierObjective(model, augmentation), args.data, optim, name="classifier",
+                                 configs={"model": config, "augmentation": augmentation}, desc="train_classifier",
+                                 section="classifier").fit()
+        if session.ctx.main:
+            checkpoints.save(args.out, model, data=meta["name"],
+                             class_names=meta["class_names"], image_size=meta["image_size"])
+            write_csv(args.plots, result.history)
+            write_json(args.metrics, {
+                "trained": True,
+                "test_accuracy": result.metrics["test_accuracy"],
+                "train_loss": result.metrics["train_loss"],
+                "epochs": int(result.metrics["epoch"]),
+                "parameters": sum(t.numel() for t in model.parameters()),
+            })
+        session.finish()
 
 
 if __name__ == "__main__":

@@ -1,50 +1,62 @@
 """Train the pixel-space PixelCNN on the prepared images.
 
 Writes the checkpoint (with its own config), per-epoch bits/dim curves as CSV
-for `dvc plots`, and the final train/test bits/dim as metrics.
+and PNG, and the final bits/dim as metrics. Resumes from its saved state
+(--state) after an interruption; with train.processes > 1 it runs under torchrun.
 """
+
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-import torch
-
-from pixelcnn import params
+from pixelcnn import checkpoints, distributed, params, pixel
+from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data import load_split
-from pixelcnn.io import save_checkpoint, write_csv, write_json
-from pixelcnn.pixel import PixelModelParams, PixelTrainParams, build_model, pixel_loss, quantise
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.training import fit
+from pixelcnn.io import write_csv, write_json
+from pixelcnn.model import PixelCNN
+from pixelcnn.plots import save_curves
+from pixelcnn.runtime import stage_main
+from pixelcnn.objectives.pixel import PixelObjective
+from pixelcnn.trainer import training_run
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int | None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--data", required=True, help="prepared data dir (prepare's output)")
     p.add_argument("--out", required=True, help="checkpoint path")
     p.add_argument("--metrics", required=True, help="final metrics JSON")
     p.add_argument("--plots", required=True, help="per-epoch curves CSV")
+    p.add_argument("--curves", required=True, help="per-epoch curves PNG")
+    p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    model_params = params.load(args.params, PixelModelParams)
-    train_params = params.load(args.params, PixelTrainParams)
-    generator = seed_everything(params.load_seed(args.params))
-    device = resolve_device(train_params.device)
+    run = params.load(args.params, "train", RunConfig)
+    if distributed.needs_launch(run.processes):
+        return distributed.launch(run.processes)
+    architecture = params.load_partial(args.params, "pixelcnn", PixelCNNConfig)
+    conditioning = params.load(args.params, "pixelcnn", ClassConditioning)
+    optim = params.load(args.params, "pixelcnn", OptimConfig)
+    seed = params.load_seed(args.params)
+    _, _, meta = load_split(args.data, "train")
+    config = pixel.model_config(architecture, conditioning, meta)
 
-    train_x, train_y, meta = load_split(args.data, "train")
-    test_x, test_y, _ = load_split(args.data, "test")
-    model = build_model(model_params, meta)
-    levels = model.config.levels
-    train = (quantise(train_x, levels), torch.as_tensor(train_y))
-    test = (quantise(test_x, levels), torch.as_tensor(test_y))
-    rows = fit(model, pixel_loss, train, test, train_params.fit_options, device, generator, desc="train_pixelcnn")
-
-    save_checkpoint(args.out, "pixelcnn", model.config, model.cpu().state_dict(), data=meta["name"])
-    write_csv(args.plots, rows)
-    write_json(args.metrics, {
-        "test_bpd": rows[-1]["test_bpd"],
-        "train_bpd": rows[-1]["train_bpd"],
-        "levels": levels,
-        "parameters": sum(t.numel() for t in model.parameters()),
-    })
+    with training_run(run, optim.device, "pixelcnn.device", seed, args.state) as session:
+        model = PixelCNN(config)
+        result = session.trainer(PixelObjective(model), args.data, optim, name="pixelcnn", configs={"model": config},
+                                 desc="train_pixelcnn", section="pixelcnn").fit()
+        if session.ctx.main:
+            checkpoints.save(args.out, model, data=meta["name"])
+            write_csv(args.plots, result.history)
+            save_curves(args.curves, result.history, {"bits/dim": ["train_bpd", "val_bpd", "test_bpd"]},
+                        "Pixel PixelCNN")
+            write_json(args.metrics, {
+                "test_bpd": result.metrics["test_bpd"],
+                "train_bpd": result.metrics["train_bpd"],
+                "epochs": int(result.metrics["epoch"]),
+                "levels": config.levels,
+                "parameters": sum(t.numel() for t in model.parameters()),
+            })
+        session.finish()
 
 
 if __name__ == "__main__":

@@ -1,39 +1,84 @@
-"""Train the PixelCNN priors over the extracted code grids (top, then bottom given top).
+"""Train the PixelCNN priors over the extracted code grids: top, then bottom given the top codes.
 
 Codebook size, grid shapes and classes come from the codes' metadata; the
-checkpoint records which autoencoder the codes came from.
+checkpoint records which autoencoder the codes came from. Resumes from its
+saved states (--state, one per level) after an interruption; with
+train.processes > 1 it runs under torchrun.
 """
+
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import params
-from pixelcnn.io import save_checkpoint, write_csv, write_json
-from pixelcnn.prior import PriorModelParams, PriorTrainParams, train_priors
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.vqvae import load_codes
+from pixelcnn import checkpoints, distributed, params
+from pixelcnn.codes import load_codes
+from pixelcnn.configs import ClassConditioning, CondNetConfig, OptimConfig, PixelCNNConfig, RunConfig
+from pixelcnn.io import write_csv, write_json
+from pixelcnn.plots import save_curves
+from pixelcnn.prior import CodePrior, CodePriorConfig, LevelPrior, level_config
+from pixelcnn.runtime import stage_main
+from pixelcnn.objectives.prior import PriorObjective
+from pixelcnn.trainer import training_run
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int | None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--codes", required=True, help="extract_codes' output dir")
     p.add_argument("--out", required=True, help="checkpoint path")
     p.add_argument("--metrics", required=True, help="bits per code per level, JSON")
     p.add_argument("--plots", required=True, help="per-epoch curves CSV")
+    p.add_argument("--curves", required=True, help="per-epoch curves PNG")
+    p.add_argument("--state", required=True, help="folder of the resumable training states (kept until the outputs are written)")
     args = p.parse_args(argv)
-    model_params = params.load(args.params, PriorModelParams)
-    train_params = params.load(args.params, PriorTrainParams)
-    generator = seed_everything(params.load_seed(args.params))
-    device = resolve_device(train_params.device)
+    run = params.load(args.params, "train", RunConfig)
+    if distributed.needs_launch(run.processes):
+        return distributed.launch(run.processes)
+    architecture = params.load_partial(args.params, "prior", PixelCNNConfig)
+    cond_architecture = params.load_partial(args.params, "prior", CondNetConfig)
+    conditioning = params.load(args.params, "prior", ClassConditioning)
+    optim = params.load(args.params, "prior", OptimConfig)
+    seed = params.load_seed(args.params)
+    _, _, meta = load_codes(args.codes, "train")  # checks every file and code before training starts
+    load_codes(args.codes, "test")
+    names = list(meta["level_names"])
+    num_classes = conditioning.num_classes(int(meta["num_classes"]))
+    template = architecture.build(channels=1, levels=int(meta["codebook_size"]), num_classes=num_classes)
+    cond_template = cond_architecture.build()
 
-    train_codes, train_labels, meta = load_codes(args.codes, "train")
-    test_codes, test_labels, _ = load_codes(args.codes, "test")
-    prior, rows, metrics = train_priors(model_params, train_params, (train_codes, train_labels),
-                                        (test_codes, test_labels), meta, device, generator)
-
-    save_checkpoint(args.out, "prior", prior.config(), prior.state_dict())
-    write_csv(args.plots, rows)
-    write_json(args.metrics, metrics)
+    with training_run(run, optim.device, "prior.device", seed, args.state) as session:
+        levels, rows, metrics = [], {}, {}
+        for index, name in enumerate(names):
+            top = names[index - 1] if index else None
+            config = level_config(template, cond_template, name, int(meta["codebook_size"]), tuple(meta["shapes"][name]),
+                                  num_classes, tuple(meta["shapes"][top]) if top else None)
+            level = LevelPrior(config)
+            result = session.trainer(PriorObjective(level, name, top), args.codes, optim, name=name,
+                                     configs={"level": config, "codes": meta}, desc=f"train_prior {name}",
+                                     section="prior").fit()
+            levels.append(level)
+            for row in result.history:
+                entry = rows.setdefault(int(row["epoch"]), {"epoch": int(row["epoch"])})
+                entry.update({f"{name}_{k}": v for k, v in row.items() if k != "epoch"})
+            metrics[name] = {
+                "train_bits_per_code": result.metrics["train_bits_per_code"],
+                "test_bits_per_code": result.metrics["test_bits_per_code"],
+                "epochs": int(result.metrics["epoch"]),
+                "grid": "x".join(map(str, meta["shapes"][name])),
+            }
+        if session.ctx.main:
+            prior = CodePrior(CodePriorConfig(str(meta["vqvae_fingerprint"]), tuple(level.config for level in levels)))
+            for level, own in zip(prior.levels.values(), levels):
+                level.load_state_dict(own.state_dict())
+            checkpoints.save(args.out, prior)
+            history = [rows[e] for e in sorted(rows)]
+            write_csv(args.plots, history)
+            save_curves(args.curves, history, {
+                f"{name} bits per code": [f"{name}_train_bits_per_code", f"{name}_val_bits_per_code",
+                                          f"{name}_test_bits_per_code"] for name in names
+            }, "VQ priors")
+            write_json(args.metrics, metrics)
+        session.finish()
 
 
 if __name__ == "__main__":

@@ -1,40 +1,70 @@
-"""Train the VQ-VAE / VQ-VAE-2 autoencoder (params.yaml `vqvae`) on the prepared data.
+"""Train the VQ-VAE / VQ-VAE-2 autoencoder (params.yaml `vqvae`) on the prepared images.
 
-Inputs: --data (prepared dir). Outputs: --out checkpoint (config, weights, fingerprint),
---metrics JSON (test MSE/PSNR, per-level perplexity and usage), --plots per-epoch CSV,
---grid PNG of test images beside their reconstructions.
+Writes the checkpoint (config, weights, fingerprint), the test MSE / PSNR and
+per-level perplexity and usage as metrics, per-epoch curves as CSV and PNG,
+and test images beside their reconstructions. Resumes from its saved state
+(--state) after an interruption; with train.processes > 1 it runs under torchrun.
 """
+
+import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import params
+from pixelcnn import checkpoints, distributed, params
+from pixelcnn.configs import OptimConfig, ReconstructionGrid, RunConfig, VQVAEConfig
 from pixelcnn.data import load_split
 from pixelcnn.images import save_grid
 from pixelcnn.io import write_csv, write_json
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.vqvae import VQVAEParams, reconstruction_pairs, save_vqvae, train_vqvae
+from pixelcnn.plots import save_curves
+from pixelcnn.runtime import stage_main
+from pixelcnn.objectives.vqvae import VQVAEObjective
+from pixelcnn.trainer import training_run
+from pixelcnn.vqvae import VQVAE, reconstruction_pairs
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int | None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--params", default="params.yaml")
-    p.add_argument("--data", required=True)  # the paths exactly as dvc.yaml lists them
-    p.add_argument("--out", required=True)
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--plots", required=True)
-    p.add_argument("--grid", required=True)
+    p.add_argument("--data", required=True, help="prepared data dir (prepare's output)")
+    p.add_argument("--out", required=True, help="checkpoint path")
+    p.add_argument("--metrics", required=True, help="final metrics JSON")
+    p.add_argument("--plots", required=True, help="per-epoch curves CSV")
+    p.add_argument("--curves", required=True, help="per-epoch curves PNG")
+    p.add_argument("--grid", required=True, help="PNG of test images beside their reconstructions")
+    p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    cfg = params.load(args.params, VQVAEParams)
-    generator = seed_everything(params.load_seed(args.params))
-    train_images, _, _ = load_split(args.data, "train")
-    test_images, _, _ = load_split(args.data, "test")
-    model, history, metrics = train_vqvae(cfg, train_images, test_images, resolve_device(cfg.device), generator)
-    fingerprint = save_vqvae(args.out, model)
-    write_csv(args.plots, history)
-    write_json(args.metrics, metrics)
-    save_grid(args.grid, reconstruction_pairs(model, test_images[: cfg.grid_images]), nrow=8)
-    levels = ", ".join(f"{k} perplexity {metrics[k]['perplexity']:.1f} usage {metrics[k]['usage']:.2f}" for k in model.level_names)
-    print(f"train_vqvae: test PSNR {metrics['test_psnr']:.2f} dB, {levels} → {args.out} ({fingerprint})")
+    run = params.load(args.params, "train", RunConfig)
+    if distributed.needs_launch(run.processes):
+        return distributed.launch(run.processes)
+    architecture = params.load_partial(args.params, "vqvae", VQVAEConfig)
+    optim = params.load(args.params, "vqvae", OptimConfig)
+    grid = params.load(args.params, "vqvae", ReconstructionGrid)
+    seed = params.load_seed(args.params)
+    test_images, _, meta = load_split(args.data, "test")
+    config = architecture.build(channels=int(meta["channels"]), image_size=int(meta["image_size"]))
+
+    with training_run(run, optim.device, "vqvae.device", seed, args.state) as session:
+        model = VQVAE(config)
+        result = session.trainer(VQVAEObjective(model), args.data, optim, name="vqvae", configs={"model": config},
+                                 desc="train_vqvae", section="vqvae").fit()
+        if session.ctx.main:
+            checkpoints.save(args.out, model, fingerprint=model.fingerprint(), data=meta["name"])
+            write_csv(args.plots, result.history)
+            levels = model.level_names
+            save_curves(args.curves, result.history, {
+                "MSE ([0, 1] pixels)": ["train_mse", "val_mse", "test_mse"],
+                "codebook perplexity": [f"test_{name}_perplexity" for name in levels],
+            }, "VQ-VAE")
+            m = result.metrics
+            write_json(args.metrics, {
+                "test_mse": m["test_mse"],
+                "test_psnr": m["test_psnr"],
+                "epochs": int(m["epoch"]),
+                **{name: {"perplexity": m[f"test_{name}_perplexity"], "usage": m[f"test_{name}_usage"]} for name in levels},
+            })
+            save_grid(args.grid, reconstruction_pairs(model, test_images[: grid.grid_images]), nrow=8)
+            print(f"train_vqvae: test PSNR {m['test_psnr']:.2f} dB → {args.out} ({model.fingerprint()})")
+        session.finish()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ Datasets (``data.name``):
   Each 178×218 aligned face is center-cropped to 148×148 and resized. Official
   split: partition 0 → train, 2 → test (1, validation, is unused). Labels: the
   binary attribute ``data.celeba_attr`` (0 without, 1 with; K = 2), or
-  unlabelled when it is null.
+  unlabelled when it is "" (empty).
 - ``folder``: ``root`` is a folder of images. One subfolder per class gives
   labels (sorted subfolder names → 0..K-1, images found recursively); a flat
   folder gives unlabelled data. Each image is center-cropped to its largest
@@ -51,9 +51,9 @@ from typing import Any, Callable, ClassVar, Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pixelcnn.configs import DataConfig
 from pixelcnn.errors import DataError
 from pixelcnn.io import atomic_dir, write_json
-from pixelcnn.params import check
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -61,32 +61,6 @@ CELEBA_CROP = 148  # square side cut from the centre of each 178×218 aligned Ce
 RESAMPLE = Image.Resampling.BILINEAR
 META_KEYS = ("name", "channels", "image_size", "num_classes", "class_names", "n_train", "n_test")
 REPRO_HINT = "run `uv run dvc repro prepare`"
-
-
-@dataclass(frozen=True)
-class DataParams:
-    """The ``data`` section of params.yaml: which dataset, at what size, how split."""
-
-    SECTION: ClassVar[str] = "data"
-
-    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"] = "digits"  # dataset; digits is bundled with scikit-learn (offline)
-    root: str = "data/raw"  # where torchvision datasets live (MNIST/, FashionMNIST/, cifar-10-batches-py/, celeba/); for folder: the image folder itself
-    image_size: int = 32  # output height = width in pixels
-    grayscale: bool = False  # store colour datasets (cifar10, celeba, folder) as one luminance channel
-    test_fraction: float = 0.2  # share held out for test where there is no official split (digits, folder)
-    split_seed: int = 0  # seed of that split and of the max_train / max_test subsets
-    max_train: int | None = None  # keep a seeded subset of at most this many train images; null = all
-    max_test: int | None = None  # keep a seeded subset of at most this many test images; null = all
-    celeba_attr: str | None = "Smiling"  # CelebA attribute used as a binary label (0 without, 1 with); null = unlabelled
-    download: bool = False  # let torchvision fetch missing mnist/fashion_mnist/cifar10/celeba files into root (needs internet)
-
-    def __post_init__(self) -> None:
-        check(self.image_size >= 4, f"data.image_size must be >= 4, got {self.image_size}")
-        check(0 < self.test_fraction < 1, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
-        check(self.root != "", "data.root must not be empty; set it to the folder holding the dataset")
-        for key in ("max_train", "max_test"):
-            value = getattr(self, key)
-            check(value is None or value >= 1, f"data.{key} must be >= 1 or null, got {value}")
 
 
 @dataclass(frozen=True)
@@ -182,7 +156,7 @@ def _read_image(path: Path, mode: str) -> Image.Image:
 # --------------------------------------------------------------------------- datasets
 
 
-def _digits(cfg: DataParams) -> _Dataset:
+def _digits(cfg: DataConfig) -> _Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -203,13 +177,13 @@ def _open_torchvision(make: Callable[[], Any], diagnose: Callable[[str], str]) -
         raise DataError(diagnose(f"{exc.__class__.__name__}: {_reason(exc)}")) from None
 
 
-def _missing_sentence(cfg: DataParams, path: Path, title: str, how: str, reason: str) -> str:
+def _missing_sentence(cfg: DataConfig, path: Path, title: str, how: str, reason: str) -> str:
     if cfg.download:
         return f"{path} not found and downloading {title} failed ({reason}); {how} by hand, or set data.name: digits"
     return f"{path} not found; {how} (or set data.download: true when online, or data.name: digits)"
 
 
-def _mnist(cfg: DataParams) -> _Dataset:
+def _mnist(cfg: DataConfig) -> _Dataset:
     from torchvision import datasets
 
     cls = datasets.FashionMNIST if cfg.name == "fashion_mnist" else datasets.MNIST
@@ -241,7 +215,7 @@ def _mnist(cfg: DataParams) -> _Dataset:
     return _Dataset(sources[0], sources[1], names, channels=1)
 
 
-def _checksum_diagnose(cfg: DataParams, files: list[tuple[Path, str]], title: str, how: str) -> Callable[[str], str]:
+def _checksum_diagnose(cfg: DataConfig, files: list[tuple[Path, str]], title: str, how: str) -> Callable[[str], str]:
     def diagnose(reason: str) -> str:
         from torchvision.datasets.utils import check_integrity
 
@@ -256,7 +230,7 @@ def _checksum_diagnose(cfg: DataParams, files: list[tuple[Path, str]], title: st
     return diagnose
 
 
-def _cifar10(cfg: DataParams) -> _Dataset:
+def _cifar10(cfg: DataConfig) -> _Dataset:
     from torchvision.datasets import CIFAR10
 
     base = Path(cfg.root) / CIFAR10.base_folder
@@ -278,7 +252,7 @@ def _cifar10(cfg: DataParams) -> _Dataset:
     return _Dataset(sources[0], sources[1], names, channels=1 if cfg.grayscale else 3)
 
 
-def _celeba(cfg: DataParams) -> _Dataset:
+def _celeba(cfg: DataConfig) -> _Dataset:
     from torchvision.datasets import CelebA
 
     base = Path(cfg.root) / CelebA.base_folder
@@ -287,19 +261,19 @@ def _celeba(cfg: DataParams) -> _Dataset:
     how = f"put img_align_celeba/ and the CelebA list_*.txt and identity_CelebA.txt files in {base}"
     diagnose = _checksum_diagnose(cfg, files, "CelebA", how)
     mode = "L" if cfg.grayscale else "RGB"
-    names = [f"not {cfg.celeba_attr}", cfg.celeba_attr] if cfg.celeba_attr is not None else []
+    names = [f"not {cfg.celeba_attr}", cfg.celeba_attr] if cfg.celeba_attr else []
 
     sources = []
     for split in SPLITS:
         ds = _open_torchvision(lambda: CelebA(cfg.root, split=split, target_type=[], download=cfg.download), diagnose)
-        if cfg.celeba_attr is None:
+        if not cfg.celeba_attr:
             labels = np.full(len(ds.filename), -1, dtype=np.int64)
         elif cfg.celeba_attr in ds.attr_names:
             labels = ds.attr[:, ds.attr_names.index(cfg.celeba_attr)].numpy().astype(np.int64)  # {0, 1}
         else:
             raise DataError(
                 f"{base / 'list_attr_celeba.txt'} has no attribute {cfg.celeba_attr!r}; set data.celeba_attr "
-                "to one of its columns (e.g. Smiling, Male, Young) or null"
+                "to one of its columns (e.g. Smiling, Male, Young) or \"\" for unlabelled"
             )
         paths = [base / "img_align_celeba" / f for f in ds.filename]
 
@@ -319,7 +293,7 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
     )
 
 
-def _folder(cfg: DataParams) -> _Dataset:
+def _folder(cfg: DataConfig) -> _Dataset:
     root = Path(cfg.root)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found; put images (or one subfolder of images per class) there or set data.root")
@@ -349,7 +323,7 @@ def _folder(cfg: DataParams) -> _Dataset:
     return _Dataset(_Source(np.asarray(labels, dtype=np.int64), load), None, names, channels=1 if cfg.grayscale else 3)
 
 
-_LOADERS: dict[str, Callable[[DataParams], _Dataset]] = {
+_LOADERS: dict[str, Callable[[DataConfig], _Dataset]] = {
     "digits": _digits,
     "mnist": _mnist,
     "fashion_mnist": _mnist,
@@ -379,12 +353,12 @@ def split_indices(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def _subset(n: int, limit: int | None, seed: int, stream: int) -> np.ndarray:
-    """Sorted indices of a seeded subset of ``limit`` of ``n`` items (all when ``limit`` is None or >= n).
+def _subset(n: int, limit: int, seed: int, stream: int) -> np.ndarray:
+    """Sorted indices of a seeded subset of ``limit`` of ``n`` items (all when ``limit`` is 0 or >= n).
 
-    A larger ``limit`` with the same seed gives a superset.
+    ``limit`` 0 keeps all. A larger ``limit`` with the same seed gives a superset.
     """
-    if limit is None or limit >= n:
+    if not limit or limit >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng([seed, stream]).permutation(n)[:limit])
 
@@ -401,7 +375,7 @@ def _decode(source: _Source, indices: np.ndarray, channels: int, size: int) -> n
     return out
 
 
-def prepare(cfg: DataParams) -> PreparedData:
+def prepare(cfg: DataConfig) -> PreparedData:
     """Load the dataset ``cfg`` names, split and subset it, decode it to uint8 arrays.
 
     Deterministic given ``cfg``; raises ``DataError`` naming the missing or bad file.

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pixelcnn import params
+from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data import load_split
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
 
@@ -67,32 +67,6 @@ LPIPS_KEY = "lpips_alex_diversity"
 FLOOR = "floor"  # the train split scored like a generator: what a perfect model would reach
 
 
-@dataclass(frozen=True)
-class EvaluateParams:
-    """params.yaml ``evaluate``: how samples are scored."""
-
-    SECTION: ClassVar[str] = "evaluate"
-
-    features: Literal["classifier", "inception"] = "classifier"  # feature space of FID/IS/KID/precision-recall
-    num_samples: int = 500  # at most this many images per scored set (seeded subset); the floor uses as many train images
-    kid_subset_size: int = 100  # KID subset size; lowered to the smaller set's size when a set is smaller
-    kid_subsets: int = 100  # KID subsets averaged
-    prc_neighborhood: int = 3  # k of the k-NN balls of precision/recall (must be below every set's size)
-    lpips_pairs: int = 500  # random pairs of one set whose mean LPIPS is its diversity
-    inception_weights: str | None = None  # local Inception-v3 file (features: inception); null = hub cache or download
-    lpips_trunk_weights: str | None = None  # local torchvision AlexNet file for LPIPS; null = torch hub cache or download
-    batch_size: int = 100  # images per forward pass of the feature extractor and LPIPS
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
-
-    def __post_init__(self) -> None:
-        params.check(self.num_samples >= 2, f"evaluate.num_samples must be >= 2, got {self.num_samples}")
-        params.check(self.kid_subset_size >= 2, f"evaluate.kid_subset_size must be >= 2, got {self.kid_subset_size}")
-        params.check(self.kid_subsets >= 1, f"evaluate.kid_subsets must be >= 1, got {self.kid_subsets}")
-        params.check(self.prc_neighborhood >= 1, f"evaluate.prc_neighborhood must be >= 1, got {self.prc_neighborhood}")
-        params.check(self.lpips_pairs >= 1, f"evaluate.lpips_pairs must be >= 1, got {self.lpips_pairs}")
-        params.check(self.batch_size >= 1, f"evaluate.batch_size must be >= 1, got {self.batch_size}")
-
-
 # ---------------------------------------------------------------- feature spaces
 
 
@@ -109,17 +83,17 @@ def _hub_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def _local_or_download(configured: str | None, key: str, name: str, url: str) -> Path:
+def _local_or_download(configured: str, key: str, name: str, url: str) -> Path:
     """The configured file, else the torch hub cache's copy, else a fresh download into that cache.
 
     A configured path that does not exist raises ``ConfigError``; a failed
     download raises ``OSError`` (the caller words the failure).
     """
-    if configured is not None:
+    if configured:
         if not Path(configured).is_file():
             raise ConfigError(
                 f"params.yaml: evaluate.{key} is {configured!r}, which does not exist; "
-                f"put {name} there or set evaluate.{key} to null"
+                f"put {name} there or set evaluate.{key} to \"\" (the torch hub cache)"
             )
         return Path(configured)
     cached = _hub_file(name)
@@ -136,7 +110,9 @@ def _local_or_download(configured: str | None, key: str, name: str, url: str) ->
     return cached
 
 
-def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, channels: int) -> FeatureSpace:
+def resolve_feature_space(
+    features: Features, cfg: EvaluateConfig, classifier_path: str | None, channels: int
+) -> FeatureSpace:
     """Check that the chosen feature extractor can be built, before anything is computed.
 
     ``classifier``: the checkpoint must exist, be a classifier, and take
@@ -144,15 +120,16 @@ def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, chan
     (``evaluate.inception_weights``), in the torch hub cache, or downloadable;
     otherwise one ``UserError`` sentence says how to fix it.
     """
-    if cfg.features == "classifier":
-        from pixelcnn.classifier import load_classifier
+    if features.features == "classifier":
+        from pixelcnn.checkpoints import load_model
+        from pixelcnn.classifier import Classifier
 
         if classifier_path is None:
             raise ConfigError(
                 "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
                 "pass the train_classifier output"
             )
-        model = load_classifier(classifier_path)
+        model = load_model(classifier_path, Classifier)
         if model.config.in_channels != channels:
             raise CheckpointError(
                 f"{classifier_path}: classifier takes {model.config.in_channels}-channel images but the data has "
@@ -172,7 +149,7 @@ def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, chan
     return FeatureSpace(INCEPTION_EXTRACTOR, str(path), rgb=True)
 
 
-def resolve_lpips_trunk(cfg: EvaluateParams) -> Path | None:
+def resolve_lpips_trunk(cfg: EvaluateConfig) -> Path | None:
     """The AlexNet trunk weights for LPIPS, or ``None`` (with one log line) when they cannot be had."""
     try:
         return _local_or_download(cfg.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
@@ -192,7 +169,8 @@ def _classifier_extractor_class() -> type:
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
     from torch_fidelity.helpers import vassert
 
-    from pixelcnn.classifier import load_classifier
+    from pixelcnn.checkpoints import load_model
+    from pixelcnn.classifier import Classifier
 
     class FeatureExtractorClassifier(FeatureExtractorBase):
         """The project's classifier as a torch-fidelity feature extractor (uint8 (B, C, H, W) in)."""
@@ -202,7 +180,7 @@ def _classifier_extractor_class() -> type:
             super().__init__(name, features_list)
             vassert(feature_extractor_weights_path is not None,
                     f"{name} needs feature_extractor_weights_path (a classifier checkpoint)")
-            self.model = load_classifier(feature_extractor_weights_path)
+            self.model = load_model(feature_extractor_weights_path, Classifier)
             self.requires_grad_(False)
             self.eval()
 
@@ -269,7 +247,7 @@ def fidelity_metrics(
     images: np.ndarray,
     reference: np.ndarray,
     space: FeatureSpace,
-    cfg: EvaluateParams,
+    cfg: EvaluateConfig,
     device: torch.device,
     rng_seed: int,
 ) -> dict[str, float]:
@@ -442,7 +420,7 @@ def evaluate_sets(
     reference: np.ndarray,
     space: FeatureSpace,
     lpips_trunk: Path | None,
-    cfg: EvaluateParams,
+    cfg: EvaluateConfig,
     device: torch.device,
     generator: torch.Generator | None = None,
 ) -> dict[str, float | None]:

@@ -1,4 +1,4 @@
-"""Atomic file outputs and self-describing checkpoints.
+"""Atomic file outputs: JSON, CSV, text, and the temporary-then-rename machinery under them.
 
 Every output is written to a temporary file beside its destination and moved
 into place with ``os.replace``, so an interrupted stage never leaves a
@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
-import io
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
-
-import numpy as np
-import torch
-
-from pixelcnn.errors import CheckpointError
-
-CHECKPOINT_FORMAT = 1
 
 
 def _umask_mode(base: int) -> int:
@@ -96,42 +87,3 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows(rows)
-
-
-def save_checkpoint(path: str | Path, kind: str, config: Any, state_dict: dict, **extra: Any) -> None:
-    """Save ``state_dict`` with the config that rebuilds its model.
-
-    ``config`` is a dataclass (stored as a dict); ``kind`` names the model so that
-    a checkpoint handed to the wrong stage is refused with a clear sentence.
-    """
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "kind": kind,
-        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config),
-        "state_dict": state_dict,
-        **extra,
-    }
-    # Through a buffer: torch.save to a path names the zip's inner folder after the (random)
-    # temporary file, so the same weights would get a different md5 at every save.
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(path, ".pt") as tmp:
-        tmp.write_bytes(buffer.getvalue())
-
-
-def load_checkpoint(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint saved by ``save_checkpoint`` and check it is a ``kind``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found; run the stage that trains the {kind} first")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); re-run its training stage") from None
-    if not isinstance(payload, dict) or "kind" not in payload or "config" not in payload:
-        raise CheckpointError(f"{path}: not a pixelcnn checkpoint; pass the output of the {kind} training stage")
-    if payload["kind"] != kind:
-        raise CheckpointError(
-            f"{path}: is a {payload['kind']!r} checkpoint, expected a {kind!r} checkpoint; pass the right file"
-        )
-    return payload

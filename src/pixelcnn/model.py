@@ -19,44 +19,20 @@ Both may be class-conditional (``num_classes > 0``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pixelcnn.configs import PixelCNNConfig
 from pixelcnn.layers import GatedBlock, MaskedConv2d
-
-
-@dataclass(frozen=True)
-class PixelCNNConfig:
-    """Everything needed to rebuild a PixelCNN; stored in its checkpoint."""
-
-    channels: int = 1  # C: 1 (grey or codes) or 3 (RGB, generated R → G → B)
-    levels: int = 256  # K: categories per channel (256 for 8-bit pixels, codebook size for codes)
-    height: int = 32  # H of the grids the model is trained on (the sampler's default shape)
-    width: int = 32  # W
-    hidden: int = 64  # F: features per stack, divisible by channels
-    skip: int = 128  # S: skip-connection features, divisible by channels
-    layers: int = 8  # gated blocks; the receptive field grows by kernel//2 per block
-    kernel: int = 3  # odd kernel width of the vertical and horizontal stacks
-    embed_dim: int = 0  # E: 0 → scalar input in [-1, 1]; > 0 → learned embedding per category
-    num_classes: int = 0  # 0 → unconditional; else a class label per image
-    cond_channels: int = 0  # D: 0 → none; else a (B, D, H, W) conditioning map per image
-    position_channels: int = 0  # P: 0 → none; else a learned (P, H, W) map of where each position is
-
-    def __post_init__(self) -> None:
-        for name in ("hidden", "skip"):
-            if getattr(self, name) % self.channels:
-                raise ValueError(f"{name}={getattr(self, name)} must be divisible by channels={self.channels}")
-        if self.kernel < 3 or self.kernel % 2 == 0:
-            raise ValueError(f"kernel must be odd and >= 3, got {self.kernel}")
-        if self.levels < 2:
-            raise ValueError(f"levels must be >= 2, got {self.levels}")
 
 
 class PixelCNN(nn.Module):
     """Gated PixelCNN with vertical/horizontal stacks, residual and skip connections."""
+
+    CHECKPOINT_KIND = "pixelcnn"
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__()
@@ -82,6 +58,12 @@ class PixelCNN(nn.Module):
         )
         self.head_hidden = MaskedConv2d(c.skip, c.skip, (1, 1), "B", c.channels)
         self.head_out = MaskedConv2d(c.skip, c.channels * c.levels, (1, 1), "B", c.channels)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PixelCNN":
+        from pixelcnn.checkpoints import config_from_dict
+
+        return cls(config_from_dict(PixelCNNConfig, config))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """x: int64 (B, C, H, W) in [0, K) → float (B, C·E, H, W) in C contiguous groups."""
@@ -156,3 +138,4 @@ class PixelCNN(nn.Module):
     ) -> torch.Tensor:
         """Mean NLL in bits per dimension (per channel value) of the batch: scalar."""
         return self.nll(x, labels, cond).mean() / (x[0].numel() * math.log(2))
+

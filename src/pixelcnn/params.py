@@ -1,60 +1,111 @@
-"""params.yaml → frozen, validated dataclasses.
+"""params.yaml → the library's own config types, checked strictly.
 
-params.yaml has one flat section per concern (``data``, ``pixelcnn``, ``vqvae``,
-``prior``, ``classifier``, ``evaluate``) plus a top-level ``seed``. A section is
-covered by one or more dataclasses (for instance ``pixelcnn`` by the model, the
-training and the sampling knobs), because a stage must depend on exactly the
-keys it reads: ``dvc.yaml`` lists, per stage, exactly the fields of the
-dataclasses that stage loads, and ``tests/test_dvc_yaml.py`` checks that.
+params.yaml has one flat section per concern (``data``, ``train``,
+``pixelcnn``, ``vqvae``, ``prior``, ``classifier``, ``evaluate``) plus a
+top-level ``seed``. There are no params classes: every key is a field of a
+library type (``PixelCNNConfig``, ``OptimConfig``, ``SamplingOptions``, ...),
+declared once, with its default, range check and comment there. ``SECTIONS``
+says which types a section's keys build; a type's fields that come from the
+data or an upstream checkpoint (the channels, the number of classes, ...) are
+``derived``: they are not keys, and the stage fills them in.
 
-Every load validates the *whole* file first (unknown sections, unknown keys,
-wrong types, out-of-range values), so a typo anywhere stops ``dvc repro`` at
-its first stage, before any work, with one sentence naming the key.
+Every load validates the *whole* file first: an unknown section or key, a
+missing key, a wrong type, a value out of range. So a typo anywhere stops
+``dvc repro`` at its first stage, before any work, with one sentence naming
+the key (``params.yaml: prior.temperature must be > 0, got -1``): the range
+checks raise ``errors.InvalidValue`` naming a field, and this layer names
+the key. A stage loads exactly the keys of the types it asks for;
+``tests/test_dvc_yaml.py`` checks that dvc.yaml lists exactly those.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
-from pixelcnn.errors import ConfigError
+from pixelcnn import configs as c
+from pixelcnn.errors import ConfigError, InvalidValue
 
 T = TypeVar("T")
 
-# section name → dataclasses (as "module:Class") whose fields together are the
-# section's keys. Each dataclass has ``SECTION`` set to its section's name.
-SECTIONS: dict[str, list[str]] = {
-    "data": ["pixelcnn.data:DataParams"],
-    "pixelcnn": [
-        "pixelcnn.pixel:PixelModelParams",
-        "pixelcnn.pixel:PixelTrainParams",
-        "pixelcnn.pixel:PixelSampleParams",
-    ],
-    "vqvae": ["pixelcnn.vqvae:VQVAEParams", "pixelcnn.vqvae:ExtractParams"],
-    "prior": [
-        "pixelcnn.prior:PriorModelParams",
-        "pixelcnn.prior:PriorTrainParams",
-        "pixelcnn.prior:PriorSampleParams",
-    ],
-    "classifier": ["pixelcnn.classifier:ClassifierParams"],
-    "evaluate": ["pixelcnn.evaluation:EvaluateParams"],
+
+@dataclass(frozen=True)
+class Part:
+    """A config type whose fields (less ``derived``) are keys of one section."""
+
+    cls: type
+    derived: tuple[str, ...] = ()  # fields the stage fills in from the data or an upstream checkpoint
+    rename: tuple[tuple[str, str], ...] = ()  # (params key, field) where a key is not its field's name
+
+    def keys(self) -> dict[str, str]:
+        """params key → field name, in field order."""
+        to_key = {field: key for key, field in self.rename}
+        return {to_key.get(f.name, f.name): f.name for f in dataclasses.fields(self.cls) if f.name not in self.derived}
+
+
+# Fields of PixelCNNConfig that the data (pixels) or the codes (priors) decide.
+_PIXEL_DERIVED = ("channels", "height", "width", "embed_dim", "num_classes", "cond_channels")
+_PRIOR_DERIVED = ("channels", "levels", "height", "width", "num_classes", "cond_channels", "output", "n_mix")
+
+SECTIONS: dict[str, tuple[Part, ...]] = {
+    "data": (Part(c.DataConfig),),
+    "train": (Part(c.RunConfig),),
+    "pixelcnn": (
+        Part(c.PixelCNNConfig, derived=_PIXEL_DERIVED),
+        Part(c.ClassConditioning),
+        Part(c.OptimConfig),
+        Part(c.SamplingOptions),
+        Part(c.PixelSampleRun),
+    ),
+    "vqvae": (
+        Part(c.VQVAEConfig, derived=("channels", "image_size")),
+        Part(c.OptimConfig),
+        Part(c.ReconstructionGrid),
+        Part(c.ExtractConfig),
+    ),
+    "prior": (
+        Part(c.PixelCNNConfig, derived=_PRIOR_DERIVED),
+        Part(c.CondNetConfig, derived=("codebook_size", "embed_dim", "out_channels", "scale"),
+             rename=(("cond_hidden", "hidden"), ("cond_blocks", "blocks"))),
+        Part(c.ClassConditioning),
+        Part(c.OptimConfig),
+        Part(c.SamplingOptions),
+        Part(c.SampleRun),
+    ),
+    "classifier": (
+        Part(c.ClassifierConfig, derived=("in_channels", "num_classes")),
+        Part(c.Augmentation),
+        Part(c.OptimConfig),
+    ),
+    "evaluate": (Part(c.Features), Part(c.EvaluateConfig)),
 }
 TOP_LEVEL_SCALARS: dict[str, type] = {"seed": int}
 
 
-def _resolve(spec: str) -> type:
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
+def section_keys(section: str) -> dict[str, None]:
+    """Every key of a section, in declaration order."""
+    return {key: None for part in SECTIONS[section] for key in part.keys()}
 
 
-def section_classes(section: str) -> list[type]:
-    return [_resolve(spec) for spec in SECTIONS[section]]
+def find_part(section: str, cls: type) -> Part:
+    for part in SECTIONS[section]:
+        if part.cls is cls:
+            return part
+    raise ValueError(f"section {section!r} builds no {cls.__name__}; see params.SECTIONS")
+
+
+def param_keys(section: str, cls: type) -> list[str]:
+    """The dotted keys that loading ``cls`` from ``section`` reads, as dvc.yaml lists them."""
+    return [f"{section}.{key}" for key in find_part(section, cls).keys()]
+
+
+# ----------------------------------------------------------------------------- types
 
 
 def _type_name(annotation: Any) -> str:
@@ -63,14 +114,11 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(repr(a) for a in get_args(annotation))
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(annotation))
-    if origin is list:
-        (inner,) = get_args(annotation)
-        return f"a list of {_type_name(inner)}"
+    if origin in (list, tuple):
+        return f"a list of {_type_name(get_args(annotation)[0])}"
     if annotation is type(None):
         return "null"
-    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(
-        annotation, str(annotation)
-    )
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(annotation, str(annotation))
 
 
 def _matches(value: Any, annotation: Any) -> bool:
@@ -79,8 +127,8 @@ def _matches(value: Any, annotation: Any) -> bool:
         return value in get_args(annotation) and type(value) in {type(a) for a in get_args(annotation)}
     if origin in (typing.Union, types.UnionType):
         return any(_matches(value, a) for a in get_args(annotation))
-    if origin is list:
-        (inner,) = get_args(annotation)
+    if origin in (list, tuple):
+        inner = get_args(annotation)[0]
         return isinstance(value, list) and all(_matches(v, inner) for v in value)
     if annotation is type(None):
         return value is None
@@ -98,34 +146,56 @@ def _matches(value: Any, annotation: Any) -> bool:
 def _coerce(value: Any, annotation: Any) -> Any:
     if annotation is float and isinstance(value, int):
         return float(value)
+    if get_origin(annotation) is tuple:
+        return tuple(value)
     return value
 
 
-def build(cls: type[T], raw: dict[str, Any], where: str = "params.yaml") -> T:
-    """Build ``cls`` from the keys of ``raw`` that are its fields, type-checked.
+# ----------------------------------------------------------------------------- building
 
-    Missing keys take the dataclass default; a key without a default must be
-    present. Range checks live in each dataclass's ``__post_init__`` and raise
-    ``ConfigError`` naming ``<section>.<key>``.
-    """
-    section = cls.SECTION  # type: ignore[attr-defined]
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{where}: {section}.{f.name} is missing; add it to the {section} section")
-            continue
-        value = raw[f.name]
-        if not _matches(value, hints[f.name]):
-            raise ConfigError(
-                f"{where}: {section}.{f.name} must be {_type_name(hints[f.name])}, got {value!r}"
-            )
-        kwargs[f.name] = _coerce(value, hints[f.name])
+
+class Partial(Generic[T]):
+    """The keys of one section for a type with ``derived`` fields; ``build`` adds them."""
+
+    def __init__(self, part: Part, section: str, kwargs: dict[str, Any], where: str) -> None:
+        self.part, self.section, self.kwargs, self.where = part, section, kwargs, where
+
+    def build(self, **derived: Any) -> T:
+        """The config with ``derived`` fields filled in; a bad value names its key."""
+        unknown = set(derived) - set(self.part.derived)
+        if unknown:
+            raise TypeError(f"{', '.join(sorted(unknown))} are params keys of {self.section}, not derived fields")
+        return _construct(self.part, self.section, {**self.kwargs, **derived}, self.where)
+
+    def __getitem__(self, key: str) -> Any:
+        """The value of a params key (the field it names)."""
+        return self.kwargs[self.part.keys()[key]]
+
+
+def _construct(part: Part, section: str, kwargs: dict[str, Any], where: str) -> Any:
+    """``part.cls(**kwargs)``; a range error becomes a ``ConfigError`` naming the key."""
     try:
-        return cls(**kwargs)
-    except ConfigError as exc:  # range checks say "params.yaml: ..."; name the file actually read
-        raise ConfigError(str(exc).replace("params.yaml", where, 1)) from None
+        return part.cls(**kwargs)
+    except InvalidValue as exc:
+        to_key = {field: key for key, field in part.keys().items()}
+        if exc.field in to_key:
+            raise ConfigError(f"{where}: {section}.{to_key[exc.field]} {exc.problem}") from None
+        raise ConfigError(f"{where}: {section}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {section}: {exc}") from None
+
+
+def _kwargs(part: Part, section: str, raw: dict[str, Any], where: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(part.cls)
+    kwargs = {}
+    for key, field in part.keys().items():
+        if key not in raw:
+            raise ConfigError(f"{where}: {section}.{key} is missing; add it to the {section} section (see the project's params.yaml)")
+        value = raw[key]
+        if not _matches(value, hints[field]):
+            raise ConfigError(f"{where}: {section}.{key} must be {_type_name(hints[field])}, got {value!r}")
+        kwargs[field] = _coerce(value, hints[field])
+    return kwargs
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -144,49 +214,52 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def validate(raw: dict[str, Any], where: str = "params.yaml") -> None:
-    """Check every section and key of a whole params mapping."""
-    allowed_top = sorted([*SECTIONS, *TOP_LEVEL_SCALARS])
+    """Check every section and key of a whole params mapping (derived fields at their defaults)."""
+    allowed_top = [*SECTIONS, *TOP_LEVEL_SCALARS]
     for name, value in raw.items():
-        if name in TOP_LEVEL_SCALARS:
-            if not _matches(value, TOP_LEVEL_SCALARS[name]):
-                raise ConfigError(f"{where}: {name} must be {_type_name(TOP_LEVEL_SCALARS[name])}, got {value!r}")
-            continue
-        if name not in SECTIONS:
-            raise ConfigError(f"{where}: unknown section {name!r}; allowed: {', '.join(allowed_top)}")
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: section {name} must be a mapping of keys, got {value!r}")
-        classes = section_classes(name)
-        known = {f.name for c in classes for f in dataclasses.fields(c)}
-        for key in value:
+        if name not in SECTIONS and name not in TOP_LEVEL_SCALARS:
+            raise ConfigError(f"{where}: unknown section {name!r}; allowed: {', '.join(sorted(allowed_top))}")
+    for name, annotation in TOP_LEVEL_SCALARS.items():
+        if name not in raw:
+            raise ConfigError(f"{where}: {name} is missing; add it at the top level (see the project's params.yaml)")
+        if not _matches(raw[name], annotation):
+            raise ConfigError(f"{where}: {name} must be {_type_name(annotation)}, got {raw[name]!r}")
+    for name in SECTIONS:
+        if name not in raw:
+            raise ConfigError(f"{where}: section {name} is missing; add it (see the project's params.yaml)")
+        section = raw[name]
+        if not isinstance(section, dict):
+            raise ConfigError(f"{where}: section {name} must be a mapping of keys, got {section!r}")
+        known = section_keys(name)
+        for key in section:
             if key not in known:
-                raise ConfigError(
-                    f"{where}: unknown key {name}.{key}; allowed keys of {name}: {', '.join(sorted(known))}"
-                )
-        for c in classes:
-            build(c, value, where)
+                raise ConfigError(f"{where}: unknown key {name}.{key}; allowed keys of {name}: {', '.join(sorted(known))}")
+        for part in SECTIONS[name]:
+            _construct(part, name, _kwargs(part, name, section, where), where)
 
 
-def load(path: str | Path, cls: type[T]) -> T:
-    """Validate the whole params file at ``path``, then build ``cls`` from its section."""
+def _load(path: str | Path, section: str, cls: type) -> tuple[Part, dict[str, Any], str]:
     raw = read_yaml(path)
     validate(raw, str(path))
-    return build(cls, raw.get(cls.SECTION) or {}, str(path))  # type: ignore[attr-defined]
+    part = find_part(section, cls)
+    return part, _kwargs(part, section, raw[section], str(path)), str(path)
+
+
+def load(path: str | Path, section: str, cls: type[T]) -> T:
+    """Validate the whole params file, then build ``cls`` from the keys of ``section``."""
+    part, kwargs, where = _load(path, section, cls)
+    if part.derived:
+        raise TypeError(f"{cls.__name__} has derived fields {part.derived}: use params.load_partial")
+    return _construct(part, section, kwargs, where)
+
+
+def load_partial(path: str | Path, section: str, cls: type[T]) -> Partial[T]:
+    """Validate the whole params file; the keys of ``section`` for ``cls``, to ``build`` with the derived fields."""
+    part, kwargs, where = _load(path, section, cls)
+    return Partial(part, section, kwargs, where)
 
 
 def load_seed(path: str | Path) -> int:
     raw = read_yaml(path)
     validate(raw, str(path))
-    return int(raw.get("seed", 0))
-
-
-def param_keys(cls: type) -> list[str]:
-    """The dotted keys ``cls`` reads, as dvc.yaml lists them."""
-    return [f"{cls.SECTION}.{f.name}" for f in dataclasses.fields(cls)]  # type: ignore[attr-defined]
-
-
-def check(condition: bool, message: str) -> None:
-    """Raise ``ConfigError('params.yaml: ' + message)`` unless ``condition``."""
-    if not condition:
-        raise ConfigError(f"params.yaml: {message}")
+    return int(raw["seed"])

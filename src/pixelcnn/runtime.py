@@ -1,38 +1,56 @@
-"""Device choice, autocast, seeding and the stages' error boundary."""
+"""Device and precision choice, autocast, seeding and the stages' error boundary."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sys
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 import torch
 
 from pixelcnn.errors import ConfigError, UserError
 
+Precision = Literal["fp32", "bf16"]
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cpu``/``cuda`` as named."""
+
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """``auto`` → CUDA when present, else CPU; ``cpu``/``cuda`` as named. ``key`` names the param in errors."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("params.yaml: device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        raise ConfigError(f"params.yaml: {key} is 'cuda' but no CUDA device is available; set it to 'auto' or 'cpu'")
     if name not in ("cpu", "cuda"):
-        raise ConfigError(f"params.yaml: device must be 'auto', 'cpu' or 'cuda', got {name!r}")
+        raise ConfigError(f"params.yaml: {key} must be 'auto', 'cpu' or 'cuda', got {name!r}")
     return torch.device(name)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has native bf16 instructions (AVX512-BF16 or AMX), where bf16 autocast is fast."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    """``auto`` → bf16 on CUDA with bf16 support and on CPUs with bf16 instructions, else fp32."""
+    if name == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return name  # type: ignore[return-value]
+
+
 @contextlib.contextmanager
-def autocast(device: torch.device, enabled: bool = True) -> Iterator[None]:
-    """bf16 autocast on CUDA (when enabled); a no-op on the CPU.
+def autocast(device: torch.device, precision: Precision | bool = "fp32") -> Iterator[None]:
+    """bf16 autocast on ``device`` when ``precision`` is ``"bf16"``; nothing otherwise.
 
     The only place the project turns mixed precision on. Code that must stay
-    fp32 (codebook distances, EMA updates) disables it locally.
+    fp32 (codebook distances, EMA updates, attention softmax, log-probabilities)
+    disables it locally.
     """
-    if enabled and device.type == "cuda":
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+    if precision == "bf16":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
     else:
         yield
@@ -49,10 +67,13 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def stage_main(main: Callable[[list[str]], None]) -> None:
-    """Run ``main(argv)``; a ``UserError`` prints its one sentence and exits 1."""
+def stage_main(main: Callable[[list[str]], int | None]) -> None:
+    """Run ``main(argv)``; a ``UserError`` prints its one sentence (once, from rank 0) and exits 1."""
     try:
-        main(sys.argv[1:])
+        code = main(sys.argv[1:])
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":
+            print(f"error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+    if code:
+        raise SystemExit(code)

@@ -12,64 +12,16 @@ inverse-CDF lookup in the filtered distribution.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Literal
+from typing import Callable, Literal
 
 import torch
 
+from pixelcnn.configs import SampleRun, SamplingOptions
 from pixelcnn.errors import ConfigError
 from pixelcnn.model import PixelCNN
-from pixelcnn.params import check
 
 # Called after each completed row: (row index, canvas int64 (B, C, H, W)).
 RowCallback = Callable[[int, torch.Tensor], None]
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """How logits become a category at each step."""
-
-    temperature: float = 1.0  # > 0; below 1 sharpens, above 1 flattens
-    top_k: int = 0  # keep the k most likely categories; 0 keeps all
-    top_p: float = 1.0  # keep the smallest set whose probability reaches p (nucleus); 1 keeps all
-
-    def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-
-
-@dataclass(frozen=True)
-class SampleParams:
-    """Sampling knobs shared by the pixel model and the priors; a subclass sets ``SECTION``."""
-
-    SECTION: ClassVar[str] = ""
-    num_samples: int = 500  # images to draw (evaluate scores them)
-    temperature: float = 1.0  # > 0; below 1 sharpens every step's distribution
-    top_k: int = 0  # keep the k most likely values per step; 0 keeps all
-    top_p: float = 1.0  # nucleus: keep the smallest set of mass >= p; 1 keeps all
-    labels: list[int] | None = None  # classes to draw, cycled; null: every class in turn
-    sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
-    sample_batch_size: int = 100  # images sampled at once
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present; read by training and sampling
-
-    def __post_init__(self) -> None:
-        s = self.SECTION
-        check(self.num_samples >= 1, f"{s}.num_samples must be >= 1, got {self.num_samples}")
-        check(self.temperature > 0, f"{s}.temperature must be > 0, got {self.temperature}")
-        check(self.top_k >= 0, f"{s}.top_k must be >= 0 (0 keeps all), got {self.top_k}")
-        check(0 < self.top_p <= 1, f"{s}.top_p must be in (0, 1], got {self.top_p}")
-        check(self.sample_batch_size >= 1, f"{s}.sample_batch_size must be >= 1, got {self.sample_batch_size}")
-        check(
-            self.labels is None or (len(self.labels) > 0 and all(v >= 0 for v in self.labels)),
-            f"{s}.labels must be null or a non-empty list of class indices >= 0, got {self.labels}",
-        )
-
-    @property
-    def options(self) -> SamplingOptions:
-        return SamplingOptions(self.temperature, self.top_k, self.top_p)
 
 
 def filter_logits(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
@@ -125,13 +77,13 @@ def prepare_canvas(
     return x
 
 
-def class_labels(n: int, num_classes: int, chosen: list[int] | None, key: str) -> torch.Tensor | None:
-    """Labels for ``n`` samples: ``chosen`` cycled, or every class in turn; None if unconditional."""
+def class_labels(n: int, num_classes: int, chosen: tuple[int, ...] | list[int] = (), key: str = "labels") -> torch.Tensor | None:
+    """Labels int64 (n,): ``chosen`` cycled, or every class in turn when empty; None if unconditional."""
     if not num_classes:
         return None
-    pool = chosen if chosen is not None else list(range(num_classes))
+    pool = list(chosen) or list(range(num_classes))
     for label in pool:
-        if label >= num_classes:
+        if not 0 <= label < num_classes:
             raise ConfigError(
                 f"params.yaml: {key} contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})"
             )

@@ -1,0 +1,190 @@
+"""Self-describing checkpoints: one format, one loader, for every model of the project.
+
+A checkpoint is a ``torch.save``d dict: ``format``, ``kind`` (``pixelcnn``,
+``prior``, ``vqvae``, ``classifier``), ``config`` (the model's frozen config
+dataclass as a dict: it rebuilds the model, never params.yaml), the CPU
+``state_dict`` and ``extra`` facts (the data it was trained on, the
+autoencoder fingerprint, ...). Files are data, never code: every load uses
+``torch.load(..., weights_only=True)``, so a tampered file that carries a
+pickled callable is refused with one sentence and never executed.
+
+``save(path, model)`` and ``load_model(path, ModelClass)`` are the one way
+in and out (a model class names its ``CHECKPOINT_KIND`` and rebuilds itself
+``from_config``). ``load_model`` checks the kind, that
+the config still fits this version of the code, that every weight is finite
+(a model trained into NaN is refused by name), and returns the model in eval
+mode on the requested device. The same atomic, byte-reproducible writer
+saves the trainer's resumable states (``save_payload`` / ``read_payload``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import pickle
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping, TypeVar, get_args, get_origin
+
+import torch
+from torch import nn
+
+from pixelcnn.errors import CheckpointError
+from pixelcnn.io import atomic_path
+
+FORMAT = 2
+M = TypeVar("M", bound=nn.Module)
+
+# kind (a model class's ``CHECKPOINT_KIND``) → the stage that writes it
+STAGES: dict[str, str] = {
+    "pixelcnn": "train_pixelcnn",
+    "prior": "train_prior",
+    "vqvae": "train_vqvae",
+    "classifier": "train_classifier",
+}
+
+
+# ----------------------------------------------------------------------------- configs as data
+
+
+def config_to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild a (possibly nested) frozen config dataclass from ``config_to_dict``'s output.
+
+    Fields missing from ``data`` take their defaults (checkpoints written
+    before an option existed); an unknown field raises ``TypeError``.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    return cls(**{name: _value(hints[name], value) for name, value in data.items()})
+
+
+def _value(annotation: Any, value: Any) -> Any:
+    origin = get_origin(annotation)
+    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+        return config_from_dict(annotation, value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        for option in get_args(annotation):
+            if dataclasses.is_dataclass(option) and isinstance(value, Mapping):
+                return config_from_dict(option, value)
+        return value
+    if origin is tuple and isinstance(value, (list, tuple)):
+        inner = get_args(annotation)[0]
+        return tuple(_value(inner, v) for v in value)
+    return value
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def save_payload(path: str | Path, payload: dict) -> None:
+    """``torch.save`` ``payload`` to ``path`` atomically, with bytes that depend only on its contents."""
+    # Through a buffer: torch.save to a path names the zip's inner folder after the (random)
+    # temporary file, so the same weights would get a different md5 at every save.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_path(path, ".pt") as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def read_payload(path: str | Path, what: str, fix: str, map_location: str | torch.device = "cpu") -> dict:
+    """A dict saved by ``save_payload``, loaded as data only; ``what``/``fix`` word the errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {what} not found; {fix}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path}: refused: the file holds objects other than tensors and plain values (a pickled callable "
+            f"can run code), so it is not a {what} written by this project; {fix}"
+        ) from None
+    except Exception as exc:  # torch raises many types for a truncated or corrupt file
+        raise CheckpointError(f"{path}: not a readable {what} ({exc.__class__.__name__}); {fix}") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path}: not a {what} of this project; {fix}")
+    return payload
+
+
+def save(path: str | Path, model: nn.Module, **extra: Any) -> None:
+    """Save ``model``'s CPU weights with its ``config`` (a dataclass) and kind; ``extra``: facts to keep beside them."""
+    save_payload(path, {
+        "format": FORMAT,
+        "kind": model.CHECKPOINT_KIND,
+        "config": config_to_dict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra,
+    })
+
+
+def save_unused(path: str | Path, kind: str, reason: str) -> None:
+    """Record at ``path`` that no ``kind`` model was trained, and why (a stage whose model is not needed)."""
+    save_payload(path, {"format": FORMAT, "kind": kind, "unused": reason, "state_dict": {}})
+
+
+def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict:
+    """The checked payload of a ``kind`` checkpoint (``format``, ``kind``, ``config``, ``state_dict``, ``extra``)."""
+    stage = STAGES[kind]
+    fix = f"pass the output of {stage}, or re-run it"
+    payload = read_payload(path, f"{kind} checkpoint", fix, map_location)
+    if "kind" not in payload or "state_dict" not in payload:
+        raise CheckpointError(f"{path}: not a checkpoint of this project; {fix}")
+    if payload["kind"] != kind:
+        raise CheckpointError(f"{path}: is a {payload['kind']!r} checkpoint, expected a {kind!r} checkpoint; pass the right file")
+    if "unused" in payload:
+        raise CheckpointError(f"{path}: no {kind} was trained ({payload['unused']}); change that setting and re-run {stage}")
+    if payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: written by another version of this project (format {payload.get('format')}, this one reads "
+            f"{FORMAT}); re-run {stage}"
+        )
+    stored = (payload.get("extra") or {}).get("fingerprint")
+    if stored is not None and stored != fingerprint(payload["state_dict"]):
+        raise CheckpointError(f"{path}: its weights do not match the fingerprint stored with them; re-run {stage}")
+    bad = next((name for name, t in payload["state_dict"].items()
+                if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all()), None)
+    if bad is not None:
+        raise CheckpointError(
+            f"{path}: weight {bad} holds NaN or inf values, so the model would give meaningless results; "
+            f"re-run {stage} (lower its learning rate if training diverged)"
+        )
+    return payload
+
+
+def load_model(path: str | Path, cls: type[M], device: str | torch.device = "cpu") -> M:
+    """Rebuild the ``cls`` model saved at ``path`` (eval mode, on ``device``); ``model.extra`` holds its facts.
+
+    ``cls`` is a model class with ``CHECKPOINT_KIND``, ``config`` and ``from_config``.
+    """
+    kind = cls.CHECKPOINT_KIND
+    payload = load(path, kind)
+    try:
+        model = cls.from_config(payload["config"])
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: its config or weights do not fit this version of the {kind} model "
+            f"({exc.__class__.__name__}); re-run {STAGES[kind]}"
+        ) from None
+    model.extra = dict(payload.get("extra") or {})
+    return model.to(device).eval()
+
+
+def fingerprint(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """First 16 hex digits of sha256 over (name, dtype, shape, bytes) of each tensor, in sorted name order."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]

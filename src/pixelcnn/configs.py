@@ -1,0 +1,346 @@
+"""Every knob of the project, declared once: the frozen config types of the library.
+
+Each is a plain dataclass (no torch import, so ``pixelcnn.params`` can check a
+whole params.yaml cheaply) with a comment on every default and a range check
+that names the field (``errors.require``). The library takes these types;
+``pixelcnn.params`` builds them from params.yaml (``params.SECTIONS`` says
+which keys of which section fill which type) and names the key when a value
+is wrong. Model configs are also what checkpoints store to rebuild a model.
+
+Legend: C channels, H W pixels, K categories per channel (values or codes),
+F hidden features, S skip features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pixelcnn.errors import require
+
+Device = Literal["auto", "cpu", "cuda"]  # auto: CUDA when present
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n >= 2 and n & (n - 1) == 0
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset ``prepare`` writes, at what size, how split (params.yaml ``data``)."""
+
+    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"] = "digits"  # dataset; digits is bundled with scikit-learn (offline)
+    root: str = "data/raw"  # where torchvision datasets live (MNIST/, FashionMNIST/, cifar-10-batches-py/, celeba/); for folder: the image folder itself
+    image_size: int = 32  # output height = width in pixels
+    grayscale: bool = False  # store colour datasets (cifar10, celeba, folder) as one luminance channel
+    test_fraction: float = 0.2  # share held out for test where there is no official split (digits, folder)
+    split_seed: int = 0  # seed of that split and of the max_train / max_test subsets
+    max_train: int = 0  # keep a seeded subset of at most this many train images; 0 keeps all
+    max_test: int = 0  # keep a seeded subset of at most this many test images; 0 keeps all
+    celeba_attr: str = "Smiling"  # CelebA attribute used as a binary label (0 without, 1 with); "" = unlabelled
+    download: bool = False  # let torchvision fetch missing mnist/fashion_mnist/cifar10/celeba files into root (needs internet)
+
+    def __post_init__(self) -> None:
+        require(self.image_size >= 4, "image_size", f"must be >= 4, got {self.image_size}")
+        require(0 < self.test_fraction < 1, "test_fraction", f"must be in (0, 1), got {self.test_fraction}")
+        require(self.root != "", "root", "must not be empty; set it to the folder holding the dataset")
+        for key in ("max_train", "max_test"):
+            value = getattr(self, key)
+            require(value >= 0, key, f"must be >= 0 (0 keeps all), got {value}")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """How one model is optimised (keys of its params.yaml section)."""
+
+    epochs: int = 10  # passes over the training rows
+    batch_size: int = 32  # examples per optimiser step, over all processes
+    lr: float = 2e-3  # peak AdamW learning rate
+    schedule: Literal["exponential", "cosine", "constant"] = "exponential"  # decay after the warm-up
+    warmup_steps: int = 0  # linear warm-up from 0 to lr over this many steps
+    lr_decay: float = 0.9  # exponential: the rate is multiplied by this after every epoch
+    weight_decay: float = 0.0  # AdamW decoupled weight decay of weights with >= 2 dimensions
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    ema_decay: float = 0.0  # EMA of the weights, used by evaluation and saved as the model; 0 turns it off
+    val_fraction: float = 0.0  # share of the training rows held out to validate (early stopping)
+    patience: int = 0  # stop after this many epochs without a better validation loss; 0 never stops early
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with bf16 instructions
+    channels_last: bool = False  # channels-last memory format (faster for some convolutions on CPUs)
+    device: Device = "auto"  # auto: CUDA when present
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        require(0 < self.lr_decay <= 1, "lr_decay", f"must be in (0, 1], got {self.lr_decay}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        require(self.grad_clip >= 0, "grad_clip", f"must be >= 0 (0 turns clipping off), got {self.grad_clip}")
+        require(0 <= self.ema_decay < 1, "ema_decay", f"must be in [0, 1) (0 turns the EMA off), got {self.ema_decay}")
+        require(0 <= self.val_fraction < 1, "val_fraction", f"must be in [0, 1), got {self.val_fraction}")
+        require(self.patience >= 0, "patience", f"must be >= 0 (0 never stops early), got {self.patience}")
+        require(self.patience == 0 or self.val_fraction > 0, "patience",
+                f"is {self.patience} but early stopping needs a validation share: set val_fraction > 0 as well")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How training runs, the same for every model (params.yaml ``train``)."""
+
+    processes: int = 1  # DDP processes on this machine (torchrun --standalone); 1 trains in the stage's own process
+    checkpoint_every: int = 500  # optimiser steps between saved training states (also saved at every epoch end); 0: epoch ends only
+    workers: int = 0  # DataLoader processes reading batches; 0 reads them in the training process
+
+    def __post_init__(self) -> None:
+        require(self.processes >= 1, "processes", f"must be >= 1, got {self.processes}")
+        require(self.checkpoint_every >= 0, "checkpoint_every", f"must be >= 0, got {self.checkpoint_every}")
+        require(self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")
+
+
+# ----------------------------------------------------------------------------- the PixelCNN
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    """Everything needed to rebuild a PixelCNN; stored in its checkpoint."""
+
+    channels: int = 1  # C: 1 (grey or codes) or 3 (RGB, generated R → G → B)
+    levels: int = 256  # K: categories per channel (256 for 8-bit pixels, codebook size for codes)
+    height: int = 32  # H of the grids the model is trained on (the sampler's default shape)
+    width: int = 32  # W
+    hidden: int = 64  # F: features per stack, divisible by channels
+    skip: int = 128  # S: skip-connection features, divisible by channels
+    layers: int = 8  # gated blocks; the receptive field grows by kernel//2 per block
+    kernel: int = 3  # odd kernel width of the vertical and horizontal stacks
+    embed_dim: int = 0  # E: 0 → scalar input in [-1, 1]; > 0 → learned embedding per category
+    num_classes: int = 0  # 0 → unconditional; else a class label per image
+    cond_channels: int = 0  # D: 0 → none; else a (B, D, H, W) conditioning map per image
+    position_channels: int = 0  # P: 0 → none; else a learned (P, H, W) map of where each position is
+
+    def __post_init__(self) -> None:
+        require(self.channels >= 1, "channels", f"must be >= 1, got {self.channels}")
+        for name in ("hidden", "skip"):
+            value = getattr(self, name)
+            require(value >= 1, name, f"must be >= 1, got {value}")
+            require(value % self.channels == 0, name,
+                    f"must be divisible by the {self.channels} channels of the data (colour groups), got {value}")
+        require(self.layers >= 1, "layers", f"must be >= 1, got {self.layers}")
+        require(self.kernel >= 3 and self.kernel % 2 == 1, "kernel", f"must be odd and >= 3, got {self.kernel}")
+        require(2 <= self.levels <= 2**15, "levels", f"must be in [2, 32768], got {self.levels}")
+        require(self.embed_dim >= 0, "embed_dim", f"must be >= 0, got {self.embed_dim}")
+        require(self.position_channels >= 0, "position_channels", f"must be >= 0, got {self.position_channels}")
+
+
+@dataclass(frozen=True)
+class ClassConditioning:
+    """Whether a model is conditioned on the class label (params key ``conditional``)."""
+
+    conditional: bool = True  # condition on the class label when the data has labels
+
+    def num_classes(self, data_classes: int) -> int:
+        """The model's ``num_classes``: the data's when conditional, else 0."""
+        return data_classes if self.conditional else 0
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How logits become a category at each step."""
+
+    temperature: float = 1.0  # > 0; below 1 sharpens, above 1 flattens
+    top_k: int = 0  # keep the k most likely categories; 0 keeps all
+    top_p: float = 1.0  # keep the smallest set whose probability reaches p (nucleus); 1 keeps all
+
+    def __post_init__(self) -> None:
+        require(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
+        require(self.top_k >= 0, "top_k", f"must be >= 0 (0 keeps all), got {self.top_k}")
+        require(0 < self.top_p <= 1, "top_p", f"must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """How many images a sampling stage draws, of which classes, with which sampler, where."""
+
+    num_samples: int = 500  # images to draw (evaluate scores them)
+    labels: tuple[int, ...] = ()  # classes to draw, cycled (e.g. [3, 7]); []: every class in turn
+    sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
+    sample_batch_size: int = 100  # images sampled at once
+    device: Device = "auto"  # auto: CUDA when present
+
+    def __post_init__(self) -> None:
+        require(self.num_samples >= 1, "num_samples", f"must be >= 1, got {self.num_samples}")
+        require(self.sample_batch_size >= 1, "sample_batch_size", f"must be >= 1, got {self.sample_batch_size}")
+        require(all(v >= 0 for v in self.labels), "labels",
+                f"must be a list of class indices >= 0 ([] draws every class), got {list(self.labels)}")
+
+
+@dataclass(frozen=True)
+class PixelSampleRun(SampleRun):
+    """``SampleRun`` plus the pictures sample_pixelcnn draws beside the samples."""
+
+    progress_every: int = 4  # rows between frames of the progressive-generation strip and GIF
+    complete_rows: int = 16  # completions of test images keep this many top rows and sample the rest
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.progress_every >= 1, "progress_every", f"must be >= 1, got {self.progress_every}")
+        require(self.complete_rows >= 1, "complete_rows", f"must be >= 1, got {self.complete_rows}")
+
+
+# ----------------------------------------------------------------------------- VQ-VAE and priors
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """Everything that rebuilds an autoencoder; stored in its checkpoint. Channels and size come from the data."""
+
+    channels: int = 1  # C of the images
+    image_size: int = 32  # H = W of the images
+    levels: int = 2  # 1: VQ-VAE (one code grid); 2: VQ-VAE-2 (top + bottom grids)
+    hidden: int = 32  # F: channels of the encoder and decoder convolutions
+    res_blocks: int = 2  # residual blocks in each encoder and decoder
+    res_hidden: int = 16  # channels inside a residual block
+    codebook_size: int = 64  # K codes per level (<= 32768: codes are stored as int16)
+    code_dim: int = 32  # D: size of one codebook vector
+    bottom_downsample: int = 4  # image → finest code grid (32×32 → 8×8); a power of 2
+    top_downsample: int = 2  # bottom grid → top grid (8×8 → 4×4); a power of 2; levels 2 only
+    decay: float = 0.99  # EMA decay of the codebook statistics, in [0, 1)
+    beta: float = 0.25  # weight of the commitment loss ||z - sg(e)||²
+    dead_code_threshold: float = 1.0  # restart codes winning fewer vectors per batch (EMA) than this; 0: never
+
+    def __post_init__(self) -> None:
+        require(self.levels in (1, 2), "levels", f"must be 1 or 2, got {self.levels}")
+        require(self.hidden >= 2, "hidden", f"must be >= 2, got {self.hidden}")
+        require(self.res_blocks >= 0, "res_blocks", f"must be >= 0, got {self.res_blocks}")
+        require(self.res_hidden >= 1, "res_hidden", f"must be >= 1, got {self.res_hidden}")
+        require(2 <= self.codebook_size <= 2**15, "codebook_size",
+                f"must be in [2, 32768] (codes are stored as int16), got {self.codebook_size}")
+        require(self.code_dim >= 1, "code_dim", f"must be >= 1, got {self.code_dim}")
+        for key in ("bottom_downsample", "top_downsample"):
+            value = getattr(self, key)
+            require(_is_power_of_two(value), key, f"must be a power of 2 (2, 4, 8, ...), got {value}")
+        require(0 <= self.decay < 1, "decay", f"must be in [0, 1), got {self.decay}")
+        require(self.beta >= 0, "beta", f"must be >= 0, got {self.beta}")
+        require(self.dead_code_threshold >= 0, "dead_code_threshold", f"must be >= 0, got {self.dead_code_threshold}")
+        factor = self.bottom_downsample * (self.top_downsample if self.levels == 2 else 1)
+        require(self.image_size % factor == 0, "bottom_downsample",
+                f"times top_downsample ({factor} in all) must divide the image size {self.image_size}; choose smaller factors")
+
+    @property
+    def level_names(self) -> tuple[str, ...]:
+        """``("top",)`` or ``("top", "bottom")``: the levels, coarse → fine."""
+        return ("top",) if self.levels == 1 else ("top", "bottom")
+
+    @property
+    def code_shapes(self) -> list[tuple[int, int]]:
+        """(h, w) of each level's code grid, coarse → fine."""
+        bottom = self.image_size // self.bottom_downsample
+        if self.levels == 1:
+            return [(bottom, bottom)]
+        top = bottom // self.top_downsample
+        return [(top, top), (bottom, bottom)]
+
+
+@dataclass(frozen=True)
+class ReconstructionGrid:
+    """The picture train_vqvae draws of its reconstructions."""
+
+    grid_images: int = 16  # test images shown beside their reconstructions in metrics/vqvae_recon.png
+
+    def __post_init__(self) -> None:
+        require(self.grid_images >= 1, "grid_images", f"must be >= 1, got {self.grid_images}")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How ``extract_codes`` runs (memory and device only: the codes are the same)."""
+
+    extract_batch_size: int = 256  # images per encoder pass
+    extract_device: Device = "auto"  # auto: CUDA when present
+
+    def __post_init__(self) -> None:
+        require(self.extract_batch_size >= 1, "extract_batch_size", f"must be >= 1, got {self.extract_batch_size}")
+
+
+@dataclass(frozen=True)
+class CondNetConfig:
+    """The bottom prior's view of the top codes (``hidden`` and ``blocks`` are the params keys cond_hidden, cond_blocks)."""
+
+    codebook_size: int = 64  # K of the top level
+    embed_dim: int = 32  # E: code embedding size
+    hidden: int = 64  # width of the convolutions
+    blocks: int = 2  # residual blocks
+    out_channels: int = 64  # D, handed to every gated block
+    scale: int = 2  # upsampling factor top grid → bottom grid (1 = same size)
+
+    def __post_init__(self) -> None:
+        require(self.hidden >= 1, "hidden", f"must be >= 1, got {self.hidden}")
+        require(self.blocks >= 0, "blocks", f"must be >= 0, got {self.blocks}")
+        require(self.scale >= 1, "scale", f"must be >= 1, got {self.scale}")
+
+
+# ----------------------------------------------------------------------------- classifier and evaluation
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """What rebuilds the feature-extractor classifier; stored in its checkpoint. Channels and classes come from the data."""
+
+    in_channels: int = 1  # C of the data
+    num_classes: int = 10  # K of the data
+    width: int = 16  # channels of the first conv block; blocks 2 and 3 double it
+    feature_dim: int = 64  # size of the penultimate features that FID / KID / precision-recall compare
+
+    def __post_init__(self) -> None:
+        require(self.width >= 1, "width", f"must be >= 1, got {self.width}")
+        require(self.feature_dim >= 2, "feature_dim", f"must be >= 2, got {self.feature_dim}")
+        require(self.num_classes >= 2, "num_classes",
+                f"is {self.num_classes}: the classifier needs labelled data with at least 2 classes")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """How the classifier's training images are perturbed."""
+
+    augment_shift: int = 2  # shift training images by up to this many pixels, zero-filled; 0 turns it off
+
+    def __post_init__(self) -> None:
+        require(self.augment_shift >= 0, "augment_shift", f"must be >= 0, got {self.augment_shift}")
+
+
+@dataclass(frozen=True)
+class Features:
+    """The feature space of FID / IS / KID / precision-recall (read by train_classifier and evaluate)."""
+
+    features: Literal["classifier", "inception"] = "classifier"  # classifier: train_classifier's network (offline, labelled data); inception: Inception-v3
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """How samples are scored (params.yaml ``evaluate``, beside ``features``)."""
+
+    num_samples: int = 500  # at most this many images per scored set (seeded subset); the floor uses as many train images
+    kid_subset_size: int = 100  # KID subset size; lowered to the smaller set's size when a set is smaller
+    kid_subsets: int = 100  # KID subsets averaged
+    prc_neighborhood: int = 3  # k of the k-NN balls of precision/recall (must be below every set's size)
+    lpips_pairs: int = 500  # random pairs of one set whose mean LPIPS is its diversity
+    inception_weights: str = ""  # local Inception-v3 file (features: inception); "" = torch hub cache or download
+    lpips_trunk_weights: str = ""  # local torchvision AlexNet file for LPIPS; "" = torch hub cache or download
+    batch_size: int = 100  # images per forward pass of the feature extractor and LPIPS
+    device: Device = "auto"  # auto: CUDA when present
+
+    def __post_init__(self) -> None:
+        require(self.num_samples >= 2, "num_samples", f"must be >= 2, got {self.num_samples}")
+        require(self.kid_subset_size >= 2, "kid_subset_size", f"must be >= 2, got {self.kid_subset_size}")
+        require(self.kid_subsets >= 1, "kid_subsets", f"must be >= 1, got {self.kid_subsets}")
+        require(self.prc_neighborhood >= 1, "prc_neighborhood", f"must be >= 1, got {self.prc_neighborhood}")
+        require(self.lpips_pairs >= 1, "lpips_pairs", f"must be >= 1, got {self.lpips_pairs}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")

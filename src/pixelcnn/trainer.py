@@ -1,0 +1,454 @@
+"""One trainer for every trained model: streamed batches, AdamW, warm-up and decay, EMA,
+early stopping, bf16 autocast, DistributedDataParallel, and exact resume after a kill.
+
+Legend: B batch (per process), G global batch, R processes.
+
+A model plugs in as an ``Objective`` (``pixelcnn.tasks``): an ``nn.Module``
+whose ``forward(batch, generator)`` returns per-example values, one of them
+(``loss_name``) the loss, whose ``evaluate(batch)`` returns sums of
+validation statistics, and whose ``summarize(sums)`` turns them into
+metrics. Everything else is here, the same for the pixel PixelCNN, the
+priors, the VQ-VAE and the classifier:
+
+- **Data** is read per batch from the ``.npy`` files (``pixelcnn.loader``),
+  in an order fixed by the seed and the epoch, through a ``DataLoader``
+  (``train.workers`` processes, pinned memory on CUDA).
+- **Optimisation**: AdamW (decoupled weight decay on weights of two or more
+  dimensions), linear warm-up then cosine or per-epoch exponential decay (a
+  pure function of the step: nothing to save), gradient clipping, an EMA of
+  the weights (``torch.optim.swa_utils.AveragedModel``; evaluation and the
+  output use it), early stopping on a held-out validation share with
+  patience (the best weights are the output).
+- **Precision**: bf16 autocast on CUDA and on CPUs with bf16 instructions
+  (``precision: auto``); ``channels_last`` on request.
+- **Processes**: under ``torchrun`` the objective is wrapped in
+  ``DistributedDataParallel``; each process takes its contiguous shard of
+  every global batch and weights its loss so that the averaged gradient is
+  the gradient of the global batch's mean; validation sums are all-reduced.
+- **Resume**: every ``train.checkpoint_every`` steps and at each epoch end,
+  rank 0 writes the whole state (weights, optimiser, EMA, best weights,
+  every RNG of every process, epoch, step, partial sums, curves) atomically.
+  A re-run whose fingerprint (params, code, input data, processes) matches
+  resumes there, and ends with the same bytes as a run never interrupted;
+  a state of other params, code or data is discarded with a one-line notice.
+- **Divergence**: a NaN or inf loss or gradient stops with one sentence
+  naming the step and the last good state; no weights are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pixelcnn.checkpoints import read_payload, save_payload
+from pixelcnn.distributed import Context
+from pixelcnn.configs import OptimConfig, RunConfig
+from pixelcnn.errors import ConfigError, TrainingError
+from pixelcnn.loader import EpochBatches, NpyRows, SplitBatches, holdout
+from pixelcnn.runtime import autocast, resolve_precision
+
+STATE_FORMAT = 1
+
+
+def learning_rate(optim: OptimConfig, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based): linear warm-up, then the schedule."""
+    if step < optim.warmup_steps:
+        return optim.lr * (step + 1) / optim.warmup_steps
+    if optim.schedule == "exponential":
+        return optim.lr * optim.lr_decay ** (step // steps_per_epoch)
+    if optim.schedule == "cosine":
+        total = optim.epochs * steps_per_epoch - optim.warmup_steps
+        progress = (step - optim.warmup_steps) / max(1, total)
+        return optim.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return optim.lr
+
+
+class Objective(nn.Module):
+    """A model and what training it means; see the module docstring.
+
+    Subclasses set ``model`` (the module saved as the checkpoint), ``files``
+    (batch name → file name in the split's directory) and ``loss_name``.
+    """
+
+    model: nn.Module
+    files: dict[str, str]
+    loss_name: str = "loss"
+
+    def evaluate(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def summarize(self, sums: dict[str, torch.Tensor]) -> dict[str, float]:
+        raise NotImplementedError
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]  # one row per epoch: epoch, lr, train_*, val_*, test_*
+    metrics: dict[str, float]  # the row of the output weights (the last epoch, or the best one with early stopping)
+    stopped_early: bool = False
+    resumed_from_step: int | None = None  # the saved step this run started from, if any
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+
+def file_digest(paths: Iterable[str | Path]) -> str:
+    """sha256 of the names and contents of files (folders: every file under them, sorted)."""
+    h = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            h.update(f"{path.relative_to(root) if root.is_dir() else path.name}\0".encode())
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def run_fingerprint(configs: dict[str, Any], inputs: Iterable[str | Path], code: Iterable[str | Path]) -> str:
+    """What a saved state must match to be resumed: configs (dataclasses or JSON values), input data, code."""
+    described = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in configs.items()}
+    h = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
+    h.update(file_digest(inputs).encode())
+    h.update(file_digest(sorted(str(p) for p in code)).encode())
+    return h.hexdigest()[:24]
+
+
+# ----------------------------------------------------------------------------- RNG states as data
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state["numpy"] = (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuples(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(value: Any) -> Any:
+    """``random.setstate`` wants tuples where a save/load round trip may give lists."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+# ----------------------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """Trains one ``Objective`` on one split's files; ``fit()`` leaves the output weights in ``objective.model``.
+
+    ``data_dir`` holds the objective's files of both splits; ``state_path`` is
+    where the resumable state lives (removed by the caller once the outputs
+    are written); ``fingerprint`` names what the state belongs to.
+    """
+
+    def __init__(
+        self,
+        objective: Objective,
+        data_dir: str | Path,
+        optim: OptimConfig,
+        run: RunConfig,
+        *,
+        seed: int,
+        device: torch.device,
+        ctx: Context,
+        state_path: str | Path,
+        fingerprint: str,
+        desc: str,
+        section: str,
+    ) -> None:
+        self.optim, self.run, self.seed, self.ctx, self.desc, self.section = optim, run, seed, ctx, desc, section
+        self.device = device
+        self.state_path, self.fingerprint = Path(state_path), fingerprint
+        self.precision = resolve_precision(optim.precision, device)
+        self.objective = objective.to(device)
+        if optim.channels_last:
+            self.objective.to(memory_format=torch.channels_last)
+        self.train_set, self.test_set = (
+            NpyRows({k: Path(data_dir) / f.format(split=split) for k, f in objective.files.items()})
+            for split in ("train", "test")
+        )
+        self.train_rows, self.val_rows = holdout(len(self.train_set), optim.val_fraction, seed)
+        if len(self.test_set) < ctx.world or (len(self.val_rows) and len(self.val_rows) < ctx.world):
+            raise ConfigError(f"params.yaml: train.processes is {ctx.world}, more than the rows of a validation or test split; use fewer processes")
+        self.steps_per_epoch = EpochBatches.steps(len(self.train_rows), optim.batch_size, ctx.world)
+        if self.steps_per_epoch == 0:
+            raise ConfigError(f"params.yaml: {section}.batch_size ({optim.batch_size}) leaves no training step; lower it")
+        self.generator = torch.Generator().manual_seed(seed)  # the objective's own draws (augmentation, restarts)
+        self.module: nn.Module = self.objective
+        if ctx.active and device.type == "cuda":
+            self.objective = nn.SyncBatchNorm.convert_sync_batchnorm(self.objective)  # CPU batches keep per-process statistics
+            self.module = self.objective
+        if ctx.active:
+            ids = [device.index] if device.type == "cuda" else None
+            self.module = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids)
+        decay = [p for p in self.objective.parameters() if p.requires_grad and p.dim() >= 2]
+        rest = [p for p in self.objective.parameters() if p.requires_grad and p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        self.opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=optim.lr)
+        self.ema = None
+        if optim.ema_decay:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.objective, multi_avg_fn=get_ema_multi_avg_fn(optim.ema_decay), use_buffers=True)
+
+    # ------------------------------------------------------------------ data
+
+    def _loader(self, sampler, dataset: NpyRows) -> DataLoader:
+        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.run.workers,
+                          pin_memory=self.device.type == "cuda", persistent_workers=False)
+
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    # ------------------------------------------------------------------ state
+
+    def _state(self, epoch: int, step_in_epoch: int, step: int, sums: dict, history: list, best: dict | None,
+               bad_epochs: int) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "fingerprint": self.fingerprint,
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "step": step,
+            "objective": self.objective.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "generator": self.generator.get_state(),
+            "rng": self.ctx.gather_objects(_rng_state()),
+            "sums": {k: v.detach().cpu() for k, v in sums.items()},
+            "history": history,
+            "best": best,
+            "bad_epochs": bad_epochs,
+        }
+
+    def save_state(self, **kwargs: Any) -> None:
+        state = self._state(**kwargs)  # every process joins the RNG gather
+        if self.ctx.main:
+            save_payload(self.state_path, state)
+        self.ctx.barrier()
+        self.saved_step = kwargs["step"]
+
+    def _restore(self) -> dict[str, Any] | None:
+        state = None
+        if self.ctx.main and self.state_path.is_file():
+            fix = f"delete {self.state_path} to start over"
+            state = read_payload(self.state_path, "training state", fix)
+            if state.get("fingerprint") != self.fingerprint or state.get("format") != STATE_FORMAT:
+                print(f"{self.desc}: discarding the saved state {self.state_path}: it belongs to other params, code or "
+                      "input data; training from scratch", flush=True)
+                self.state_path.unlink()
+                state = None
+        state = self.ctx.broadcast_object(state)
+        if state is None:
+            return None
+        self.objective.load_state_dict(state["objective"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.generator.set_state(state["generator"])
+        _set_rng_state(state["rng"][self.ctx.rank])
+        return state
+
+    # ------------------------------------------------------------------ steps
+
+    def _step(self, batch: dict[str, torch.Tensor], lr: float, step: int, sums: dict[str, torch.Tensor]) -> float:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.module.train()
+        with autocast(self.device, self.precision):
+            out = self.module(batch, self.generator)
+        count = out[self.objective.loss_name].shape[0]
+        total = float(batch["total"])
+        # Each process's share of the global mean; DDP averages gradients over processes, hence the world factor.
+        loss = out[self.objective.loss_name].float().sum() * (self.ctx.world / total)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.objective.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        value = float(loss.detach()) * total / (self.ctx.world * count)  # this process's mean loss
+        if not (math.isfinite(value) and torch.isfinite(norm)):
+            last = (f"the last good state, saved at step {self.saved_step}, is {self.state_path}"
+                    if self.saved_step is not None else "no state was saved yet")
+            raise TrainingError(
+                f"{self.desc}: the {'loss' if not math.isfinite(value) else 'gradient'} became "
+                f"{value if not math.isfinite(value) else float(norm)} at step {step + 1}; training stopped and wrote "
+                f"no model ({last}); lower {self.section}.lr or set {self.section}.grad_clip, then re-run"
+            )
+        if self.optim.grad_clip:
+            torch.nn.utils.clip_grads_with_norm_(params, self.optim.grad_clip, norm)
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.objective)
+        for name, values in out.items():
+            sums[f"train_{name}"] = sums.get(f"train_{name}", 0) + values.detach().double().sum().cpu()
+        sums["train_count"] = sums.get("train_count", 0) + torch.tensor(float(count), dtype=torch.float64)
+        return value
+
+    @torch.no_grad()
+    def evaluate(self, rows: np.ndarray, dataset: NpyRows, objective: nn.Module | None = None) -> dict[str, float]:
+        """The objective's metrics over ``rows`` of ``dataset`` (sharded over processes, sums all-reduced)."""
+        objective = objective if objective is not None else self._eval_objective()
+        objective.eval()
+        sums: dict[str, torch.Tensor] = {}
+        sampler = SplitBatches(rows, self.optim.batch_size, self.ctx.rank, self.ctx.world)
+        first = next(iter(self.objective.files))
+        for batch in self._loader(sampler, dataset):
+            if batch[first].shape[0] == 0:  # a last batch smaller than the number of processes
+                continue
+            with autocast(self.device, self.precision):
+                out = objective.evaluate(self._to_device(batch))
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0) + v.detach().double().cpu()
+        return objective.summarize(self.ctx.all_sum(sums))
+
+    def _eval_objective(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.objective
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self) -> FitResult:
+        o = self.optim
+        self.saved_step: int | None = None
+        state = self._restore()
+        epoch, start, step = 0, 0, 0
+        sums: dict[str, torch.Tensor] = {}
+        history: list[dict[str, float]] = []
+        best: dict[str, Any] | None = None
+        bad_epochs = 0
+        resumed = None
+        if state is not None:
+            epoch, start, step = state["epoch"], state["step_in_epoch"], state["step"]
+            sums, history, best, bad_epochs = dict(state["sums"]), list(state["history"]), state["best"], state["bad_epochs"]
+            resumed = self.saved_step = step
+            if self.ctx.main:
+                print(f"{self.desc}: resuming from {self.state_path} at step {step} (epoch {epoch + 1}, batch {start})", flush=True)
+        stopped = bad_epochs >= o.patience > 0
+        while epoch < o.epochs and not stopped:
+            began = time.perf_counter()
+            sampler = EpochBatches(self.train_rows, o.batch_size, self.seed, epoch, start, self.ctx.rank, self.ctx.world)
+            bar = tqdm(total=self.steps_per_epoch, initial=start, desc=f"{self.desc} epoch {epoch + 1}/{o.epochs}",
+                       leave=False, disable=not self.ctx.main)
+            for index, batch in enumerate(self._loader(sampler, self.train_set), start=start):
+                value = self._step(self._to_device(batch), learning_rate(o, step, self.steps_per_epoch), step, sums)
+                step += 1
+                bar.update()
+                bar.set_postfix({self.objective.loss_name: f"{value:.4f}"})
+                if self.run.checkpoint_every and step % self.run.checkpoint_every == 0 and index + 1 < self.steps_per_epoch:
+                    self.save_state(epoch=epoch, step_in_epoch=index + 1, step=step, sums=sums, history=history,
+                                    best=best, bad_epochs=bad_epochs)
+            bar.close()
+            row = self._epoch_row(epoch, step, sums)
+            sums, start, epoch = {}, 0, epoch + 1
+            if o.patience:
+                if best is None or row["val_" + self.objective.loss_name] < best["loss"]:
+                    weights = {k: v.detach().cpu().clone() for k, v in self._eval_objective().state_dict().items()}
+                    best, bad_epochs = {"loss": row["val_" + self.objective.loss_name], "row": row, "weights": weights}, 0
+                else:
+                    bad_epochs += 1
+                stopped = bad_epochs >= o.patience
+            history.append(row)
+            if self.ctx.main:
+                shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))
+                print(f"{self.desc} epoch {epoch}/{o.epochs}: {shown} ({time.perf_counter() - began:.1f} s)", flush=True)
+            self.save_state(epoch=epoch, step_in_epoch=0, step=step, sums=sums, history=history, best=best,
+                            bad_epochs=bad_epochs)
+        return self._finish(history, best, stopped and epoch < o.epochs, resumed)
+
+    def _epoch_row(self, epoch: int, step: int, sums: dict[str, torch.Tensor]) -> dict[str, float]:
+        totals = self.ctx.all_sum(sums)
+        count = float(totals.pop("train_count"))
+        row: dict[str, float] = {"epoch": epoch + 1, "lr": learning_rate(self.optim, max(0, step - 1), self.steps_per_epoch)}
+        row.update({k: float(v) / count for k, v in totals.items()})
+        if len(self.val_rows):
+            row.update({f"val_{k}": v for k, v in self.evaluate(self.val_rows, self.train_set).items()})
+        row.update({f"test_{k}": v for k, v in self.evaluate(np.arange(len(self.test_set)), self.test_set).items()})
+        return row
+
+    def _finish(self, history: list, best: dict | None, stopped: bool, resumed: int | None) -> FitResult:
+        output = self._eval_objective()
+        if best is not None:
+            output.load_state_dict(best["weights"])
+            metrics = dict(best["row"])
+        else:
+            metrics = dict(history[-1])
+        if output is not self.objective:
+            self.objective.load_state_dict(copy.deepcopy(output.state_dict()))
+        self.objective.eval()
+        if self.optim.channels_last:
+            self.objective.to(memory_format=torch.contiguous_format)
+        return FitResult(history, metrics, stopped, resumed)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+@dataclass
+class TrainingRun:
+    """What a training stage's process knows about its run: its place in the group, device, seed, state folder."""
+
+    ctx: Context
+    device: torch.device
+    seed: int
+    run: RunConfig
+    state_dir: Path
+
+    def trainer(self, objective: Objective, data_dir: str | Path, optim: OptimConfig, *, name: str,
+                configs: dict[str, Any], desc: str, section: str) -> Trainer:
+        """A ``Trainer`` whose state lives in ``state_dir/<name>.pt``, fingerprinted by ``configs``, the data and the code."""
+        import __main__
+
+        import pixelcnn
+        from pixelcnn.sources import package_files
+
+        script = Path(__main__.__file__)
+        code = [script, *package_files(script, Path(pixelcnn.__file__).parent)]
+        described = {**configs, "optim": optim, "seed": self.seed, "processes": self.ctx.world, "objective": name}
+        fingerprint = run_fingerprint(described, [data_dir], code)
+        return Trainer(objective, data_dir, optim, self.run, seed=self.seed, device=self.device, ctx=self.ctx,
+                       state_path=self.state_dir / f"{name}.pt", fingerprint=fingerprint, desc=desc, section=section)
+
+    def finish(self) -> None:
+        """The outputs are written: the saved states are no longer needed."""
+        self.ctx.barrier()
+        if self.ctx.main and self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+            with contextlib.suppress(OSError):
+                self.state_dir.parent.rmdir()  # the common state/ folder, once every stage's state is gone
+
+
+@contextlib.contextmanager
+def training_run(run: RunConfig, device_name: str, key: str, seed: int, state_dir: str | Path) -> Iterator[TrainingRun]:
+    """Join the process group (if launched by torchrun), pick this process's device, seed every RNG."""
+    from pixelcnn import distributed
+    from pixelcnn.runtime import resolve_device, seed_everything
+
+    device = resolve_device(device_name, key)
+    with distributed.session(device) as ctx:
+        seed_everything(seed)  # the same initial weights in every process
+        yield TrainingRun(ctx, ctx.device(device), seed, run, Path(state_dir))
