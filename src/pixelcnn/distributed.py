@@ -50,6 +50,24 @@ def launch(processes: int) -> int:
     return 0
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its launcher dies.
+
+    torchrun starts its workers in sessions of their own, so a kill -9 of the
+    launcher (or of ``dvc repro``) would leave them training and writing
+    states under a re-run that resumes from those same states.
+    """
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the launcher died before the request was in place
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 @dataclass
 class Context:
     """This process's place in the group: rank 0 of 1 when not distributed."""
@@ -81,6 +99,8 @@ class Context:
         return device
 
     def start(self, device: torch.device) -> None:
+        if under_torchrun():
+            _die_with_parent()
         if self.active and not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))

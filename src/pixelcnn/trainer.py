@@ -206,7 +206,8 @@ class Trainer:
             self.module = self.objective
         if ctx.active:
             ids = [device.index] if device.type == "cuda" else None
-            self.module = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids)
+            # static_graph: the set of parameters a step uses never changes (the last gated block's h_out is unused)
+            self.module = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids, static_graph=True)
         decay = [p for p in self.objective.parameters() if p.requires_grad and p.dim() >= 2]
         rest = [p for p in self.objective.parameters() if p.requires_grad and p.dim() < 2]
         groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": rest, "weight_decay": 0.0}]
@@ -220,8 +221,10 @@ class Trainer:
     # ------------------------------------------------------------------ data
 
     def _loader(self, sampler, dataset: NpyRows) -> DataLoader:
+        # Its own generator: a DataLoader iterator otherwise draws its workers' base seed from the global RNG,
+        # and a resumed run (which starts an epoch's iterator once more) would shift every later global draw.
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.run.workers,
-                          pin_memory=self.device.type == "cuda", persistent_workers=False)
+                          pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(self.seed))
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}

@@ -1,0 +1,86 @@
+"""Shared test helpers: full params files with overrides, tiny prepared data, stage entry points."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_params() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def tiny_params() -> dict[str, Any]:
+    """The project's params.yaml with tests/tiny_params.yaml's overrides: every stage in seconds."""
+    full = default_params()
+    for section, values in yaml.safe_load((ROOT / "tests" / "tiny_params.yaml").read_text()).items():
+        full[section] = {**full[section], **values} if isinstance(values, dict) else values
+    return full
+
+
+def write_params(path: Path, base: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Path:
+    """Write ``base`` (default: tiny params) with ``sections`` merged in (``seed=3`` sets the seed)."""
+    raw = base if base is not None else tiny_params()
+    for name, values in sections.items():
+        raw[name] = {**raw[name], **values} if isinstance(values, dict) else values
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:
+    """uint8 (n, 1, size, size): a bright square at a random place on black."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 1, size, size), dtype=np.uint8)
+    for i, (r, c) in enumerate(rng.integers(0, size - 3, (n, 2))):
+        images[i, 0, r : r + 3, c : c + 3] = 255
+    return images
+
+
+def write_prepared(root: Path, n_train: int = 40, n_test: int = 12, classes: int = 3, size: int = 8) -> Path:
+    """A prepared data dir in the on-disk format of pixelcnn.data (blobs, labels i % classes)."""
+    root.mkdir(parents=True)
+    for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
+        np.save(root / f"{split}_images.npy", blobs(n, seed, size))
+        labels = np.arange(n, dtype=np.int64) % classes if classes else np.full(n, -1, dtype=np.int64)
+        np.save(root / f"{split}_labels.npy", labels)
+    meta = {"name": "blobs", "channels": 1, "image_size": size, "num_classes": classes,
+            "class_names": [chr(97 + k) for k in range(classes)]}
+    (root / "meta.json").write_text(json.dumps({**meta, "n_train": n_train, "n_test": n_test}))
+    return root
+
+
+def stage(name: str) -> Callable[[list[str]], Any]:
+    """The ``main(argv)`` of ``stages/<name>.py``, imported the way ``python stages/<name>.py`` would."""
+    if str(ROOT / "stages") not in sys.path:
+        sys.path.insert(0, str(ROOT / "stages"))
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def outputs(tmp: Path, name: str) -> dict[str, str]:
+    """Paths for every output argument of a training stage, under ``tmp``."""
+    names = {"out": f"{name}.pt", "metrics": f"{name}.json", "plots": f"{name}.csv", "curves": f"{name}.png",
+             "grid": f"{name}_grid.png", "state": f"state/{name}"}
+    return {k: str(tmp / v) for k, v in names.items()}
+
+
+def train_args(stage_name: str, params: Path, data: Path, out: dict[str, str]) -> list[str]:
+    """argv of a training stage: its data flag, then the outputs it takes."""
+    data_flag = "--codes" if stage_name == "train_prior" else "--data"
+    args = ["--params", str(params), data_flag, str(data), "--out", out["out"], "--metrics", out["metrics"],
+            "--plots", out["plots"], "--state", out["state"]]
+    if stage_name != "train_classifier":
+        args += ["--curves", out["curves"]]
+    if stage_name == "train_vqvae":
+        args += ["--grid", out["grid"]]
+    return args
