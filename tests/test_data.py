@@ -500,3 +500,33 @@ def test_folder_float_images_are_refused(tmp_path):
     with pytest.raises(DataError) as err:
         prepare(DataParams(name="folder", root=str(tmp_path), image_size=12))
     assert str(err.value) == f"{tmp_path / '2.tif'}: floating-point pixels (mode F) have no fixed range; convert it to an 8- or 16-bit image"
+
+
+# --------------------------------------------------------------------------- corrupt .npy files
+
+
+def _object_array(path: Path) -> None:
+    np.save(path, np.array([0, "one", None], dtype=object), allow_pickle=True)
+
+
+def _truncated(path: Path) -> None:
+    np.save(path, np.zeros(100, np.int64))
+    path.write_bytes(path.read_bytes()[:200])  # header intact, 72 of 800 data bytes
+
+
+@pytest.mark.parametrize("name, damage, reason", [
+    ("train_labels.npy", _object_array, "holds pickled Python objects, not numbers"),
+    ("train_images.npy", _object_array, "holds pickled Python objects, not numbers"),  # the memory-mapped one
+    ("train_labels.npy", lambda p: p.write_bytes(pickle.dumps([0, 1])), "no valid .npy header"),
+    ("train_labels.npy", lambda p: p.write_bytes(b""), "empty file"),
+    ("train_labels.npy", lambda p: p.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr"), "no valid .npy header"),
+    ("train_labels.npy", _truncated, "truncated: 72 of the 800 data bytes its header declares"),
+    ("train_images.npy", _truncated, "truncated: 72 of the 800 data bytes its header declares"),
+])
+def test_load_split_corrupt_npy_is_our_sentence_without_numpy_advice(tmp_path, name, damage, reason):
+    out = tmp_path / "prepared"
+    save_prepared(_tiny(), out)
+    damage(out / name)
+    with pytest.raises(DataError) as err:
+        load_split(out, "train")
+    assert str(err.value) == f"{out / name}: not a readable .npy file ({reason}); run `uv run dvc repro prepare`"

@@ -18,7 +18,7 @@ import torch
 from pixelcnn import evaluation
 from pixelcnn.classifier import Classifier, ClassifierConfig
 from pixelcnn.data import PreparedData, save_prepared
-from pixelcnn.errors import ConfigError, UserError
+from pixelcnn.errors import ConfigError, DataError, UserError
 from pixelcnn.evaluation import EvaluateParams, FeatureSpace
 from pixelcnn.io import save_checkpoint
 from pixelcnn.runtime import stage_main
@@ -246,3 +246,12 @@ def test_stage_evaluate_offline_inception_stops_with_one_sentence(tmp_path, monk
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: Inception-v3 weights could not be downloaded (offline?)")
     assert not (tmp_path / "eval.json").exists() and not (tmp_path / "eval.md").exists()
+
+
+def test_load_samples_object_array_is_our_sentence_without_numpy_advice(tmp_path):
+    (tmp_path / "pixelcnn").mkdir()
+    path = tmp_path / "pixelcnn" / "samples.npy"
+    np.save(path, np.array([blobs(1, 0), None], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError) as err:
+        evaluation.load_samples(tmp_path / "pixelcnn")
+    assert str(err.value) == f"{path}: not a readable .npy file (holds pickled Python objects, not numbers); re-run its sampling stage"

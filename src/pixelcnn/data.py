@@ -472,11 +472,43 @@ def save_prepared(data: PreparedData, out_dir: str | Path) -> None:
         write_json(tmp / "meta.json", data.meta())
 
 
-def _load_npy(path: Path, mmap: bool) -> np.ndarray:
+def _npy_problem(path: Path, exc: BaseException) -> str:
+    """Why ``np.load`` failed on ``path``, in our words: NumPy's own messages advise ``allow_pickle=True``."""
+    from numpy.lib import format as npy
+
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    size = path.stat().st_size
+    if size == 0:
+        return "empty file"
+    try:
+        with open(path, "rb") as fh:
+            version = npy.read_magic(fh)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            data_start = fh.tell()
+    except (OSError, ValueError, EOFError, SyntaxError):
+        return "no valid .npy header"
+    if dtype.hasobject:
+        return "holds pickled Python objects, not numbers"
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size - data_start < expected:
+        return f"truncated: {size - data_start} of the {expected} data bytes its header declares"
+    return exc.__class__.__name__
+
+
+def load_npy(path: str | Path, mmap: bool, fix: str) -> np.ndarray:
+    """``np.load`` without pickles (memory-mapped read-only when ``mmap``).
+
+    A file that cannot be read raises ``DataError``: ``<path>: not a readable .npy
+    file (<why>); <fix>``, the reason worded here (empty, no header, pickled
+    objects, truncated), never NumPy's advice to allow pickles.
+    """
+    path = Path(path)
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({_reason(exc)}); {REPRO_HINT}") from None
+        raise DataError(f"{path}: not a readable .npy file ({_npy_problem(path, exc)}); {fix}") from None
 
 
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -499,7 +531,7 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
     missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise DataError(f"{meta_path}: lacks {', '.join(missing)}; {REPRO_HINT}")
-    images, labels = _load_npy(images_path, mmap=True), _load_npy(labels_path, mmap=False)
+    images, labels = load_npy(images_path, True, REPRO_HINT), load_npy(labels_path, False, REPRO_HINT)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"{images_path}: expected uint8 (N, C, H, W), got {images.dtype} {images.shape}; {REPRO_HINT}")
     if labels.dtype != np.int64 or labels.ndim != 1:

@@ -41,7 +41,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pixelcnn import params
-from pixelcnn.data import load_split
+from pixelcnn.data import load_npy, load_split
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
@@ -378,10 +378,7 @@ def load_samples(sample_dir: str | Path) -> np.ndarray:
     path = Path(sample_dir) / "samples.npy"
     if not path.is_file():
         raise DataError(f"{path} not found; run the sampling stage that writes {sample_dir} or leave it out of --samples")
-    try:
-        images = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({exc.__class__.__name__}); re-run its sampling stage") from None
+    images = load_npy(path, mmap=True, fix="re-run its sampling stage")
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"{path}: expected uint8 (N, C, H, W), got {images.dtype} {images.shape}; re-run its sampling stage")
     return images
