@@ -149,10 +149,15 @@ def test_inception_weights_offline_is_one_sentence(tmp_path):
         evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
 
 
+def fake_inception_state(path: Path) -> None:
+    """A state dict with the two tensors resolve_feature_space checks (shapes of torch-fidelity's Inception-v3)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"Conv2d_1a_3x3.conv.weight": torch.zeros(32, 3, 3, 3), "fc.weight": torch.zeros(1008, 2048)}, path)
+
+
 def test_inception_weights_in_hub_cache_are_used(tmp_path):
     cached = Path(torch.hub.get_dir()) / "checkpoints" / evaluation.INCEPTION_FILE
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"")
+    fake_inception_state(cached)
     space = evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
     assert space == FeatureSpace(evaluation.INCEPTION_EXTRACTOR, str(cached), rgb=True)
     assert evaluation.UInt8Images(blobs(2, 0), rgb=True)[0].shape == (3, 8, 8)
@@ -255,3 +260,82 @@ def test_load_samples_object_array_is_our_sentence_without_numpy_advice(tmp_path
     with pytest.raises(DataError) as err:
         evaluation.load_samples(tmp_path / "pixelcnn")
     assert str(err.value) == f"{path}: not a readable .npy file (holds pickled Python objects, not numbers); re-run its sampling stage"
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"<html>404 Not Found</html>")
+
+
+def _truncated_zip(path: Path) -> None:
+    fake_inception_state(path)
+    path.write_bytes(path.read_bytes()[:5000])
+
+
+def _pickled_module(path: Path) -> None:
+    torch.save(torch.nn.Linear(2, 2), path)  # a whole module, refused by weights_only
+
+
+def _other_state_dict(path: Path) -> None:
+    torch.save({"features.0.weight": torch.zeros(2)}, path)
+
+
+CORRUPT = [_garbage, _truncated_zip, _pickled_module, _other_state_dict]
+URL_INCEPTION = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+
+
+@pytest.mark.parametrize("damage", CORRUPT)
+def test_inception_weights_corrupt_configured_file_is_one_sentence(tmp_path, damage):
+    path = tmp_path / "inception.pth"
+    damage(path)
+    cfg = EvaluateParams(features="inception", inception_weights=str(path))
+    with pytest.raises(ConfigError) as err:
+        evaluation.resolve_feature_space(cfg, None, channels=1)
+    message = str(err.value)
+    assert message.startswith(f"params.yaml: evaluate.inception_weights: {path} is not torch-fidelity's Inception-v3 state dict (")
+    assert message.endswith(f"); download {URL_INCEPTION} to that path again, or use evaluate.features: classifier")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("damage", CORRUPT)
+def test_inception_weights_corrupt_hub_cache_file_is_one_sentence(tmp_path, damage):
+    cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.INCEPTION_FILE  # TORCH_HOME is set by `offline`
+    cached.parent.mkdir(parents=True)
+    damage(cached)
+    with pytest.raises(UserError) as err:
+        evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
+    message = str(err.value)
+    assert message.startswith(f"{cached}: the torch hub cache's copy is not torch-fidelity's Inception-v3 state dict (")
+    assert message.endswith(f"); delete it and download {URL_INCEPTION} there again, or use evaluate.features: classifier")
+
+
+@pytest.mark.parametrize("damage", CORRUPT)
+def test_lpips_trunk_corrupt_file_is_one_sentence(tmp_path, damage):
+    path = tmp_path / "alexnet.pth"
+    damage(path)
+    with pytest.raises(ConfigError) as err:
+        evaluation.resolve_lpips_trunk(EvaluateParams(lpips_trunk_weights=str(path)))
+    message = str(err.value)
+    assert message.startswith(f"params.yaml: evaluate.lpips_trunk_weights: {path} is not torchvision's AlexNet state dict (")
+    assert message.endswith(f"); download {evaluation.ALEXNET_URL} to that path again, or set evaluate.lpips_trunk_weights to null")
+    cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.ALEXNET_FILE
+    cached.parent.mkdir(parents=True)
+    damage(cached)
+    with pytest.raises(UserError) as err:
+        evaluation.resolve_lpips_trunk(EvaluateParams())
+    message = str(err.value)
+    assert message.startswith(f"{cached}: the torch hub cache's copy is not torchvision's AlexNet state dict (")
+    assert message.endswith(f"); delete it and download {evaluation.ALEXNET_URL} there again")
+
+
+def test_stage_evaluate_corrupt_inception_in_hub_cache_stops_with_one_sentence(tmp_path, monkeypatch, capsys):
+    argv = _inputs(tmp_path, "  features: inception\n  device: cpu\n")
+    cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.INCEPTION_FILE
+    cached.parent.mkdir(parents=True)
+    _garbage(cached)
+    monkeypatch.setattr("sys.argv", ["evaluate.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(_stage().main)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {cached}: the torch hub cache's copy is not")
+    assert not (tmp_path / "eval.json").exists() and not (tmp_path / "eval.md").exists()

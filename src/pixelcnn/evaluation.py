@@ -19,7 +19,9 @@ torchvision's AlexNet weights cannot be fetched: the metric is then recorded
 as ``None`` with one log line, never computed with a random trunk.
 
 Weights are looked up in this order: the path set in params.yaml, the torch
-hub cache (``$TORCH_HOME/hub/checkpoints``), a download into that cache.
+hub cache (``$TORCH_HOME/hub/checkpoints``), a download into that cache. The
+file found is loaded (``weights_only=True``) and its key tensors checked before
+any work, so a damaged one stops with a sentence naming it.
 
 Shapes: N images, C channels, H W pixels, D features, K classes.
 Images are uint8 (N, C, H, W) throughout; features float32 (N, D).
@@ -52,6 +54,15 @@ ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
 LPIPS_MIN_SIZE = 64  # smaller images are upsampled first (as torch-fidelity does for LPIPS): AlexNet needs >= 31 pixels
 DOWNLOAD_TIMEOUT_S = 30.0  # per network operation of a weights download
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits (fewer when a set is smaller)
+# tensors (name → shape) that identify a weights file before it is used
+INCEPTION_SIGNATURE = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "fc.weight": (1008, 2048)}
+ALEXNET_SIGNATURE = {  # the five convolutions of torchvision's AlexNet ``features``, all that LPIPS keeps
+    "features.0.weight": (64, 3, 11, 11),
+    "features.3.weight": (192, 64, 5, 5),
+    "features.6.weight": (384, 192, 3, 3),
+    "features.8.weight": (256, 384, 3, 3),
+    "features.10.weight": (256, 256, 3, 3),
+}
 
 # torch-fidelity's result keys → ours
 _METRIC_KEYS = {
@@ -136,6 +147,43 @@ def _local_or_download(configured: str | None, key: str, name: str, url: str) ->
     return cached
 
 
+def _state_dict_problem(path: Path, signature: dict[str, tuple[int, ...]]) -> str | None:
+    """Why ``path`` is not a state dict holding ``signature``'s tensors, or ``None`` when it is.
+
+    Loaded with ``weights_only=True``: a damaged or foreign file is named here
+    instead of failing later, deep inside torch-fidelity or lpips.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ... for a damaged file
+        return f"unreadable: {exc.__class__.__name__}"
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return "not a dict of tensors"
+    for key, shape in signature.items():
+        if key not in state:
+            return f"no {key}"
+        if tuple(state[key].shape) != shape:
+            return f"{key} has shape {tuple(state[key].shape)}, expected {shape}"
+    return None
+
+
+def _check_weights(path: Path, configured: bool, key: str, title: str, url: str,
+                   signature: dict[str, tuple[int, ...]], instead: str | None) -> Path:
+    """``path`` when it holds ``title``'s weights; else one sentence blaming the params key or the hub cache."""
+    problem = _state_dict_problem(path, signature)
+    if problem is None:
+        return path
+    if configured:
+        raise ConfigError(
+            f"params.yaml: evaluate.{key}: {path} is not {title} state dict ({problem}); "
+            f"download {url} to that path again, or {instead or f'set evaluate.{key} to null'}"
+        )
+    raise CheckpointError(
+        f"{path}: the torch hub cache's copy is not {title} state dict ({problem}); "
+        f"delete it and download {url} there again" + (f", or {instead}" if instead else "")
+    )
+
+
 def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, channels: int) -> FeatureSpace:
     """Check that the chosen feature extractor can be built, before anything is computed.
 
@@ -169,13 +217,18 @@ def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, chan
             f"download {URL_INCEPTION_V3} to weights/{INCEPTION_FILE} and set evaluate.inception_weights to that "
             f"path, or use evaluate.features: classifier"
         ) from None
+    _check_weights(path, cfg.inception_weights is not None, "inception_weights", "torch-fidelity's Inception-v3",
+                   URL_INCEPTION_V3, INCEPTION_SIGNATURE, instead="use evaluate.features: classifier")
     return FeatureSpace(INCEPTION_EXTRACTOR, str(path), rgb=True)
 
 
 def resolve_lpips_trunk(cfg: EvaluateParams) -> Path | None:
-    """The AlexNet trunk weights for LPIPS, or ``None`` (with one log line) when they cannot be had."""
+    """The AlexNet trunk weights for LPIPS, or ``None`` (with one log line) when they cannot be had.
+
+    A file that is there but damaged (or another network's) raises one sentence naming it.
+    """
     try:
-        return _local_or_download(cfg.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
+        path = _local_or_download(cfg.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
     except OSError:
         print(
             f"evaluate: {LPIPS_KEY} is missing: torchvision's AlexNet weights ({ALEXNET_FILE}) are not in the torch "
@@ -184,6 +237,8 @@ def resolve_lpips_trunk(cfg: EvaluateParams) -> Path | None:
             flush=True,
         )
         return None
+    return _check_weights(path, cfg.lpips_trunk_weights is not None, "lpips_trunk_weights",
+                          "torchvision's AlexNet", ALEXNET_URL, ALEXNET_SIGNATURE, instead=None)
 
 
 @functools.cache
