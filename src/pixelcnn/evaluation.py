@@ -94,8 +94,13 @@ class EvaluateParams:
     lpips_trunk_weights: str | None = None  # local torchvision AlexNet file for LPIPS; null = torch hub cache or download
     batch_size: int = 100  # images per forward pass of the feature extractor and LPIPS
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
+    min_classifier_accuracy: float = 0.8  # features: classifier stops when its test-split accuracy is lower (its features would be noise); 0 turns the check off
 
     def __post_init__(self) -> None:
+        params.check(
+            0 <= self.min_classifier_accuracy <= 1,
+            f"evaluate.min_classifier_accuracy must be in [0, 1], got {self.min_classifier_accuracy}",
+        )
         params.check(self.num_samples >= 2, f"evaluate.num_samples must be >= 2, got {self.num_samples}")
         params.check(self.kid_subset_size >= 2, f"evaluate.kid_subset_size must be >= 2, got {self.kid_subset_size}")
         params.check(self.kid_subsets >= 1, f"evaluate.kid_subsets must be >= 1, got {self.kid_subsets}")
@@ -114,6 +119,7 @@ class FeatureSpace:
     extractor: str  # registered name
     weights_path: str  # its ``feature_extractor_weights_path``
     rgb: bool  # inputs must be 3-channel (grayscale is repeated)
+    classifier_accuracy: float | None = None  # the classifier's accuracy on the test split (features: classifier)
 
 
 def _hub_file(name: str) -> Path:
@@ -184,29 +190,21 @@ def _check_weights(path: Path, configured: bool, key: str, title: str, url: str,
     )
 
 
-def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, channels: int) -> FeatureSpace:
-    """Check that the chosen feature extractor can be built, before anything is computed.
+def resolve_feature_space(
+    cfg: EvaluateParams, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
+) -> FeatureSpace:
+    """Check that the chosen feature extractor can be built and trusted, before anything is computed.
 
-    ``classifier``: the checkpoint must exist, be a classifier, and take
-    ``channels``. ``inception``: the weights must be a local file
-    (``evaluate.inception_weights``), in the torch hub cache, or downloadable;
-    otherwise one ``UserError`` sentence says how to fix it.
+    ``test_images``: uint8 (N, C, H, W), ``test_labels``: int64 (N,), the test split.
+    ``classifier``: the checkpoint must exist, be a classifier, take C channels,
+    know the labels, and classify the test split at least
+    ``cfg.min_classifier_accuracy`` right (the accuracy is kept in the result).
+    ``inception``: the weights must be a local file (``evaluate.inception_weights``),
+    in the torch hub cache, or downloadable, and readable; otherwise one
+    ``UserError`` sentence says how to fix it.
     """
     if cfg.features == "classifier":
-        from pixelcnn.classifier import load_classifier
-
-        if classifier_path is None:
-            raise ConfigError(
-                "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
-                "pass the train_classifier output"
-            )
-        model = load_classifier(classifier_path)
-        if model.config.in_channels != channels:
-            raise CheckpointError(
-                f"{classifier_path}: classifier takes {model.config.in_channels}-channel images but the data has "
-                f"{channels}; re-run train_classifier on this data"
-            )
-        return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False)
+        return _classifier_space(cfg, classifier_path, test_images, test_labels)
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     try:
@@ -220,6 +218,42 @@ def resolve_feature_space(cfg: EvaluateParams, classifier_path: str | None, chan
     _check_weights(path, cfg.inception_weights is not None, "inception_weights", "torch-fidelity's Inception-v3",
                    URL_INCEPTION_V3, INCEPTION_SIGNATURE, instead="use evaluate.features: classifier")
     return FeatureSpace(INCEPTION_EXTRACTOR, str(path), rgb=True)
+
+
+def _classifier_space(
+    cfg: EvaluateParams, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
+) -> FeatureSpace:
+    from pixelcnn.classifier import accuracy, load_classifier
+
+    if classifier_path is None:
+        raise ConfigError(
+            "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
+            "pass the train_classifier output"
+        )
+    model = load_classifier(classifier_path)
+    channels, k = int(test_images.shape[1]), model.config.num_classes
+    if model.config.in_channels != channels:
+        raise CheckpointError(
+            f"{classifier_path}: classifier takes {model.config.in_channels}-channel images but the data has "
+            f"{channels}; re-run train_classifier on this data"
+        )
+    labels = np.asarray(test_labels)
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= k:
+        span = f"{labels.min()}..{labels.max()}" if len(labels) else "nothing"
+        raise CheckpointError(
+            f"{classifier_path}: classifier has {k} classes but the test split's labels span {span}; "
+            "re-run train_classifier on this data"
+        )
+    acc = accuracy(model, test_images, labels)
+    print(f"evaluate: classifier test accuracy {acc:.4f} ({len(labels)} images, {k} classes)", flush=True)
+    if acc < cfg.min_classifier_accuracy:
+        raise CheckpointError(
+            f"{classifier_path}: the classifier's test accuracy is {acc:.3f} (chance: {1 / k:.3f}), below "
+            f"evaluate.min_classifier_accuracy {cfg.min_classifier_accuracy}, so its features cannot tell good "
+            "samples from bad ones and FID, IS, KID and precision/recall would be meaningless; train it longer "
+            "(raise classifier.epochs) or use evaluate.features: inception"
+        )
+    return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False, classifier_accuracy=acc)
 
 
 def resolve_lpips_trunk(cfg: EvaluateParams) -> Path | None:
