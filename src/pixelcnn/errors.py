@@ -19,3 +19,7 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint is missing, of the wrong kind, or does not match its partner."""
+
+
+class OutputError(UserError):
+    """An output cannot be written: the disk is full, or a value has no faithful form in its format."""
