@@ -2,7 +2,10 @@
 
 FID, IS, KID, precision/recall (torch-fidelity, one call per set), LPIPS
 diversity (null when its AlexNet weights cannot be had), and the bits/dim
-or bits/code carried from the training metrics. Writes flat JSON metrics
+or bits/code carried from the training metrics. With evaluate.features:
+classifier, the classifier's test accuracy is measured first (below
+evaluate.min_classifier_accuracy the stage stops) and recorded as
+`classifier.test_accuracy`. Writes flat JSON metrics
 (`<set>.<metric>`) and a markdown table. A set is named after its dir
 (`data/samples/prior` → `prior`); a bits file after its stem.
 """
@@ -34,14 +37,16 @@ def main(argv: list[str]) -> None:
     generator = seed_everything(params.load_seed(args.params))
     device = resolve_device(config.device, "evaluate.device")
 
-    test_x, _, meta = load_split(args.data, "test")
-    space = evaluation.resolve_feature_space(features, config, args.classifier, meta["channels"])
+    test_x, test_y, _ = load_split(args.data, "test")
+    space = evaluation.resolve_feature_space(features, config, args.classifier, test_x, test_y)
     lpips_trunk = evaluation.resolve_lpips_trunk(config)
     sets = evaluation.collect_sets(args.data, args.samples)
     carried = {Path(f).stem: evaluation.read_likelihoods(f) for f in args.bpd}
 
     results = evaluation.evaluate_sets(sets, test_x, space, lpips_trunk, config, device, generator)
     results.update({f"{name}.{k}": v for name, bits in carried.items() for k, v in bits.items()})
+    if space.classifier_accuracy is not None:
+        results["classifier.test_accuracy"] = space.classifier_accuracy
     write_json(args.out, results)
     write_text(args.table, evaluation.markdown_table(results))
 

@@ -454,3 +454,79 @@ def test_stage_prepare_error_is_one_line(tmp_path, monkeypatch, capsys):
         stage_main(_stage().main)
     assert exit_.value.code == 1 and not (tmp_path / "out").exists()
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'nope'}: image folder not found;")
+
+
+# --------------------------------------------------------------------------- deep images (16/32-bit)
+
+# 16-bit values and their 8-bit images under round(v · 255 / 65535) = round(v / 257)
+DEEP_VALUES = np.array([0, 128, 129, 257, 385, 386, 32767, 32896, 65278, 65406, 65407, 65535] * 12, dtype=np.uint16)
+DEEP_EXPECTED = np.array([0, 0, 1, 1, 1, 2, 127, 128, 254, 254, 255, 255] * 12, dtype=np.uint8)
+
+
+def _write_deep(tmp_path: Path, suffix: str, dtype: str) -> None:
+    """Two identical 12×12 images (one per split) in ``dtype``, written by PIL as ``suffix`` files."""
+    pixels = DEEP_VALUES.reshape(12, 12).astype(dtype)
+    for i in range(2):
+        Image.fromarray(pixels).save(tmp_path / f"{i}{suffix}")
+
+
+@pytest.mark.parametrize("suffix, dtype, mode", [(".png", "<u2", "I;16"), (".tif", ">u2", "I;16B"), (".tif", "<i4", "I")])
+def test_folder_16_bit_images_scale_to_8_bits_with_rounding(tmp_path, suffix, dtype, mode):
+    _write_deep(tmp_path, suffix, dtype)
+    with Image.open(tmp_path / f"0{suffix}") as img:
+        assert img.mode == mode  # the real format under test
+    expected = DEEP_EXPECTED.reshape(1, 12, 12)
+    for grayscale, channels in ((True, 1), (False, 3)):
+        data = prepare(DataParams(name="folder", root=str(tmp_path), image_size=12, grayscale=grayscale))
+        for images in (data.train_images, data.test_images):
+            assert images.shape == (1, channels, 12, 12)
+            np.testing.assert_array_equal(images[0], np.broadcast_to(expected, (channels, 12, 12)))
+
+
+def test_folder_32_bit_values_beyond_16_bits_are_refused(tmp_path):
+    _write_deep(tmp_path, ".tif", "<i4")
+    Image.fromarray(np.full((12, 12), 70000, dtype=np.int32)).save(tmp_path / "1.tif")
+    with pytest.raises(DataError) as err:
+        prepare(DataParams(name="folder", root=str(tmp_path), image_size=12))
+    assert str(err.value) == (
+        f"{tmp_path / '1.tif'}: 32-bit integer pixels span 70000..70000, beyond the 16-bit range 0..65535; "
+        "convert it to an 8- or 16-bit image"
+    )
+
+
+def test_folder_float_images_are_refused(tmp_path):
+    _write_deep(tmp_path, ".png", "<u2")
+    Image.fromarray(np.full((12, 12), 0.5, dtype=np.float32)).save(tmp_path / "2.tif")
+    with pytest.raises(DataError) as err:
+        prepare(DataParams(name="folder", root=str(tmp_path), image_size=12))
+    assert str(err.value) == f"{tmp_path / '2.tif'}: floating-point pixels (mode F) have no fixed range; convert it to an 8- or 16-bit image"
+
+
+# --------------------------------------------------------------------------- corrupt .npy files
+
+
+def _object_array(path: Path) -> None:
+    np.save(path, np.array([0, "one", None], dtype=object), allow_pickle=True)
+
+
+def _truncated(path: Path) -> None:
+    np.save(path, np.zeros(100, np.int64))
+    path.write_bytes(path.read_bytes()[:200])  # header intact, 72 of 800 data bytes
+
+
+@pytest.mark.parametrize("name, damage, reason", [
+    ("train_labels.npy", _object_array, "holds pickled Python objects, not numbers"),
+    ("train_images.npy", _object_array, "holds pickled Python objects, not numbers"),  # the memory-mapped one
+    ("train_labels.npy", lambda p: p.write_bytes(pickle.dumps([0, 1])), "no valid .npy header"),
+    ("train_labels.npy", lambda p: p.write_bytes(b""), "empty file"),
+    ("train_labels.npy", lambda p: p.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr"), "no valid .npy header"),
+    ("train_labels.npy", _truncated, "truncated: 72 of the 800 data bytes its header declares"),
+    ("train_images.npy", _truncated, "truncated: 72 of the 800 data bytes its header declares"),
+])
+def test_load_split_corrupt_npy_is_our_sentence_without_numpy_advice(tmp_path, name, damage, reason):
+    out = tmp_path / "prepared"
+    save_prepared(_tiny(), out)
+    damage(out / name)
+    with pytest.raises(DataError) as err:
+        load_split(out, "train")
+    assert str(err.value) == f"{out / name}: not a readable .npy file ({reason}); run `uv run dvc repro prepare`"

@@ -18,7 +18,7 @@ import torch
 from pixelcnn import evaluation
 from pixelcnn.classifier import Classifier, ClassifierConfig
 from pixelcnn.data import PreparedData, save_prepared
-from pixelcnn.errors import ConfigError, UserError
+from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
 from pixelcnn.evaluation import EvaluateParams, FeatureSpace
 from pixelcnn.io import save_checkpoint
 from pixelcnn.runtime import stage_main
@@ -139,21 +139,26 @@ def test_inception_weights_missing_file_is_one_sentence(tmp_path):
     sentence = (r"^params.yaml: evaluate.inception_weights is '.*nope.pth', which does not exist; "
                 r"put weights-inception-2015-12-05-6726825d.pth there or set evaluate.inception_weights to null$")
     with pytest.raises(ConfigError, match=sentence):
-        evaluation.resolve_feature_space(cfg, None, channels=1)
+        evaluation.resolve_feature_space(cfg, None, blobs(4, 0), np.zeros(4, np.int64))
 
 
 def test_inception_weights_offline_is_one_sentence(tmp_path):
     sentence = (r"^Inception-v3 weights could not be downloaded \(offline\?\) and evaluate.inception_weights is not set; "
                 r"download .* or use evaluate.features: classifier$")
     with pytest.raises(UserError, match=sentence):
-        evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
+        evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, blobs(4, 0), np.zeros(4, np.int64))
+
+
+def fake_inception_state(path: Path) -> None:
+    """A state dict with the two tensors resolve_feature_space checks (shapes of torch-fidelity's Inception-v3)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"Conv2d_1a_3x3.conv.weight": torch.zeros(32, 3, 3, 3), "fc.weight": torch.zeros(1008, 2048)}, path)
 
 
 def test_inception_weights_in_hub_cache_are_used(tmp_path):
     cached = Path(torch.hub.get_dir()) / "checkpoints" / evaluation.INCEPTION_FILE
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"")
-    space = evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, channels=1)
+    fake_inception_state(cached)
+    space = evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, blobs(4, 0), np.zeros(4, np.int64))
     assert space == FeatureSpace(evaluation.INCEPTION_EXTRACTOR, str(cached), rgb=True)
     assert evaluation.UInt8Images(blobs(2, 0), rgb=True)[0].shape == (3, 8, 8)
 
@@ -199,14 +204,27 @@ def _stage():
     return module
 
 
-def _inputs(tmp_path: Path, params_text: str) -> list[str]:
-    """A tiny prepared dir, classifier, two sample dirs and their bits files; returns the stage's argv."""
+def levelled(labels: np.ndarray, seed: int, levels: list[int]) -> np.ndarray:
+    """uint8 (N, 1, 8, 8): class c is level c plus noise in [0, 10], which certain_classifier gets right."""
+    noise = np.random.RandomState(seed).randint(0, 11, size=(len(labels), 1, 8, 8))
+    return (np.array(levels)[labels][:, None, None, None] + noise).astype(np.uint8)
+
+
+def _inputs(tmp_path: Path, params_text: str, at_chance: bool = False) -> list[str]:
+    """A tiny prepared dir, classifier, two sample dirs and their bits files; returns the stage's argv.
+
+    The classifier is right on every test image, or, ``at_chance``, on a quarter of them
+    (every test image looks like class 0).
+    """
     labels = lambda n: np.arange(n) % 4  # noqa: E731
-    save_prepared(PreparedData("blobs", list("abcd"), blobs(60, 0), labels(60), blobs(40, 1), labels(40)), tmp_path / "prepared")
-    random_classifier(tmp_path / "classifier.pt")
+    _, levels = certain_classifier(tmp_path / "classifier.pt", 4)
+    test_looks = np.zeros(40, np.int64) if at_chance else labels(40)
+    data = PreparedData("levels", list("abcd"), levelled(labels(60), 0, levels), labels(60),
+                        levelled(test_looks, 1, levels), labels(40))
+    save_prepared(data, tmp_path / "prepared")
     for name, seed in (("pixelcnn", 2), ("prior", 3)):
         (tmp_path / "samples" / name).mkdir(parents=True)
-        np.save(tmp_path / "samples" / name / "samples.npy", blobs(30, seed))
+        np.save(tmp_path / "samples" / name / "samples.npy", levelled(np.random.RandomState(seed).randint(0, 4, 30), seed, levels))
     (tmp_path / "pixelcnn.json").write_text(json.dumps({"test_bpd": 1.5, "train_bpd": 1.4, "levels": 256}))
     (tmp_path / "prior.json").write_text(json.dumps({"top": {"test_bits_per_code": 3.0}, "bottom": {"test_bits_per_code": 2.0}}))
     (tmp_path / "params.yaml").write_text("seed: 0\nevaluate:\n" + params_text)
@@ -223,12 +241,14 @@ def test_stage_evaluate_end_to_end_writes_every_key(tmp_path, capsys):
     result = json.loads((tmp_path / "eval.json").read_text())
     expected = {f"{s}.{m}" for s in ("floor", "pixelcnn", "prior") for m in METRICS}
     expected |= {"pixelcnn.test_bpd", "prior.top.test_bits_per_code", "prior.bottom.test_bits_per_code"}
+    expected |= {"classifier.test_accuracy"}
     assert set(result) == expected
+    assert result["classifier.test_accuracy"] == 1.0
     assert all(result[f"{s}.lpips_alex_diversity"] is None for s in ("floor", "pixelcnn", "prior"))
     assert all(isinstance(v, float) for k, v in result.items() if not k.endswith("lpips_alex_diversity"))
     assert result["pixelcnn.test_bpd"] == 1.5
     table = (tmp_path / "eval.md").read_text()
-    assert [c.strip() for c in table.splitlines()[0].split("|")[1:-1]] == ["metric", "floor", "pixelcnn", "prior"]
+    assert [c.strip() for c in table.splitlines()[0].split("|")[1:-1]] == ["metric", "floor", "pixelcnn", "prior", "classifier"]
     assert "missing" in table and "test_bits_per_code" in table
     assert not (tmp_path / "torch_home" / "fidelity_cache").exists()
     assert "evaluate: lpips_alex_diversity is missing" in capsys.readouterr().out
@@ -246,3 +266,135 @@ def test_stage_evaluate_offline_inception_stops_with_one_sentence(tmp_path, monk
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: Inception-v3 weights could not be downloaded (offline?)")
     assert not (tmp_path / "eval.json").exists() and not (tmp_path / "eval.md").exists()
+
+
+def test_load_samples_object_array_is_our_sentence_without_numpy_advice(tmp_path):
+    (tmp_path / "pixelcnn").mkdir()
+    path = tmp_path / "pixelcnn" / "samples.npy"
+    np.save(path, np.array([blobs(1, 0), None], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError) as err:
+        evaluation.load_samples(tmp_path / "pixelcnn")
+    assert str(err.value) == f"{path}: not a readable .npy file (holds pickled Python objects, not numbers); re-run its sampling stage"
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"<html>404 Not Found</html>")
+
+
+def _truncated_zip(path: Path) -> None:
+    fake_inception_state(path)
+    path.write_bytes(path.read_bytes()[:5000])
+
+
+def _pickled_module(path: Path) -> None:
+    torch.save(torch.nn.Linear(2, 2), path)  # a whole module, refused by weights_only
+
+
+def _other_state_dict(path: Path) -> None:
+    torch.save({"features.0.weight": torch.zeros(2)}, path)
+
+
+CORRUPT = [_garbage, _truncated_zip, _pickled_module, _other_state_dict]
+URL_INCEPTION = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+
+
+@pytest.mark.parametrize("damage", CORRUPT)
+def test_inception_weights_corrupt_configured_file_is_one_sentence(tmp_path, damage):
+    path = tmp_path / "inception.pth"
+    damage(path)
+    cfg = EvaluateParams(features="inception", inception_weights=str(path))
+    with pytest.raises(ConfigError) as err:
+        evaluation.resolve_feature_space(cfg, None, blobs(4, 0), np.zeros(4, np.int64))
+    message = str(err.value)
+    assert message.startswith(f"params.yaml: evaluate.inception_weights: {path} is not torch-fidelity's Inception-v3 state dict (")
+    assert message.endswith(f"); download {URL_INCEPTION} to that path again, or use evaluate.features: classifier")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("damage", CORRUPT)
+def test_inception_weights_corrupt_hub_cache_file_is_one_sentence(tmp_path, damage):
+    cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.INCEPTION_FILE  # TORCH_HOME is set by `offline`
+    cached.parent.mkdir(parents=True)
+    damage(cached)
+    with pytest.raises(UserError) as err:
+        evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, blobs(4, 0), np.zeros(4, np.int64))
+    message = str(err.value)
+    assert message.startswith(f"{cached}: the torch hub cache's copy is not torch-fidelity's Inception-v3 state dict (")
+    assert message.endswith(f"); delete it and download {URL_INCEPTION} there again, or use evaluate.features: classifier")
+
+
+@pytest.mark.parametrize("damage", CORRUPT)
+def test_lpips_trunk_corrupt_file_is_one_sentence(tmp_path, damage):
+    path = tmp_path / "alexnet.pth"
+    damage(path)
+    with pytest.raises(ConfigError) as err:
+        evaluation.resolve_lpips_trunk(EvaluateParams(lpips_trunk_weights=str(path)))
+    message = str(err.value)
+    assert message.startswith(f"params.yaml: evaluate.lpips_trunk_weights: {path} is not torchvision's AlexNet state dict (")
+    assert message.endswith(f"); download {evaluation.ALEXNET_URL} to that path again, or set evaluate.lpips_trunk_weights to null")
+    cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.ALEXNET_FILE
+    cached.parent.mkdir(parents=True)
+    damage(cached)
+    with pytest.raises(UserError) as err:
+        evaluation.resolve_lpips_trunk(EvaluateParams())
+    message = str(err.value)
+    assert message.startswith(f"{cached}: the torch hub cache's copy is not torchvision's AlexNet state dict (")
+    assert message.endswith(f"); delete it and download {evaluation.ALEXNET_URL} there again")
+
+
+def test_stage_evaluate_corrupt_inception_in_hub_cache_stops_with_one_sentence(tmp_path, monkeypatch, capsys):
+    argv = _inputs(tmp_path, "  features: inception\n  device: cpu\n")
+    cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.INCEPTION_FILE
+    cached.parent.mkdir(parents=True)
+    _garbage(cached)
+    monkeypatch.setattr("sys.argv", ["evaluate.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(_stage().main)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {cached}: the torch hub cache's copy is not")
+    assert not (tmp_path / "eval.json").exists() and not (tmp_path / "eval.md").exists()
+
+
+def test_stage_evaluate_refuses_a_classifier_at_chance(tmp_path, monkeypatch, capsys):
+    argv = _inputs(tmp_path, "  num_samples: 50\n  kid_subset_size: 20\n  kid_subsets: 5\n  device: cpu\n", at_chance=True)
+    monkeypatch.setattr("sys.argv", ["evaluate.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(_stage().main)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {tmp_path / 'classifier.pt'}: the classifier's test accuracy is 0.250 (chance: 0.250), below "
+        "evaluate.min_classifier_accuracy 0.8, so its features cannot tell good samples from bad ones and FID, IS, "
+        "KID and precision/recall would be meaningless; train it longer (raise classifier.epochs) or use "
+        "evaluate.features: inception"
+    ]
+    assert not (tmp_path / "eval.json").exists() and not (tmp_path / "eval.md").exists()
+
+
+def test_classifier_gate_refuses_a_3_class_classifier_at_chance(tmp_path):
+    space, levels = certain_classifier(tmp_path / "c.pt", 3)
+    labels = np.arange(30) % 3
+    images = constant_images(levels[:1], per_class=30)  # every image looks like class 0: right on a third
+    with pytest.raises(CheckpointError, match=r"test accuracy is 0\.333 \(chance: 0\.333\), below evaluate\.min_classifier_accuracy 0\.8"):
+        evaluation.resolve_feature_space(EvaluateParams(), space.weights_path, images, labels)
+    lenient = evaluation.resolve_feature_space(EvaluateParams(min_classifier_accuracy=0.3), space.weights_path, images, labels)
+    assert lenient.classifier_accuracy == pytest.approx(1 / 3)
+
+
+def test_classifier_gate_passes_a_good_classifier_and_keeps_its_accuracy(tmp_path):
+    space, levels = certain_classifier(tmp_path / "c.pt", 3)
+    labels = np.repeat(np.arange(3), 10)
+    resolved = evaluation.resolve_feature_space(EvaluateParams(), space.weights_path, constant_images(levels, 10), labels)
+    assert resolved == FeatureSpace(evaluation.CLASSIFIER_EXTRACTOR, space.weights_path, rgb=False, classifier_accuracy=1.0)
+
+
+def test_classifier_gate_refuses_labels_the_classifier_does_not_know(tmp_path):
+    space, levels = certain_classifier(tmp_path / "c.pt", 3)
+    with pytest.raises(CheckpointError, match=r"c\.pt: classifier has 3 classes but the test split's labels span -1\.\.-1; re-run train_classifier on this data"):
+        evaluation.resolve_feature_space(EvaluateParams(), space.weights_path, constant_images(levels, 2), np.full(6, -1))
+
+
+def test_min_classifier_accuracy_range_is_one_sentence():
+    with pytest.raises(ConfigError, match=r"^params.yaml: evaluate.min_classifier_accuracy must be in \[0, 1\], got 1.5$"):
+        EvaluateParams(min_classifier_accuracy=1.5)

@@ -336,8 +336,11 @@ class EvaluateConfig:
     lpips_trunk_weights: str = ""  # local torchvision AlexNet file for LPIPS; "" = torch hub cache or download
     batch_size: int = 100  # images per forward pass of the feature extractor and LPIPS
     device: Device = "auto"  # auto: CUDA when present
+    min_classifier_accuracy: float = 0.8  # features classifier: stop when its test accuracy is lower (its features would be noise); 0 turns the check off
 
     def __post_init__(self) -> None:
+        require(0 <= self.min_classifier_accuracy <= 1, "min_classifier_accuracy",
+                f"must be in [0, 1], got {self.min_classifier_accuracy}")
         require(self.num_samples >= 2, "num_samples", f"must be >= 2, got {self.num_samples}")
         require(self.kid_subset_size >= 2, "kid_subset_size", f"must be >= 2, got {self.kid_subset_size}")
         require(self.kid_subsets >= 1, "kid_subsets", f"must be >= 1, got {self.kid_subsets}")

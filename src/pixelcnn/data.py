@@ -31,8 +31,10 @@ Datasets (``data.name``):
 - ``folder``: ``root`` is a folder of images. One subfolder per class gives
   labels (sorted subfolder names → 0..K-1, images found recursively); a flat
   folder gives unlabelled data. Each image is center-cropped to its largest
-  square, resized, and converted to RGB (L with ``grayscale``). Seeded
-  stratified train/test split.
+  square, resized, and converted to RGB (L with ``grayscale``); 16-bit grey
+  images (PIL modes I;16, I;16B, and I holding 0..65535) are scaled to 8 bits
+  by round(v / 257), floating-point ones refused. Seeded stratified
+  train/test split.
 
 Resizing is PIL bilinear, which antialiases when shrinking. Nothing is
 downloaded unless ``data.download`` is true; a missing, corrupt or unreadable
@@ -141,12 +143,37 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else exc.__class__.__name__
 
 
+DEEP_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})  # PIL's 16-bit and 32-bit integer grey modes
+UINT16_MAX = 65535
+
+
+def _to_8_bits(img: Image.Image, path: Path) -> Image.Image:
+    """A 16-bit (or 32-bit integer holding 16-bit values) grey image → mode L, the full range 0..65535 → 0..255.
+
+    ``round(v · 255 / 65535)`` = ``round(v / 257)`` = ``(v + 128) // 257``. PIL's own
+    ``convert`` clips these modes at 255 instead, saturating every image. Other modes
+    pass through unchanged; floating-point pixels (mode F) are refused.
+    """
+    if img.mode == "F":
+        raise DataError(f"{path}: floating-point pixels (mode F) have no fixed range; convert it to an 8- or 16-bit image")
+    if img.mode not in DEEP_MODES:
+        return img
+    values = np.asarray(img).astype(np.int64)  # (H, W); I;16B arrives big-endian, I as int32
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > UINT16_MAX:
+        raise DataError(
+            f"{path}: 32-bit integer pixels span {low}..{high}, beyond the 16-bit range 0..{UINT16_MAX}; "
+            "convert it to an 8- or 16-bit image"
+        )
+    return Image.fromarray(((values + 128) // 257).astype(np.uint8))  # mode L
+
+
 def _read_image(path: Path, mode: str) -> Image.Image:
-    """Decode ``path`` fully and convert it to ``mode`` ("L" or "RGB")."""
+    """Decode ``path`` fully and convert it to ``mode`` ("L" or "RGB"); 16-bit grey is scaled, not clipped."""
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert(mode)
+            return _to_8_bits(img, path).convert(mode)
     except FileNotFoundError:
         raise DataError(f"{path}: image not found; restore it or remove it from the dataset's lists") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -419,11 +446,43 @@ def save_prepared(data: PreparedData, out_dir: str | Path) -> None:
         write_json(tmp / "meta.json", data.meta())
 
 
-def _load_npy(path: Path, mmap: bool) -> np.ndarray:
+def _npy_problem(path: Path, exc: BaseException) -> str:
+    """Why ``np.load`` failed on ``path``, in our words: NumPy's own messages advise ``allow_pickle=True``."""
+    from numpy.lib import format as npy
+
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    size = path.stat().st_size
+    if size == 0:
+        return "empty file"
+    try:
+        with open(path, "rb") as fh:
+            version = npy.read_magic(fh)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            data_start = fh.tell()
+    except (OSError, ValueError, EOFError, SyntaxError):
+        return "no valid .npy header"
+    if dtype.hasobject:
+        return "holds pickled Python objects, not numbers"
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size - data_start < expected:
+        return f"truncated: {size - data_start} of the {expected} data bytes its header declares"
+    return exc.__class__.__name__
+
+
+def load_npy(path: str | Path, mmap: bool, fix: str) -> np.ndarray:
+    """``np.load`` without pickles (memory-mapped read-only when ``mmap``).
+
+    A file that cannot be read raises ``DataError``: ``<path>: not a readable .npy
+    file (<why>); <fix>``, the reason worded here (empty, no header, pickled
+    objects, truncated), never NumPy's advice to allow pickles.
+    """
+    path = Path(path)
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({_reason(exc)}); {REPRO_HINT}") from None
+        raise DataError(f"{path}: not a readable .npy file ({_npy_problem(path, exc)}); {fix}") from None
 
 
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -446,7 +505,7 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
     missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise DataError(f"{meta_path}: lacks {', '.join(missing)}; {REPRO_HINT}")
-    images, labels = _load_npy(images_path, mmap=True), _load_npy(labels_path, mmap=False)
+    images, labels = load_npy(images_path, True, REPRO_HINT), load_npy(labels_path, False, REPRO_HINT)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"{images_path}: expected uint8 (N, C, H, W), got {images.dtype} {images.shape}; {REPRO_HINT}")
     if labels.dtype != np.int64 or labels.ndim != 1:

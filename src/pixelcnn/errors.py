@@ -43,3 +43,7 @@ def require(condition: bool, field: str, problem: str) -> None:
     """Raise ``InvalidValue(field, problem)`` unless ``condition``; ``problem`` reads after the name."""
     if not condition:
         raise InvalidValue(field, problem)
+
+
+class OutputError(UserError):
+    """An output cannot be written: the disk is full, or a value has no faithful form in its format."""

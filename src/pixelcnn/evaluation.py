@@ -19,7 +19,9 @@ torchvision's AlexNet weights cannot be fetched: the metric is then recorded
 as ``None`` with one log line, never computed with a random trunk.
 
 Weights are looked up in this order: the path set in params.yaml, the torch
-hub cache (``$TORCH_HOME/hub/checkpoints``), a download into that cache.
+hub cache (``$TORCH_HOME/hub/checkpoints``), a download into that cache. The
+file found is loaded (``weights_only=True``) and its key tensors checked before
+any work, so a damaged one stops with a sentence naming it.
 
 Shapes: N images, C channels, H W pixels, D features, K classes.
 Images are uint8 (N, C, H, W) throughout; features float32 (N, D).
@@ -34,14 +36,14 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data import load_split
+from pixelcnn.data import load_npy, load_split
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
@@ -52,6 +54,15 @@ ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
 LPIPS_MIN_SIZE = 64  # smaller images are upsampled first (as torch-fidelity does for LPIPS): AlexNet needs >= 31 pixels
 DOWNLOAD_TIMEOUT_S = 30.0  # per network operation of a weights download
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits (fewer when a set is smaller)
+# tensors (name → shape) that identify a weights file before it is used
+INCEPTION_SIGNATURE = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "fc.weight": (1008, 2048)}
+ALEXNET_SIGNATURE = {  # the five convolutions of torchvision's AlexNet ``features``, all that LPIPS keeps
+    "features.0.weight": (64, 3, 11, 11),
+    "features.3.weight": (192, 64, 5, 5),
+    "features.6.weight": (384, 192, 3, 3),
+    "features.8.weight": (256, 384, 3, 3),
+    "features.10.weight": (256, 256, 3, 3),
+}
 
 # torch-fidelity's result keys → ours
 _METRIC_KEYS = {
@@ -77,6 +88,7 @@ class FeatureSpace:
     extractor: str  # registered name
     weights_path: str  # its ``feature_extractor_weights_path``
     rgb: bool  # inputs must be 3-channel (grayscale is repeated)
+    classifier_accuracy: float | None = None  # the classifier's accuracy on the test split (features: classifier)
 
 
 def _hub_file(name: str) -> Path:
@@ -110,32 +122,60 @@ def _local_or_download(configured: str, key: str, name: str, url: str) -> Path:
     return cached
 
 
-def resolve_feature_space(
-    features: Features, cfg: EvaluateConfig, classifier_path: str | None, channels: int
-) -> FeatureSpace:
-    """Check that the chosen feature extractor can be built, before anything is computed.
+def _state_dict_problem(path: Path, signature: dict[str, tuple[int, ...]]) -> str | None:
+    """Why ``path`` is not a state dict holding ``signature``'s tensors, or ``None`` when it is.
 
-    ``classifier``: the checkpoint must exist, be a classifier, and take
-    ``channels``. ``inception``: the weights must be a local file
-    (``evaluate.inception_weights``), in the torch hub cache, or downloadable;
-    otherwise one ``UserError`` sentence says how to fix it.
+    Loaded with ``weights_only=True``: a damaged or foreign file is named here
+    instead of failing later, deep inside torch-fidelity or lpips.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ... for a damaged file
+        return f"unreadable: {exc.__class__.__name__}"
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return "not a dict of tensors"
+    for key, shape in signature.items():
+        if key not in state:
+            return f"no {key}"
+        if tuple(state[key].shape) != shape:
+            return f"{key} has shape {tuple(state[key].shape)}, expected {shape}"
+    return None
+
+
+def _check_weights(path: Path, configured: bool, key: str, title: str, url: str,
+                   signature: dict[str, tuple[int, ...]], instead: str | None) -> Path:
+    """``path`` when it holds ``title``'s weights; else one sentence blaming the params key or the hub cache."""
+    problem = _state_dict_problem(path, signature)
+    if problem is None:
+        return path
+    if configured:
+        fallback = instead or f'set evaluate.{key} to "" (the torch hub cache)'
+        raise ConfigError(
+            f"params.yaml: evaluate.{key}: {path} is not {title} state dict ({problem}); "
+            f"download {url} to that path again, or {fallback}"
+        )
+    raise CheckpointError(
+        f"{path}: the torch hub cache's copy is not {title} state dict ({problem}); "
+        f"delete it and download {url} there again" + (f", or {instead}" if instead else "")
+    )
+
+
+def resolve_feature_space(
+    features: Features, cfg: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray,
+    test_labels: np.ndarray,
+) -> FeatureSpace:
+    """Check that the chosen feature extractor can be built and trusted, before anything is computed.
+
+    ``test_images``: uint8 (N, C, H, W), ``test_labels``: int64 (N,), the test split.
+    ``classifier``: the checkpoint must exist, be a classifier, take C channels,
+    know the labels, and classify the test split at least
+    ``cfg.min_classifier_accuracy`` right (the accuracy is kept in the result).
+    ``inception``: the weights must be a local file (``evaluate.inception_weights``),
+    in the torch hub cache, or downloadable, and readable; otherwise one
+    ``UserError`` sentence says how to fix it.
     """
     if features.features == "classifier":
-        from pixelcnn.checkpoints import load_model
-        from pixelcnn.classifier import Classifier
-
-        if classifier_path is None:
-            raise ConfigError(
-                "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
-                "pass the train_classifier output"
-            )
-        model = load_model(classifier_path, Classifier)
-        if model.config.in_channels != channels:
-            raise CheckpointError(
-                f"{classifier_path}: classifier takes {model.config.in_channels}-channel images but the data has "
-                f"{channels}; re-run train_classifier on this data"
-            )
-        return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False)
+        return _classifier_space(cfg, classifier_path, test_images, test_labels)
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     try:
@@ -146,13 +186,55 @@ def resolve_feature_space(
             f"download {URL_INCEPTION_V3} to weights/{INCEPTION_FILE} and set evaluate.inception_weights to that "
             f"path, or use evaluate.features: classifier"
         ) from None
+    _check_weights(path, bool(cfg.inception_weights), "inception_weights", "torch-fidelity's Inception-v3",
+                   URL_INCEPTION_V3, INCEPTION_SIGNATURE, instead="use evaluate.features: classifier")
     return FeatureSpace(INCEPTION_EXTRACTOR, str(path), rgb=True)
 
 
+def _classifier_space(
+    cfg: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
+) -> FeatureSpace:
+    from pixelcnn.checkpoints import load_model
+    from pixelcnn.classifier import Classifier, accuracy
+
+    if classifier_path is None:
+        raise ConfigError(
+            "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
+            "pass the train_classifier output"
+        )
+    model = load_model(classifier_path, Classifier)
+    channels, k = int(test_images.shape[1]), model.config.num_classes
+    if model.config.in_channels != channels:
+        raise CheckpointError(
+            f"{classifier_path}: classifier takes {model.config.in_channels}-channel images but the data has "
+            f"{channels}; re-run train_classifier on this data"
+        )
+    labels = np.asarray(test_labels)
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= k:
+        span = f"{labels.min()}..{labels.max()}" if len(labels) else "nothing"
+        raise CheckpointError(
+            f"{classifier_path}: classifier has {k} classes but the test split's labels span {span}; "
+            "re-run train_classifier on this data"
+        )
+    acc = accuracy(model, test_images, labels)
+    print(f"evaluate: classifier test accuracy {acc:.4f} ({len(labels)} images, {k} classes)", flush=True)
+    if acc < cfg.min_classifier_accuracy:
+        raise CheckpointError(
+            f"{classifier_path}: the classifier's test accuracy is {acc:.3f} (chance: {1 / k:.3f}), below "
+            f"evaluate.min_classifier_accuracy {cfg.min_classifier_accuracy}, so its features cannot tell good "
+            "samples from bad ones and FID, IS, KID and precision/recall would be meaningless; train it longer "
+            "(raise classifier.epochs) or use evaluate.features: inception"
+        )
+    return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False, classifier_accuracy=acc)
+
+
 def resolve_lpips_trunk(cfg: EvaluateConfig) -> Path | None:
-    """The AlexNet trunk weights for LPIPS, or ``None`` (with one log line) when they cannot be had."""
+    """The AlexNet trunk weights for LPIPS, or ``None`` (with one log line) when they cannot be had.
+
+    A file that is there but damaged (or another network's) raises one sentence naming it.
+    """
     try:
-        return _local_or_download(cfg.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
+        path = _local_or_download(cfg.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
     except OSError:
         print(
             f"evaluate: {LPIPS_KEY} is missing: torchvision's AlexNet weights ({ALEXNET_FILE}) are not in the torch "
@@ -161,6 +243,8 @@ def resolve_lpips_trunk(cfg: EvaluateConfig) -> Path | None:
             flush=True,
         )
         return None
+    return _check_weights(path, bool(cfg.lpips_trunk_weights), "lpips_trunk_weights",
+                          "torchvision's AlexNet", ALEXNET_URL, ALEXNET_SIGNATURE, instead=None)
 
 
 @functools.cache
@@ -356,10 +440,7 @@ def load_samples(sample_dir: str | Path) -> np.ndarray:
     path = Path(sample_dir) / "samples.npy"
     if not path.is_file():
         raise DataError(f"{path} not found; run the sampling stage that writes {sample_dir} or leave it out of --samples")
-    try:
-        images = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({exc.__class__.__name__}); re-run its sampling stage") from None
+    images = load_npy(path, mmap=True, fix="re-run its sampling stage")
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"{path}: expected uint8 (N, C, H, W), got {images.dtype} {images.shape}; re-run its sampling stage")
     return images
