@@ -19,3 +19,7 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint is missing, of the wrong kind, or does not match its partner."""
+
+
+class InputError(UserError):
+    """An argument of the Python API or the command line is out of range or of the wrong shape."""
