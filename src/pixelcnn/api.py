@@ -277,8 +277,8 @@ class Pipeline:
         """
         _check_count("n", n)
         pool = self._label_pool(labels)
-        return self._run(n, _cycled_labels(n, self.num_classes, pool), None, 0, temperature, top_k, top_p,
-                         generator, batch_size, callback, frames_every, sampler)
+        draw = _draw_arguments(temperature, top_k, top_p, generator, sampler)
+        return self._run(n, _cycled_labels(n, self.num_classes, pool), None, 0, draw, batch_size, callback, frames_every)
 
     __call__ = sample
 
@@ -311,8 +311,8 @@ class Pipeline:
         height = self.image_shape[1]
         if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 0 <= rows < height:
             raise InputError(f"rows must be a whole number in [0, {height - 1}] (the top rows to keep of {height}), got {rows!r}")
-        return self._run(len(x), self._image_labels(len(x), labels), x, int(rows), temperature, top_k, top_p,
-                         generator, batch_size, callback, frames_every, sampler)
+        draw = _draw_arguments(temperature, top_k, top_p, generator, sampler)
+        return self._run(len(x), self._image_labels(len(x), labels), x, int(rows), draw, batch_size, callback, frames_every)
 
     @torch.no_grad()
     def score(self, images: ImageInput, labels: LabelInput = None, *, batch_size: int = 256) -> np.ndarray:
@@ -343,10 +343,9 @@ class Pipeline:
         return {level: np.concatenate(chunks) for level, chunks in parts.items()}
 
     @torch.no_grad()
-    def _run(self, n, labels, images, rows, temperature, top_k, top_p, generator, batch_size, callback,
-             frames_every, sampler) -> Samples:
-        draw = dict(options=_check_options(temperature, top_k, top_p), sampler=_check_sampler(sampler),
-                    generator=_check_generator(generator))
+    def _run(self, n: int, labels: torch.Tensor | None, images: np.ndarray | None, rows: int, draw: dict,
+             batch_size: int, callback: ProgressCallback | None, frames_every: int) -> Samples:
+        """Draw n images in batches (completing ``images`` below ``rows`` when given); ``draw``: the sampler's knobs."""
         _check_count("batch_size", batch_size)
         if isinstance(frames_every, bool) or not isinstance(frames_every, (int, np.integer)) or frames_every < 0:
             raise InputError(f"frames_every must be a whole number >= 0 (0 keeps no frames), got {frames_every!r}")
@@ -670,6 +669,13 @@ def _as_label_list(labels: LabelInput) -> list[int]:
     if values.dtype.kind not in "iu":
         raise InputError(f"labels must be a class index or a list of class indices, got {labels!r}")
     return [int(v) for v in values]
+
+
+def _draw_arguments(temperature: float, top_k: int, top_p: float, generator: torch.Generator | None,
+                    sampler: str) -> dict:
+    """The checked keyword arguments that every ``_draw`` call of one request shares."""
+    return dict(options=_check_options(temperature, top_k, top_p), sampler=_check_sampler(sampler),
+                generator=_check_generator(generator))
 
 
 def _check_options(temperature: float, top_k: int, top_p: float) -> tuple[float, int, float]:
