@@ -120,3 +120,14 @@ def test_demo_compares_both_generators_with_their_scores(app):
     assert list(table.columns) == ["pixel PixelCNN", "VQ-VAE-2 + prior", "data (train vs test)"]
     assert table.loc["FID ↓"].tolist() == ["13.000", "0.970", "0.700"]  # tests/tiny_models.py's eval.json
     assert table.loc["bits/code, bottom (test)"].tolist() == ["–", "2.600", "–"]
+
+
+def test_demo_with_one_generator_says_what_is_wrong_with_the_other(tiny_run, monkeypatch):
+    point_at(monkeypatch, tiny_run)
+    monkeypatch.setenv("PIXELCNN_PIXEL_MODEL", str(tiny_run / "models" / "vqvae.pt"))  # a checkpoint of the wrong kind
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception
+    assert at.sidebar.radio(key="generator").options == [PRIOR]
+    assert "vqvae.pt is a VQ-VAE (an autoencoder; it does not sample on its own)" in at.sidebar.warning[0].value
+    assert len(shown(at, SAMPLE)) == 16
+    assert "Only one generator is trained here" in at.tabs[COMPARE].info[0].value
