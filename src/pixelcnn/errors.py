@@ -47,3 +47,7 @@ def require(condition: bool, field: str, problem: str) -> None:
 
 class OutputError(UserError):
     """An output cannot be written: the disk is full, or a value has no faithful form in its format."""
+
+
+class InputError(UserError):
+    """An argument of the Python API or the command line is out of range or of the wrong shape."""

@@ -1,0 +1,317 @@
+"""Interactive demo over the trained models: `uv run streamlit run demo/app.py`.
+
+Pick a generator (the pixel PixelCNN, or the VQ-VAE-2 + PixelCNN prior) and
+the sampling knobs in the sidebar; the tabs sample a grid, draw it row by
+row, complete a test or uploaded image below its kept rows, and compare both
+generators with their scores from metrics/eval.json. Everything goes through
+the public API (``pixelcnn.load`` and the pipelines).
+
+Paths default to the pipeline's outputs, relative to the working directory;
+the sidebar's "Files" section or these environment variables change them:
+PIXELCNN_PIXEL_MODEL, PIXELCNN_PRIOR, PIXELCNN_VQVAE, PIXELCNN_METRICS,
+PIXELCNN_DATA.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+import pixelcnn
+from pixelcnn.api import Pipeline, PixelCNNPipeline, grid_image
+from pixelcnn.errors import UserError
+
+FILES = {  # key → (label, environment variable, default)
+    "pixel": ("Pixel PixelCNN checkpoint", "PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"),
+    "prior": ("Prior checkpoint", "PIXELCNN_PRIOR", "models/prior.pt"),
+    "vqvae": ("VQ-VAE checkpoint", "PIXELCNN_VQVAE", "models/vqvae.pt"),
+    "metrics": ("Scores (evaluate)", "PIXELCNN_METRICS", "metrics/eval.json"),
+    "data": ("Prepared data", "PIXELCNN_DATA", "data/prepared"),
+}
+EVERY_CLASS = "every class in turn"
+TILE = 96  # on-screen size of one image, in pixels (small images are enlarged by nearest neighbour)
+METRICS = {  # eval.json key suffix → row name
+    "fid": "FID ↓", "is_mean": "Inception Score ↑", "kid_mean": "KID ↓", "precision": "precision ↑",
+    "recall": "recall ↑", "lpips_alex_diversity": "LPIPS diversity ↑",
+}
+
+
+# ----------------------------------------------------------------------------- cached work
+
+
+def _stamp(*paths: Path) -> tuple:
+    """Changes when a file is rewritten (e.g. by `dvc repro`), so caches reload it."""
+    return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def load_pipeline(model: str, vqvae: str | None, stamp: tuple) -> Pipeline:
+    return pixelcnn.load(model, vqvae=vqvae)
+
+
+@st.cache_data(show_spinner="Sampling…", max_entries=64)
+def sample(_pipe: Pipeline, stamp: tuple, n: int, labels, temperature: float, top_k: int, top_p: float, seed: int):
+    """(images uint8 (n, C, H, W), labels (n,), seconds), cached per model and settings."""
+    start = time.perf_counter()
+    out = _pipe(n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p,
+                generator=torch.Generator().manual_seed(seed))
+    return out.images, out.labels, time.perf_counter() - start
+
+
+@st.cache_data(show_spinner="Completing…", max_entries=64)
+def complete(_pipe: Pipeline, stamp: tuple, image: np.ndarray, rows: int, labels, temperature: float, top_k: int,
+             top_p: float, seed: int):
+    """Completions (n, C, H, W) of one image (C, H, W), one per label (or n = len(labels))."""
+    images = np.repeat(image[None], len(labels), axis=0)
+    out = _pipe.complete(images, rows, labels=None if labels[0] is None else list(labels), temperature=temperature,
+                         top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
+    return out.images, out.labels
+
+
+@st.cache_data(max_entries=4)
+def read_test_split(data: str, stamp: tuple):
+    from pixelcnn.data import load_split
+
+    images, labels, meta = load_split(data, "test")
+    return np.asarray(images), np.asarray(labels), meta
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def tiles(images: np.ndarray) -> list[Image.Image]:
+    """uint8 (N, C, H, W) → one PIL image each, enlarged to about TILE pixels."""
+    scale = max(1, TILE // images.shape[-1])
+    pictures = [Image.fromarray(x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0)) for x in images]  # (H, W[, 3])
+    return [p.resize((p.width * scale, p.height * scale), Image.NEAREST) for p in pictures]
+
+
+def grid(images: np.ndarray, nrow: int | None = None) -> Image.Image:
+    return grid_image(images, nrow, max(1, TILE // images.shape[-1]))
+
+
+def png_bytes(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def values_per_step(pipe: Pipeline) -> int:
+    return pipe.config.levels if isinstance(pipe, PixelCNNPipeline) else pipe.vqvae.config.codebook_size
+
+
+def read_metrics(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- the page
+
+
+def sidebar_paths() -> dict[str, Path]:
+    with st.sidebar.expander("Files"):
+        return {key: Path(st.text_input(label, os.environ.get(env, default), key=f"path_{key}"))
+                for key, (label, env, default) in FILES.items()}
+
+
+def load_generators(paths: dict[str, Path]) -> tuple[dict[str, tuple[Pipeline, tuple]], list[str]]:
+    """Loadable generators by title (with their file stamps), and sentences about the others."""
+    found, problems = {}, []
+    candidates = [(paths["pixel"], None), (paths["prior"], paths["vqvae"])]
+    for model, vqvae in candidates:
+        files = [p for p in (model, vqvae) if p is not None]
+        missing = [str(p) for p in files if not p.is_file()]
+        if missing:
+            problems.append(f"not found: {', '.join(missing)}")
+            continue
+        try:
+            stamp = _stamp(*files)
+            pipe = load_pipeline(str(model), None if vqvae is None else str(vqvae), stamp)
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
+        found[pipe.title] = (pipe, stamp)
+    return found, problems
+
+
+def class_names(pipe: Pipeline, meta: dict | None) -> list[str]:
+    names = (meta or {}).get("class_names") or []
+    return [str(n) for n in names] if len(names) == pipe.num_classes else [str(i) for i in range(pipe.num_classes)]
+
+
+def main() -> None:
+    st.set_page_config(page_title="pixelcnn demo", layout="wide")
+    paths = sidebar_paths()
+    generators, problems = load_generators(paths)
+    st.title("PixelCNN and VQ-VAE-2 + PixelCNN prior")
+    if not generators:
+        st.error(
+            f"No trained models found ({paths['pixel']}, or {paths['prior']} with {paths['vqvae']}): "
+            "run `uv run dvc repro` first, then reload this page."
+        )
+        for sentence in problems:
+            st.caption(sentence)
+        st.stop()
+    for sentence in problems:
+        st.sidebar.warning(sentence)
+
+    test = None
+    if (paths["data"] / "meta.json").is_file():
+        try:
+            test = read_test_split(str(paths["data"]), _stamp(paths["data"] / "test_images.npy"))
+        except (UserError, OSError) as exc:
+            st.sidebar.warning(f"{paths['data']}: {exc}")
+
+    title = st.sidebar.radio("Generator", list(generators), key="generator")
+    pipe, stamp = generators[title]
+    names = class_names(pipe, test[2] if test else None)
+    choice = st.sidebar.selectbox("Class", [EVERY_CLASS, *names], key="class") if pipe.num_classes else EVERY_CLASS
+    label = None if choice == EVERY_CLASS else names.index(choice)
+    knobs = dict(
+        temperature=st.sidebar.slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="temperature",
+                                      help="below 1 sharpens every step's distribution, above 1 flattens it"),
+        top_k=int(st.sidebar.number_input("Top-k", 0, values_per_step(pipe), 0, key="top_k",
+                                          help="keep the k most likely values at each step; 0 keeps all")),
+        top_p=st.sidebar.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="top_p",
+                                help="nucleus: keep the smallest set of values with this much probability; 1 keeps all"),
+        seed=int(st.sidebar.number_input("Seed", 0, 2**31 - 1, 0, key="seed")),
+    )
+    count = st.sidebar.slider("Count", 1, 64, 16, key="count")
+    c, h, w = pipe.image_shape
+    st.caption(f"{title}: {c}×{h}×{w} images, "
+               f"{pipe.num_classes or 'no'} classes, on {pipe.device.type}. Same settings and seed, same images.")
+
+    tab_sample, tab_progress, tab_complete, tab_compare = st.tabs(["Sample", "Progressive", "Complete", "Compare"])
+    with tab_sample:
+        show_samples(pipe, stamp, count, label, names, knobs)
+    with tab_progress:
+        show_progressive(pipe, count, label, names, knobs)
+    with tab_complete:
+        show_completion(pipe, stamp, count, label, names, knobs, test)
+    with tab_compare:
+        show_comparison(generators, count, label, knobs, read_metrics(paths["metrics"]), paths["metrics"])
+
+
+def caption_of(labels: np.ndarray, names: list[str]) -> list[str]:
+    return [f"class {names[y]}" if y >= 0 else "" for y in labels.tolist()]
+
+
+def show_samples(pipe, stamp, count, label, names, knobs) -> None:
+    try:
+        images, labels, seconds = sample(pipe, stamp, count, label, **knobs)
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    which = "" if label is None and not pipe.num_classes else (
+        " of every class in turn" if label is None else f" of class {names[label]}")
+    st.write(f"{count} samples{which}, drawn in {seconds:.2f} s.")
+    st.image(tiles(images), caption=caption_of(labels, names))
+    st.download_button("Download the grid (PNG)", png_bytes(grid(images)), "samples.png", "image/png", key="download")
+
+
+def show_progressive(pipe, count, label, names, knobs) -> None:
+    h = pipe.image_shape[1]
+    every = st.slider("Rows between frames of the strip", 1, h, max(1, h // 8), key="every")
+    if st.button("Draw row by row", key="progressive", type="primary"):
+        status, bar, canvas = st.empty(), st.progress(0.0), st.empty()
+        nrow = min(count, 8)
+
+        def callback(progress) -> None:
+            bar.progress(progress.fraction)
+            status.write(f"{progress.level}: row {progress.row} of {progress.rows}")
+            preview = progress.preview()
+            if preview is not None:
+                canvas.image(grid(preview, nrow))
+
+        out = pipe(count, labels=label, temperature=knobs["temperature"], top_k=knobs["top_k"], top_p=knobs["top_p"],
+                   generator=torch.Generator().manual_seed(knobs["seed"]), callback=callback,
+                   frames_every=every, batch_size=count)
+        st.session_state["strip"] = (pipe.title, out.frames)
+    if st.session_state.get("strip", (None,))[0] == pipe.title:
+        from pixelcnn.images import progress_strip
+
+        frames = st.session_state["strip"][1]
+        st.write(f"Each row: one image every {every} rows, left to right.")
+        st.image(grid(progress_strip(frames), len(frames)))
+
+
+def show_completion(pipe, stamp, count, label, names, knobs, test) -> None:
+    c, h, w = pipe.image_shape
+    sources = (["a test image"] if test is not None else []) + ["an uploaded image"]
+    source = st.radio("Complete", sources, horizontal=True, key="complete_source")
+    own = None
+    if source == "a test image":
+        images, labels, _ = test
+        index = int(st.number_input(f"Test image (0..{len(images) - 1})", 0, len(images) - 1, 0, key="test_index"))
+        image, own = images[index], int(labels[index])
+    else:
+        upload = st.file_uploader(f"An image (resized to {h}×{w})", type=["png", "jpg", "jpeg", "bmp", "gif"], key="upload")
+        if upload is None:
+            st.info("Upload an image to complete it.")
+            return
+        try:
+            picture = Image.open(upload).convert("L" if c == 1 else "RGB").resize((w, h), Image.LANCZOS)
+        except OSError:
+            st.error(f"{upload.name} is not an image PIL can read; upload a PNG or JPEG")
+            return
+        array = np.asarray(picture)
+        image = array[None] if c == 1 else array.transpose(2, 0, 1)  # (C, H, W)
+    rows = st.slider("Rows to keep", 0, h - 1, h // 2, key="rows")
+    if not pipe.num_classes:
+        labels = [None] * count
+    elif label is not None or own is not None:
+        labels = [label if label is not None else own] * count
+    else:
+        labels = [i % pipe.num_classes for i in range(count)]
+    try:
+        done, done_labels = complete(pipe, stamp, image, rows, tuple(labels), **knobs)
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    kept = image.copy()
+    kept[:, rows:] = 0
+    st.image(tiles(np.stack([image, kept])), caption=["original", f"top {rows} rows kept"])
+    st.write(f"{count} completions" + ("" if done_labels[0] < 0 else " (captions: the class each is drawn as)") + ":")
+    st.image(tiles(done), caption=caption_of(done_labels, names))
+
+
+def show_comparison(generators, count, label, knobs, metrics, metrics_path) -> None:
+    columns = st.columns(len(generators))
+    for column, (title, (pipe, stamp)) in zip(columns, generators.items()):
+        with column:
+            st.subheader(title)
+            try:
+                images, _, seconds = sample(pipe, stamp, count, label, **knobs)
+            except UserError as exc:
+                st.error(str(exc))
+                continue
+            st.image(grid(images, min(count, 8)), caption=f"{count} samples in {seconds:.2f} s")
+    if len(generators) < 2:
+        st.info("Only one generator is trained here; `uv run dvc repro` trains both.")
+    if metrics is None:
+        st.info(f"{metrics_path} not found: `uv run dvc repro` scores both generators (FID, IS, KID, precision, recall).")
+        return
+    import pandas as pd
+
+    sets = {"pixelcnn": "pixel PixelCNN", "prior": "VQ-VAE-2 + prior", "floor": "data (train vs test)"}
+    rows = {name: [metrics.get(f"{key}.{m}") for key in sets] for m, name in METRICS.items()}
+    rows["bits/dim (test)"] = [metrics.get("pixelcnn.test_bpd"), None, None]
+    for level in ("top", "bottom"):
+        rows[f"bits/code, {level} (test)"] = [None, metrics.get(f"prior.{level}.test_bits_per_code"), None]
+    shown = {name: ["–" if v is None else f"{v:.3f}" for v in values] for name, values in rows.items()
+             if any(v is not None for v in values)}
+    st.write(f"Scores of the generators' samples from {metrics_path} "
+             "(classifier features on the default digits; see the README):")
+    st.table(pd.DataFrame.from_dict(shown, orient="index", columns=list(sets.values())))
+
+main()

@@ -1,0 +1,317 @@
+"""The public Python API (pixelcnn.api) on a tiny trained run: it equals the library underneath.
+
+Same generator → same images as the low-level samplers and the stages'
+``draw_samples``; completion keeps the given rows; scores equal the models'
+bits/dim; every bad argument is one sentence naming it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pixelcnn
+from pixelcnn.api import PixelCNNPipeline, VQPriorPipeline
+from pixelcnn.errors import CheckpointError, InputError, UserError
+from pixelcnn.fast_sampling import sample
+from pixelcnn.model import PixelCNN, PixelCNNConfig
+from pixelcnn.pixel import PixelSampleParams, dequantise, quantise
+from pixelcnn.prior import PriorSampleParams, prior_loss
+from pixelcnn.sampling import SamplingOptions, class_labels
+from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pixel(tiny_run) -> PixelCNNPipeline:
+    return pixelcnn.load(tiny_run / "models" / "pixelcnn.pt", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def vq(tiny_run) -> VQPriorPipeline:
+    return pixelcnn.load(tiny_run / "models" / "prior.pt", vqvae=tiny_run / "models" / "vqvae.pt", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def test_split(tiny_run) -> tuple[np.ndarray, np.ndarray]:
+    d = tiny_run / "data" / "prepared"
+    return np.load(d / "test_images.npy"), np.load(d / "test_labels.npy")
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def readme_snippet() -> str:
+    """The first ```python block of the README's "Python API" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Python API", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+# ----------------------------------------------------------------------------- surface
+
+
+def test_import_pixelcnn_is_cheap_and_exports_the_api_lazily():
+    code = (
+        "import sys, pixelcnn\n"
+        "assert 'torch' not in sys.modules, 'import pixelcnn imported torch'\n"
+        "assert callable(pixelcnn.load) and pixelcnn.Samples and pixelcnn.Progress\n"
+        "heavy = [m for m in ('torchvision', 'torch_fidelity', 'lpips', 'streamlit') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_readme_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
+    code = readme_snippet()
+    assert len([line for line in code.splitlines() if line.strip()]) <= 6
+    monkeypatch.chdir(tiny_run)
+    exec(compile(code, "README.md", "exec"), {})
+    picture = Image.open(tiny_run / "threes.png")
+    assert picture.size == (4 * (4 * (SIZE + 2) + 2),) * 2  # 16 tiles, 4 per row, scale 4
+    bits = float(capsys.readouterr().out.split()[0])
+    assert 0 < bits < 8
+
+
+def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):
+    assert isinstance(pixel, PixelCNNPipeline) and isinstance(vq, VQPriorPipeline)
+    assert pixel.image_shape == vq.image_shape == (1, SIZE, SIZE)
+    assert pixel.num_classes == vq.num_classes == CLASSES
+    assert vq.code_shapes == {"top": (SIZE // 4, SIZE // 4), "bottom": (SIZE // 2, SIZE // 2)}
+    assert pixel.device == vq.device == torch.device("cpu")
+    assert pixelcnn.api.resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_pixel_sample_equals_the_low_level_sampler_batch_by_batch(pixel):
+    out = pixel.sample(5, labels=[1, 7], temperature=0.8, top_k=50, top_p=0.9, generator=gen(), batch_size=2)
+    g, labels, expected = gen(), class_labels(5, CLASSES, [1, 7], "labels"), []
+    for start in range(0, 5, 2):
+        x = sample(pixel.model, min(2, 5 - start), options=SamplingOptions(0.8, 50, 0.9),
+                   labels=labels[start : start + 2], generator=g)
+        expected.append(dequantise(x, pixel.config.levels))
+    assert out.images.dtype == np.uint8 and out.images.shape == (5, 1, SIZE, SIZE)
+    assert np.array_equal(out.images, np.concatenate(expected))
+    assert out.labels.tolist() == [1, 7, 1, 7, 1]
+
+
+def test_sample_same_generator_same_images_other_seed_other_images(pixel, vq):
+    for pipe in (pixel, vq):
+        a, b, c = (pipe(4, labels=2, generator=gen(seed)) for seed in (0, 0, 1))
+        assert np.array_equal(a.images, b.images)
+        assert not np.array_equal(a.images, c.images)
+        assert a.labels.tolist() == [2, 2, 2, 2]
+
+
+def test_sample_without_labels_draws_every_class_in_turn(pixel):
+    assert pixel(12, generator=gen()).labels.tolist() == [i % CLASSES for i in range(12)]
+
+
+def test_pixel_api_reproduces_the_sample_pixelcnn_stage(pixel, test_split):
+    """The stage's draw_samples, rebuilt on the API, gives the same bytes: samples, frames, completions."""
+    from pixelcnn.pixel import draw_samples
+
+    cfg = PixelSampleParams(num_samples=7, sample_batch_size=3, temperature=0.9, progress_every=5, complete_rows=6)
+    ref = draw_samples(pixel.model, cfg, gen(3), test_split, n_show=2)
+    g = gen(3)
+    out = pixel.sample(cfg.num_samples, labels=cfg.labels, temperature=cfg.temperature, top_k=cfg.top_k,
+                       top_p=cfg.top_p, batch_size=cfg.sample_batch_size, frames_every=cfg.progress_every,
+                       sampler=cfg.sampler, generator=g)
+    originals, labels = test_split[0][:2], test_split[1][:2]
+    done = pixel.complete(originals, cfg.complete_rows, labels=labels, temperature=cfg.temperature,
+                          top_k=cfg.top_k, top_p=cfg.top_p, sampler=cfg.sampler, generator=g)
+    assert np.array_equal(out.images, ref.images) and np.array_equal(out.labels, ref.labels)
+    assert len(out.frames) == len(ref.frames) == 4  # rows 5, 10, 15 and the last (16)
+    assert all(np.array_equal(f[:2], r) for f, r in zip(out.frames, ref.frames))
+    assert np.array_equal(done.images, ref.completions[2])
+
+
+def test_vq_api_reproduces_the_sample_prior_stage(vq):
+    from pixelcnn.prior import draw_samples
+
+    cfg = PriorSampleParams(num_samples=5, sample_batch_size=2, temperature=0.7, top_p=0.95, labels=[4, 0])
+    ref = draw_samples(vq.prior, vq.vqvae, cfg, gen(5))
+    out = vq.sample(cfg.num_samples, labels=cfg.labels, temperature=cfg.temperature, top_k=cfg.top_k,
+                    top_p=cfg.top_p, batch_size=cfg.sample_batch_size, sampler=cfg.sampler, generator=gen(5))
+    assert np.array_equal(out.images, ref.images) and np.array_equal(out.labels, ref.labels)
+    assert list(out.codes) == ["top", "bottom"]
+    assert all(np.array_equal(out.codes[k].astype(np.int16), ref.codes[k]) for k in ref.codes)
+
+
+def test_naive_sampler_gives_the_same_images(pixel):
+    cached = pixel(2, labels=1, generator=gen(), sampler="cached")
+    naive = pixel(2, labels=1, generator=gen(), sampler="naive")
+    assert np.array_equal(cached.images, naive.images)
+
+
+def test_progress_reports_every_row_and_previews_the_rows_drawn(pixel, vq):
+    seen = []
+
+    def callback(p):
+        seen.append((p.level, p.row, p.done, p.total, p.batch_start))
+        preview = p.preview()
+        assert np.all(preview[:, :, p.row :] == 0)  # undrawn rows are black
+        previews.append(preview[:, :, : p.row].copy())
+
+    previews: list[np.ndarray] = []
+    out = pixel(3, generator=gen(), batch_size=2, callback=callback)
+    assert [s[2] for s in seen] == [2 * r for r in range(1, SIZE + 1)] + [2 * SIZE + r for r in range(1, SIZE + 1)]
+    assert seen[-1][2] == seen[-1][3] == 3 * SIZE
+    assert [s[4] for s in seen] == [0] * SIZE + [2] * SIZE
+    assert np.array_equal(previews[SIZE // 2 - 1], out.images[:2, :, : SIZE // 2])  # drawn rows are final
+
+    levels = []
+    vq(2, generator=gen(), callback=lambda p: levels.append((p.level, p.row, p.preview() is None)))
+    assert levels == [("top", r, True) for r in range(1, 5)] + [("bottom", r, False) for r in range(1, 9)]
+
+
+def test_frames_every_keeps_the_first_batch_every_k_rows_and_the_last(pixel):
+    out = pixel(5, generator=gen(), batch_size=3, frames_every=6)
+    assert [f.shape for f in out.frames] == [(3, 1, SIZE, SIZE)] * 3  # rows 6, 12, 16
+    assert np.array_equal(out.frames[-1], out.images[:3])
+    assert np.all(out.frames[0][:, :, 6:] == 0)
+
+
+def test_samples_as_pil_images_and_grid(vq):
+    out = vq(5, generator=gen())
+    pictures = out.pil()
+    assert len(pictures) == 5 and pictures[0].mode == "L" and pictures[0].size == (SIZE, SIZE)
+    assert np.array_equal(np.asarray(pictures[3]), out.images[3, 0])
+    assert out.grid(nrow=5, scale=2).size == (2 * (5 * (SIZE + 2) + 2), 2 * (SIZE + 4))
+
+
+# ----------------------------------------------------------------------------- completion and scoring
+
+
+def test_pixel_completion_keeps_the_given_rows_and_takes_pil_images(pixel, test_split):
+    images, labels = test_split[0][:4], test_split[1][:4]
+    out = pixel.complete(images, 5, labels=labels, generator=gen())
+    assert np.array_equal(out.images[:, :, :5], images[:, :, :5])
+    assert not np.array_equal(out.images, images)
+    pil = [Image.fromarray(x[0]) for x in images]
+    again = pixel.complete(pil, 5, labels=labels, generator=gen())
+    assert np.array_equal(again.images, out.images)
+
+
+def test_vq_completion_keeps_the_code_rows_inside_the_kept_rows(vq, test_split):
+    images = test_split[0][:3]
+    encoded = vq.vqvae.encode(torch.from_numpy(images).float() / 127.5 - 1)
+    out = vq.complete(images, SIZE // 2, labels=3, generator=gen())
+    for (name, (h, _)), given in zip(vq.code_shapes.items(), encoded):
+        kept = h // 2
+        assert np.array_equal(out.codes[name][:, :kept], given[:, :kept].numpy()), name
+    assert out.labels.tolist() == [3, 3, 3]
+
+
+def test_pixel_score_equals_the_models_bits_per_dim(pixel, test_split):
+    images, labels = test_split
+    scores = pixel.score(images, labels, batch_size=7)
+    with torch.no_grad():
+        expected = pixel.model.bits_per_dim(quantise(images, pixel.config.levels), torch.from_numpy(labels)).item()
+    assert scores.shape == (len(images),) and scores.dtype == np.float64
+    assert scores.mean() == pytest.approx(expected, rel=1e-6)
+
+
+def test_vq_score_equals_the_priors_bits_per_code(vq, test_split):
+    images, labels = test_split
+    per_level = vq.bits_per_code(images, labels)
+    codes = vq.vqvae.encode(torch.from_numpy(images).float() / 127.5 - 1)
+    y = torch.from_numpy(labels)
+    with torch.no_grad():
+        top = prior_loss(vq.prior.levels["top"], (codes[0], y, None)).item()
+        bottom = prior_loss(vq.prior.levels["bottom"], (codes[1], y, codes[0])).item()
+    assert per_level["top"].mean() == pytest.approx(top, rel=1e-6)
+    assert per_level["bottom"].mean() == pytest.approx(bottom, rel=1e-6)
+    total_bits = per_level["top"] * (SIZE // 4) ** 2 + per_level["bottom"] * (SIZE // 2) ** 2
+    assert np.allclose(vq.score(images, labels), total_bits / SIZE**2)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def unconditional() -> PixelCNNPipeline:
+    torch.manual_seed(0)
+    return PixelCNNPipeline(PixelCNN(PixelCNNConfig(height=4, width=4, hidden=4, skip=4, layers=1)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda p: p(2, labels=10), r"label 10 is out of range: the pixel PixelCNN knows 10 classes \(0\.\.9\)"),
+    (lambda p: p(2, labels=[1, -1]), r"label -1 is out of range"),
+    (lambda p: p(2, labels="3"), r"labels must be a class index or a list of class indices, got '3'"),
+    (lambda p: p(2, temperature=0), r"temperature must be a number > 0 .* got 0"),
+    (lambda p: p(2, temperature=float("nan")), r"temperature must be a number > 0"),
+    (lambda p: p(2, top_k=-1), r"top_k must be a whole number >= 0 \(0 keeps every value\), got -1"),
+    (lambda p: p(2, top_p=1.5), r"top_p must be in \(0, 1\] \(1 keeps every value\), got 1\.5"),
+    (lambda p: p(0), r"n must be a whole number >= 1, got 0"),
+    (lambda p: p(2, batch_size=0), r"batch_size must be a whole number >= 1, got 0"),
+    (lambda p: p(2, generator=0), r"generator must be a torch\.Generator .* got int"),
+    (lambda p: p(2, sampler="fast"), r"sampler must be 'cached' .* or 'naive' .* got 'fast'"),
+    (lambda p: p.complete(np.zeros((1, 1, 8, 8), np.uint8), 2, labels=0), r"images are 8×8 but the model works on 16×16 images; resize them to 16×16"),
+    (lambda p: p.complete(np.zeros((1, 3, 16, 16), np.uint8), 2, labels=0), r"images have 3 channels but the model works on 1; convert them to grey"),
+    (lambda p: p.complete(np.zeros((1, 1, 16, 16)), 2, labels=0), r"images must be uint8 in \[0, 255\], got dtype float64"),
+    (lambda p: p.complete(np.zeros((1, 1, 16, 16), np.uint8), 16, labels=0), r"rows must be a whole number in \[0, 15\] .* got 16"),
+    (lambda p: p.complete(np.zeros((2, 1, 16, 16), np.uint8), 2), r"the pixel PixelCNN is conditioned on 10 classes: pass labels="),
+    (lambda p: p.score(np.zeros((3, 1, 16, 16), np.uint8), [0, 1]), r"labels has 2 entries for 3 images: pass one class, or one per image"),
+])
+def test_bad_arguments_are_one_sentence(pixel, call, message):
+    with pytest.raises(InputError, match=message) as info:
+        call(pixel)
+    assert "\n" not in str(info.value)
+
+
+def test_labels_for_an_unconditional_model_are_refused():
+    pipe = unconditional()
+    assert pipe(2, generator=gen()).labels.tolist() == [-1, -1]
+    with pytest.raises(InputError, match=r"the pixel PixelCNN is unconditional \(trained without labels\): drop labels"):
+        pipe(2, labels=1)
+
+
+def test_bad_checkpoints_are_one_sentence(tiny_run, tmp_path):
+    from pixelcnn.vqvae import VQVAE, load_vqvae, save_vqvae
+
+    models = tiny_run / "models"
+    other = VQVAE(load_vqvae(models / "vqvae.pt").config)  # same shape, other (random) weights
+    save_vqvae(tmp_path / "other.pt", other)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    cases = [
+        (lambda: pixelcnn.load(tmp_path / "missing.pt"), CheckpointError, r"missing\.pt not found; train the models first with `uv run dvc repro`"),
+        (lambda: pixelcnn.load(tmp_path / "junk.pt"), CheckpointError, r"junk\.pt: not a readable checkpoint"),
+        (lambda: pixelcnn.load(models / "vqvae.pt"), CheckpointError, r"vqvae\.pt is a VQ-VAE .* load its prior with load\('models/prior\.pt', vqvae="),
+        (lambda: pixelcnn.load(models / "prior.pt"), InputError, r"prior\.pt is a VQ prior: pass the autoencoder it was trained with too, vqvae='models/vqvae\.pt'"),
+        (lambda: pixelcnn.load(models / "pixelcnn.pt", vqvae=models / "vqvae.pt"), InputError, r"pixelcnn\.pt is a pixel PixelCNN, which needs no autoencoder: drop vqvae="),
+        (lambda: pixelcnn.load(models / "prior.pt", vqvae=tmp_path / "other.pt"), CheckpointError, r"prior\.pt was trained on codes of autoencoder \w+, but .*other\.pt is autoencoder \w+"),
+        (lambda: pixelcnn.load(models / "prior.pt", vqvae=models / "pixelcnn.pt"), CheckpointError, r"pixelcnn\.pt is a 'pixelcnn' checkpoint, expected a 'vqvae' checkpoint"),
+        (lambda: PixelCNNPipeline.from_checkpoint(models / "prior.pt"), CheckpointError, r"prior\.pt is a 'prior' checkpoint, expected a 'pixelcnn' checkpoint"),
+        (lambda: pixelcnn.load(models / "pixelcnn.pt", device="tpu"), InputError, r"device must be 'auto', 'cpu', 'cuda' or a torch\.device, got 'tpu'"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message) as info:
+            call()
+        assert isinstance(info.value, UserError) and "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the sentence for a machine without CUDA")
+def test_cuda_without_a_gpu_is_one_sentence(tiny_run):
+    with pytest.raises(InputError, match=r"device 'cuda' was asked for but no CUDA device is available; use device='auto' or 'cpu'"):
+        pixelcnn.load(tiny_run / "models" / "pixelcnn.pt", device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_pipeline_samples_with_a_cpu_generator(tiny_run):
+    pipe = pixelcnn.load(tiny_run / "models" / "pixelcnn.pt", device="cuda")
+    assert pipe.device.type == "cuda"
+    a, b = (pipe(4, labels=2, generator=gen()).images for _ in range(2))
+    assert np.array_equal(a, b) and a.dtype == np.uint8
+    assert math.isfinite(pipe.score(a, 2).mean())

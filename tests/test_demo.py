@@ -1,0 +1,133 @@
+"""The Streamlit demo (demo/app.py) driven by streamlit's AppTest on a tiny trained run.
+
+Widgets change what is shown: the count sets how many images appear, the seed
+which ones, the class their captions, the generator switches models; the
+progressive, completion and comparison tabs fill in; without models the page
+says to run `uv run dvc repro` first.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
+
+APP = Path(__file__).resolve().parents[1] / "demo" / "app.py"
+PIXEL, PRIOR = "pixel PixelCNN", "VQ-VAE-2 + PixelCNN prior"
+SAMPLE, PROGRESSIVE, COMPLETE, COMPARE = range(4)  # tab order
+
+
+def point_at(monkeypatch, root: Path) -> None:
+    """The demo's paths (environment variables) → a run laid out like the default one under root."""
+    for env, rel in (("PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"), ("PIXELCNN_PRIOR", "models/prior.pt"),
+                     ("PIXELCNN_VQVAE", "models/vqvae.pt"), ("PIXELCNN_METRICS", "metrics/eval.json"),
+                     ("PIXELCNN_DATA", "data/prepared")):
+        monkeypatch.setenv(env, str(root / rel))
+
+
+@pytest.fixture
+def app(tiny_run, monkeypatch) -> AppTest:
+    point_at(monkeypatch, tiny_run)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown(at: AppTest, tab: int, index: int = 0) -> list[str]:
+    """URLs of the images of the index-th st.image of a tab (one per image shown)."""
+    return at.tabs[tab].image[index].value
+
+
+def test_demo_without_models_says_to_run_dvc_repro(tmp_path, monkeypatch):
+    point_at(monkeypatch, tmp_path)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "No trained models found" in at.error[0].value
+    assert "run `uv run dvc repro` first" in at.error[0].value
+    assert not at.image and not at.tabs
+
+
+def test_demo_shows_as_many_samples_as_the_count(app):
+    assert [t.label for t in app.tabs] == ["Sample", "Progressive", "Complete", "Compare"]
+    assert len(shown(app, SAMPLE)) == 16  # the default count
+    app.sidebar.slider(key="count").set_value(5).run()
+    assert len(shown(app, SAMPLE)) == 5
+    assert shown(app, SAMPLE, 0) and "5 samples of every class in turn" in app.tabs[SAMPLE].markdown[0].value
+    assert app.tabs[SAMPLE].image[0].captions == [f"class {i}" for i in range(5)]
+
+
+def test_demo_seed_and_class_change_the_samples(app):
+    first = shown(app, SAMPLE)
+    app.sidebar.number_input(key="seed").set_value(1).run()
+    assert shown(app, SAMPLE) != first
+    app.sidebar.number_input(key="seed").set_value(0).run()
+    assert shown(app, SAMPLE) == first  # same settings, same images
+    app.sidebar.selectbox(key="class").set_value("3").run()
+    assert app.tabs[SAMPLE].image[0].captions == ["class 3"] * 16
+    assert app.sidebar.selectbox(key="class").options == ["every class in turn", *map(str, range(CLASSES))]
+
+
+def test_demo_switches_generator(app):
+    pixel = shown(app, SAMPLE)
+    app.sidebar.radio(key="generator").set_value(PRIOR).run()
+    assert not app.exception
+    assert app.sidebar.radio(key="generator").options == [PIXEL, PRIOR]
+    assert len(shown(app, SAMPLE)) == 16 and shown(app, SAMPLE) != pixel
+    assert PRIOR in app.caption[0].value
+
+
+def test_demo_progressive_draws_row_by_row_into_a_strip(app):
+    app.sidebar.slider(key="count").set_value(3).run()
+    app.tabs[PROGRESSIVE].slider(key="every").set_value(4).run()
+    assert not app.tabs[PROGRESSIVE].image  # nothing until asked
+    app.button(key="progressive").click().run()
+    assert not app.exception
+    assert app.tabs[PROGRESSIVE].progress[0].value == 100  # the bar reached the end
+    assert app.tabs[PROGRESSIVE].markdown[0].value == f"pixels: row {SIZE} of {SIZE}"
+    assert len(app.tabs[PROGRESSIVE].image) == 2  # the last canvas and the strip
+    assert "one image every 4 rows" in app.tabs[PROGRESSIVE].markdown[1].value
+
+
+def test_demo_completes_a_test_image_and_an_upload(app):
+    app.sidebar.slider(key="count").set_value(4).run()
+    app.tabs[COMPLETE].slider(key="rows").set_value(5).run()
+    assert app.tabs[COMPLETE].image[0].captions == ["original", "top 5 rows kept"]
+    assert len(shown(app, COMPLETE, 1)) == 4
+    assert app.tabs[COMPLETE].image[1].captions == ["class 0"] * 4  # test image 0's own label
+
+    app.tabs[COMPLETE].radio(key="complete_source").set_value("an uploaded image").run()
+    assert "Upload an image" in app.tabs[COMPLETE].info[0].value
+    picture = Image.fromarray(np.tile(np.arange(32, dtype=np.uint8)[None] * 8, (32, 1)))  # 32×32: resized to 16×16
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    app.tabs[COMPLETE].get("file_uploader")[0].set_value(("ramp.png", buffer.getvalue(), "image/png")).run()
+    assert not app.exception
+    assert len(shown(app, COMPLETE, 1)) == 4
+    assert app.tabs[COMPLETE].image[1].captions == [f"class {i}" for i in range(4)]  # every class in turn
+
+
+def test_demo_compares_both_generators_with_their_scores(app):
+    tab = app.tabs[COMPARE]
+    assert [s.value for s in tab.subheader] == [PIXEL, PRIOR]
+    assert len(tab.image) == 2  # one grid per generator
+    table = tab.table[0].value
+    assert list(table.columns) == ["pixel PixelCNN", "VQ-VAE-2 + prior", "data (train vs test)"]
+    assert table.loc["FID ↓"].tolist() == ["13.000", "0.970", "0.700"]  # tests/tiny_models.py's eval.json
+    assert table.loc["bits/code, bottom (test)"].tolist() == ["–", "2.600", "–"]
+
+
+def test_demo_with_one_generator_says_what_is_wrong_with_the_other(tiny_run, monkeypatch):
+    point_at(monkeypatch, tiny_run)
+    monkeypatch.setenv("PIXELCNN_PIXEL_MODEL", str(tiny_run / "models" / "vqvae.pt"))  # a checkpoint of the wrong kind
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception
+    assert at.sidebar.radio(key="generator").options == [PRIOR]
+    assert "vqvae.pt is a VQ-VAE (an autoencoder; it does not sample on its own)" in at.sidebar.warning[0].value
+    assert len(shown(at, SAMPLE)) == 16
+    assert "Only one generator is trained here" in at.tabs[COMPARE].info[0].value
