@@ -1,4 +1,4 @@
-"""Sample images from the trained pixel PixelCNN.
+"""Sample images from the trained pixel PixelCNN (through the public API, ``pixelcnn.PixelCNNPipeline``).
 
 Writes the samples (uint8 .npy, with their class labels) for `evaluate`, a PNG
 grid, progressive generation as a strip PNG and an animated GIF, and
@@ -10,15 +10,19 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 import numpy as np
+from tqdm import tqdm
 
-from pixelcnn import checkpoints, params
+from pixelcnn import params
+from pixelcnn.api import PixelCNNPipeline
 from pixelcnn.configs import PixelSampleRun, SamplingOptions
 from pixelcnn.data import load_split
+from pixelcnn.errors import ConfigError
 from pixelcnn.images import progress_strip, save_gif, save_grid
 from pixelcnn.io import atomic_dir
-from pixelcnn.model import PixelCNN
-from pixelcnn.pixel import draw_samples
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
+from pixelcnn.sampling import class_labels
+
+SHOWN = 10  # images in the progressive strip, the GIF and the completion grid
 
 
 def main(argv: list[str]) -> None:
@@ -35,18 +39,33 @@ def main(argv: list[str]) -> None:
     options = params.load(args.params, "pixelcnn", SamplingOptions)
     run = params.load(args.params, "pixelcnn", PixelSampleRun)
     generator = seed_everything(params.load_seed(args.params))
-    model = checkpoints.load_model(args.model, PixelCNN, resolve_device(run.device, "pixelcnn.device"))
+    pipe = PixelCNNPipeline.from_checkpoint(args.model, device=resolve_device(run.device, "pixelcnn.device"))
+    height = pipe.image_shape[1]
+    if run.complete_rows >= height:
+        raise ConfigError(f"params.yaml: pixelcnn.complete_rows must be < the image height {height}, got {run.complete_rows}")
+    if run.labels and not pipe.num_classes:
+        raise ConfigError(f"params.yaml: pixelcnn.labels is {list(run.labels)} but {args.model} is unconditional; set it to []")
+    labels = class_labels(run.num_samples, pipe.num_classes, run.labels, "pixelcnn.labels")
+    knobs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, sampler=run.sampler,
+                 generator=generator)
 
+    with tqdm(total=run.num_samples * height, desc="sample_pixelcnn rows", unit="row") as bar:
+        out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
+                          frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size), **knobs)
     test_x, test_y, _ = load_split(args.data, "test")
-    result = draw_samples(model, options, run, generator, completion_source=(test_x, test_y))
+    originals = np.asarray(test_x[:SHOWN])
+    done = pipe.complete(originals, run.complete_rows, labels=test_y[:SHOWN] if pipe.num_classes else None, **knobs)
+    kept = originals.copy()
+    kept[:, :, run.complete_rows :] = 0
+    frames = [frame[:SHOWN] for frame in out.frames]
 
     with atomic_dir(args.out) as tmp:
-        np.save(tmp / "samples.npy", result.images)
-        np.save(tmp / "labels.npy", result.labels)
-    save_grid(args.grid, result.images[:100], nrow=10)
-    save_grid(args.progress, progress_strip(result.frames), nrow=len(result.frames))
-    save_gif(args.gif, result.frames, nrow=len(result.frames[0]))
-    save_grid(args.completion, result.completions.reshape(-1, *result.images.shape[1:]), nrow=result.completions.shape[1])
+        np.save(tmp / "samples.npy", out.images)
+        np.save(tmp / "labels.npy", out.labels)
+    save_grid(args.grid, out.images[:100], nrow=10)
+    save_grid(args.progress, progress_strip(frames), nrow=len(frames))
+    save_gif(args.gif, frames, nrow=len(frames[0]))
+    save_grid(args.completion, np.concatenate([originals, kept, done.images]), nrow=len(originals))
 
 
 if __name__ == "__main__":

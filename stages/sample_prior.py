@@ -1,4 +1,5 @@
-"""Sample code grids from the priors (top, then bottom given top) and decode them to images.
+"""Sample code grids from the priors (top, then bottom given top) and decode them to images
+(through the public API, ``pixelcnn.VQPriorPipeline``).
 
 Writes the images (uint8 .npy, with their class labels) and the sampled codes
 for `evaluate`, and a PNG grid. Refuses a prior trained on another
@@ -10,14 +11,16 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 import numpy as np
+from tqdm import tqdm
 
-from pixelcnn import checkpoints, params
+from pixelcnn import params
+from pixelcnn.api import VQPriorPipeline
 from pixelcnn.configs import SampleRun, SamplingOptions
+from pixelcnn.errors import ConfigError
 from pixelcnn.images import save_grid
 from pixelcnn.io import atomic_dir
-from pixelcnn.prior import CodePrior, check_pairing, draw_samples
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.vqvae import VQVAE
+from pixelcnn.sampling import class_labels
 
 
 def main(argv: list[str]) -> None:
@@ -31,19 +34,23 @@ def main(argv: list[str]) -> None:
     options = params.load(args.params, "prior", SamplingOptions)
     run = params.load(args.params, "prior", SampleRun)
     generator = seed_everything(params.load_seed(args.params))
-    device = resolve_device(run.device, "prior.device")
-    prior = checkpoints.load_model(args.prior, CodePrior, device)
-    vqvae = checkpoints.load_model(args.vqvae, VQVAE, device)
-    check_pairing(prior, args.prior, vqvae.fingerprint(), args.vqvae)
+    pipe = VQPriorPipeline.from_checkpoints(args.prior, args.vqvae, device=resolve_device(run.device, "prior.device"))
+    if run.labels and not pipe.num_classes:
+        raise ConfigError(f"params.yaml: prior.labels is {list(run.labels)} but {args.prior} is unconditional; set it to []")
+    labels = class_labels(run.num_samples, pipe.num_classes, run.labels, "prior.labels")
+    rows = sum(h for h, _ in pipe.code_shapes.values())
 
-    result = draw_samples(prior, vqvae, options, run, generator)
+    with tqdm(total=run.num_samples * rows, desc="sample_prior rows", unit="row") as bar:
+        out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
+                          temperature=options.temperature, top_k=options.top_k, top_p=options.top_p,
+                          sampler=run.sampler, generator=generator, callback=lambda p: bar.update(p.batch_size))
 
     with atomic_dir(args.out) as tmp:
-        np.save(tmp / "samples.npy", result.images)
-        np.save(tmp / "labels.npy", result.labels)
-        for name, codes in result.codes.items():
-            np.save(tmp / f"codes_{name}.npy", codes)
-    save_grid(args.grid, result.images[:100], nrow=10)
+        np.save(tmp / "samples.npy", out.images)
+        np.save(tmp / "labels.npy", out.labels)
+        for name, codes in out.codes.items():
+            np.save(tmp / f"codes_{name}.npy", codes.astype(np.int16))
+    save_grid(args.grid, out.images[:100], nrow=10)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from pixelcnn.api import PixelCNNPipeline, VQPriorPipeline
 from pixelcnn.errors import CheckpointError, InputError, UserError
 from pixelcnn.fast_sampling import sample
 from pixelcnn.model import PixelCNN, PixelCNNConfig
-from pixelcnn.pixel import PixelSampleParams, dequantise, quantise
-from pixelcnn.prior import PriorSampleParams, prior_loss
-from pixelcnn.sampling import SamplingOptions, class_labels
+from pixelcnn.configs import SamplingOptions
+from pixelcnn.pixel import dequantise, quantise
+from pixelcnn.sampling import class_labels
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,35 +119,29 @@ def test_sample_without_labels_draws_every_class_in_turn(pixel):
     assert pixel(12, generator=gen()).labels.tolist() == [i % CLASSES for i in range(12)]
 
 
-def test_pixel_api_reproduces_the_sample_pixelcnn_stage(pixel, test_split):
-    """The stage's draw_samples, rebuilt on the API, gives the same bytes: samples, frames, completions."""
-    from pixelcnn.pixel import draw_samples
+def test_sampling_stages_draw_what_the_api_draws(tiny_run, tmp_path):
+    """Both sampling stages are the API plus files: the same params and seed give the same bytes."""
+    from helpers import stage, write_params
 
-    cfg = PixelSampleParams(num_samples=7, sample_batch_size=3, temperature=0.9, progress_every=5, complete_rows=6)
-    ref = draw_samples(pixel.model, cfg, gen(3), test_split, n_show=2)
-    g = gen(3)
-    out = pixel.sample(cfg.num_samples, labels=cfg.labels, temperature=cfg.temperature, top_k=cfg.top_k,
-                       top_p=cfg.top_p, batch_size=cfg.sample_batch_size, frames_every=cfg.progress_every,
-                       sampler=cfg.sampler, generator=g)
-    originals, labels = test_split[0][:2], test_split[1][:2]
-    done = pixel.complete(originals, cfg.complete_rows, labels=labels, temperature=cfg.temperature,
-                          top_k=cfg.top_k, top_p=cfg.top_p, sampler=cfg.sampler, generator=g)
-    assert np.array_equal(out.images, ref.images) and np.array_equal(out.labels, ref.labels)
-    assert len(out.frames) == len(ref.frames) == 4  # rows 5, 10, 15 and the last (16)
-    assert all(np.array_equal(f[:2], r) for f, r in zip(out.frames, ref.frames))
-    assert np.array_equal(done.images, ref.completions[2])
-
-
-def test_vq_api_reproduces_the_sample_prior_stage(vq):
-    from pixelcnn.prior import draw_samples
-
-    cfg = PriorSampleParams(num_samples=5, sample_batch_size=2, temperature=0.7, top_p=0.95, labels=[4, 0])
-    ref = draw_samples(vq.prior, vq.vqvae, cfg, gen(5))
-    out = vq.sample(cfg.num_samples, labels=cfg.labels, temperature=cfg.temperature, top_k=cfg.top_k,
-                    top_p=cfg.top_p, batch_size=cfg.sample_batch_size, sampler=cfg.sampler, generator=gen(5))
-    assert np.array_equal(out.images, ref.images) and np.array_equal(out.labels, ref.labels)
-    assert list(out.codes) == ["top", "bottom"]
-    assert all(np.array_equal(out.codes[k].astype(np.int16), ref.codes[k]) for k in ref.codes)
+    sampling = dict(num_samples=7, sample_batch_size=3, temperature=0.9, top_k=40, labels=[4, 0])
+    p = write_params(tmp_path / "params.yaml", seed=3, pixelcnn={**sampling, "progress_every": 5, "complete_rows": 6},
+                     prior={**sampling, "top_p": 0.95})
+    models, data = tiny_run / "models", tiny_run / "data" / "prepared"
+    stage("sample_pixelcnn")(["--params", str(p), "--model", str(models / "pixelcnn.pt"), "--data", str(data),
+                              "--out", str(tmp_path / "pixel"), "--grid", str(tmp_path / "g.png"),
+                              "--progress", str(tmp_path / "p.png"), "--gif", str(tmp_path / "p.gif"),
+                              "--completion", str(tmp_path / "c.png")])
+    stage("sample_prior")(["--params", str(p), "--prior", str(models / "prior.pt"), "--vqvae", str(models / "vqvae.pt"),
+                           "--out", str(tmp_path / "prior"), "--grid", str(tmp_path / "q.png")])
+    for name, pipe, knobs in (("pixel", pixelcnn.load(models / "pixelcnn.pt", device="cpu"), {"top_p": 1.0}),
+                              ("prior", pixelcnn.load(models / "prior.pt", vqvae=models / "vqvae.pt", device="cpu"),
+                               {"top_p": 0.95})):
+        out = pipe.sample(7, labels=[4, 0], batch_size=3, temperature=0.9, top_k=40, generator=gen(3), **knobs)
+        assert np.array_equal(np.load(tmp_path / name / "samples.npy"), out.images)
+        assert np.load(tmp_path / name / "labels.npy").tolist() == [4, 0, 4, 0, 4, 0, 4]
+    for level, codes in out.codes.items():
+        assert np.array_equal(np.load(tmp_path / "prior" / f"codes_{level}.npy"), codes)
+    assert Image.open(tmp_path / "p.gif").n_frames == 4  # rows 5, 10, 15 and the last (16)
 
 
 def test_naive_sampler_gives_the_same_images(pixel):
@@ -230,8 +224,8 @@ def test_vq_score_equals_the_priors_bits_per_code(vq, test_split):
     codes = vq.vqvae.encode(torch.from_numpy(images).float() / 127.5 - 1)
     y = torch.from_numpy(labels)
     with torch.no_grad():
-        top = prior_loss(vq.prior.levels["top"], (codes[0], y, None)).item()
-        bottom = prior_loss(vq.prior.levels["bottom"], (codes[1], y, codes[0])).item()
+        top = vq.prior.levels["top"].bits_per_code(codes[0], y, None).mean().item()
+        bottom = vq.prior.levels["bottom"].bits_per_code(codes[1], y, codes[0]).mean().item()
     assert per_level["top"].mean() == pytest.approx(top, rel=1e-6)
     assert per_level["bottom"].mean() == pytest.approx(bottom, rel=1e-6)
     total_bits = per_level["top"] * (SIZE // 4) ** 2 + per_level["bottom"] * (SIZE // 2) ** 2
@@ -279,14 +273,15 @@ def test_labels_for_an_unconditional_model_are_refused():
 
 
 def test_bad_checkpoints_are_one_sentence(tiny_run, tmp_path):
-    from pixelcnn.vqvae import VQVAE, load_vqvae, save_vqvae
+    from pixelcnn import checkpoints
+    from pixelcnn.vqvae import VQVAE
 
     models = tiny_run / "models"
-    other = VQVAE(load_vqvae(models / "vqvae.pt").config)  # same shape, other (random) weights
-    save_vqvae(tmp_path / "other.pt", other)
+    other = VQVAE(checkpoints.load_model(models / "vqvae.pt", VQVAE).config)  # same shape, other (random) weights
+    checkpoints.save(tmp_path / "other.pt", other, fingerprint=other.fingerprint())
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     cases = [
-        (lambda: pixelcnn.load(tmp_path / "missing.pt"), CheckpointError, r"missing\.pt not found; train the models first with `uv run dvc repro`"),
+        (lambda: pixelcnn.load(tmp_path / "missing.pt"), CheckpointError, r"missing\.pt: checkpoint not found; train the models first with `uv run dvc repro`"),
         (lambda: pixelcnn.load(tmp_path / "junk.pt"), CheckpointError, r"junk\.pt: not a readable checkpoint"),
         (lambda: pixelcnn.load(models / "vqvae.pt"), CheckpointError, r"vqvae\.pt is a VQ-VAE .* load its prior with load\('models/prior\.pt', vqvae="),
         (lambda: pixelcnn.load(models / "prior.pt"), InputError, r"prior\.pt is a VQ prior: pass the autoencoder it was trained with too, vqvae='models/vqvae\.pt'"),

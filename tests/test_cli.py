@@ -118,7 +118,7 @@ def test_info_describes_the_model(models, capsys):
     (["sample", "--model", "models/pixelcnn.pt", "--label", "12", "--out", "x.png"],
      "label 12 is out of range: the pixel PixelCNN knows 10 classes (0..9)"),
     (["sample", "--model", "models/nope.pt", "--out", "x.png"],
-     "models/nope.pt not found; train the models first with `uv run dvc repro`, or pass the path of a trained checkpoint"),
+     "models/nope.pt: checkpoint not found; train the models first with `uv run dvc repro`, or pass the path of a trained checkpoint"),
     (["sample", "--model", "models/prior.pt", "--out", "x.png"],
      "models/prior.pt is a VQ prior: pass the autoencoder it was trained with too, vqvae='models/vqvae.pt'"),
     (["sample", "--model", "models/pixelcnn.pt", "--out", "x.jpg"], "--out x.jpg must end in .png (the grid is written as a PNG)"),

@@ -1,4 +1,4 @@
-"""params.yaml loading: strict keys, types and ranges, each reported in one sentence."""
+"""params.yaml loading: strict keys (unknown and missing), types and ranges, each reported in one sentence."""
 
 from __future__ import annotations
 
@@ -7,16 +7,23 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import ROOT, default_params
 from pixelcnn import params
+from pixelcnn.configs import (
+    ClassConditioning,
+    CondNetConfig,
+    DataConfig,
+    OptimConfig,
+    PixelCNNConfig,
+    PixelSampleRun,
+    RunConfig,
+    SamplingOptions,
+)
 from pixelcnn.errors import ConfigError
-from pixelcnn.pixel import PixelSampleParams, PixelTrainParams
-from pixelcnn.prior import PriorSampleParams
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path: Path, mutate) -> Path:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = default_params()
     mutate(raw)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -32,6 +39,10 @@ def test_params_default_file_is_valid():
     [
         (lambda r: r["pixelcnn"].update(temprature=0.8),
          "params.yaml: unknown key pixelcnn.temprature; allowed keys of pixelcnn:"),
+        (lambda r: r["pixelcnn"].pop("temperature"),
+         "params.yaml: pixelcnn.temperature is missing; add it to the pixelcnn section"),
+        (lambda r: r.pop("train"), "params.yaml: section train is missing; add it"),
+        (lambda r: r.pop("seed"), "params.yaml: seed is missing; add it at the top level"),
         (lambda r: r["prior"].update(temperature=-1),
          "params.yaml: prior.temperature must be > 0, got -1"),
         (lambda r: r["pixelcnn"].update(epochs="ten"),
@@ -45,55 +56,95 @@ def test_params_default_file_is_valid():
         (lambda r: r.update(seed=1.5),
          "params.yaml: seed must be an integer, got 1.5"),
         (lambda r: r["pixelcnn"].update(labels=[3, -1]),
-         "params.yaml: pixelcnn.labels must be null or a non-empty list of class indices >= 0"),
+         "params.yaml: pixelcnn.labels must be a list of class indices >= 0 ([] draws every class), got [3, -1]"),
+        (lambda r: r["vqvae"].update(levels=3), "params.yaml: vqvae.levels must be 1 or 2, got 3"),
+        (lambda r: r["prior"].update(cond_hidden=0), "params.yaml: prior.cond_hidden must be >= 1, got 0"),
+        (lambda r: r["classifier"].update(patience=2),
+         "params.yaml: classifier.patience is 2 but early stopping needs a validation share: set val_fraction > 0 as well"),
+        (lambda r: r["train"].update(processes=0), "params.yaml: train.processes must be >= 1, got 0"),
+        (lambda r: r["pixelcnn"].update(device="tpu"), "params.yaml: pixelcnn.device must be 'auto' or 'cpu' or 'cuda', got 'tpu'"),
+        (lambda r: r["evaluate"].update(min_classifier_accuracy=2.0),
+         "params.yaml: evaluate.min_classifier_accuracy must be in [0, 1], got 2.0"),
+        (lambda r: r["data"].update(max_train=-1), "params.yaml: data.max_train must be >= 0 (0 keeps all), got -1"),
     ],
 )
 def test_params_bad_value_gives_one_sentence_naming_the_key(tmp_path, mutate, message):
     path = write(tmp_path, mutate)
     with pytest.raises(ConfigError) as info:
-        params.load(path, PixelTrainParams)  # any stage's load validates the whole file
+        params.load(path, "pixelcnn", SamplingOptions)  # any stage's load validates the whole file
     text = str(info.value)
-    assert text.startswith(message.replace("params.yaml", str(path), 1))
+    assert text.startswith(message.replace("params.yaml", str(path), 1)), text
     assert "\n" not in text
 
 
-def test_params_load_builds_the_requested_subset(tmp_path):
-    path = write(tmp_path, lambda r: r["pixelcnn"].update(temperature=0.8, top_k=5))
-    cfg = params.load(path, PixelSampleParams)
-    assert (cfg.temperature, cfg.top_k) == (0.8, 5)
-    assert params.load(path, PriorSampleParams).temperature == 1.0
+@pytest.mark.parametrize("text", ["", "seed: 0\n", "seed: 0\npixelcnn:\n  temperature: 1.0\n"])
+def test_params_empty_or_partial_file_names_the_first_missing_key(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"is missing; add it"):
+        params.load(path, "pixelcnn", SamplingOptions)
+
+
+def test_params_load_builds_the_requested_types(tmp_path):
+    path = write(tmp_path, lambda r: r["pixelcnn"].update(temperature=0.8, top_k=5, labels=[3, 7]))
+    assert params.load(path, "pixelcnn", SamplingOptions) == SamplingOptions(0.8, 5, 1.0)
+    assert params.load(path, "prior", SamplingOptions).temperature == 1.0
+    run = params.load(path, "pixelcnn", PixelSampleRun)
+    assert run.labels == (3, 7) and run.complete_rows == 16
+    assert params.load(path, "train", RunConfig) == RunConfig(**default_params()["train"])
+    assert params.load(path, "pixelcnn", ClassConditioning).conditional
 
 
 def test_params_int_accepted_where_float_expected(tmp_path):
     path = write(tmp_path, lambda r: r["pixelcnn"].update(temperature=1))
-    assert isinstance(params.load(path, PixelSampleParams).temperature, float)
+    assert isinstance(params.load(path, "pixelcnn", SamplingOptions).temperature, float)
+
+
+def test_params_partial_build_fills_derived_fields_and_names_keys(tmp_path):
+    path = write(tmp_path, lambda r: r["pixelcnn"].update(hidden=64))
+    partial = params.load_partial(path, "pixelcnn", PixelCNNConfig)
+    config = partial.build(channels=1, height=8, width=8, embed_dim=0, num_classes=3, cond_channels=0)
+    assert (config.hidden, config.height, config.num_classes) == (64, 8, 3)
+    with pytest.raises(ConfigError) as info:
+        partial.build(channels=3, height=8, width=8)
+    assert str(info.value) == (
+        f"{path}: pixelcnn.hidden must be divisible by the 3 channels of the data (colour groups), got 64"
+    )
+    with pytest.raises(TypeError, match="hidden are params keys of pixelcnn"):
+        partial.build(hidden=3)
+    renamed = params.load_partial(path, "prior", CondNetConfig)
+    assert renamed["cond_hidden"] == default_params()["prior"]["cond_hidden"]
+    with pytest.raises(TypeError, match="use params.load_partial"):
+        params.load(path, "pixelcnn", PixelCNNConfig)
 
 
 def test_params_missing_file_is_one_sentence(tmp_path):
     with pytest.raises(ConfigError, match="params file not found"):
-        params.load(tmp_path / "nope.yaml", PixelSampleParams)
+        params.load(tmp_path / "nope.yaml", "data", DataConfig)
 
 
-def test_params_yaml_spells_out_every_key():
-    """DVC reads the keys a stage lists from params.yaml itself, so none may rely on a default."""
-    raw = params.read_yaml(ROOT / "params.yaml")
+def test_params_every_key_has_a_comment_in_params_yaml():
+    lines = (ROOT / "params.yaml").read_text().splitlines()
+    raw = default_params()
     for section in params.SECTIONS:
-        for cls in params.section_classes(section):
-            for key in params.param_keys(cls):
-                assert key.split(".")[1] in (raw.get(section) or {}), f"params.yaml lacks {key}"
+        for key in params.section_keys(section):
+            matches = [line for line in lines if line.strip().startswith(f"{key}:")]
+            assert matches, f"params.yaml lacks {section}.{key}"
+            assert all("#" in line for line in matches), f"{section}.{key} has no comment"
+        assert set(raw[section]) == set(params.section_keys(section))
 
 
-def test_save_checkpoint_same_weights_same_bytes(tmp_path):
-    """DVC hashes checkpoints: identical weights must give identical files, whatever the temp name."""
-    import hashlib
+def test_params_yaml_has_no_null_values():
+    """`dvc exp run -S` rewrites params.yaml and turns null into a blank: every default is a real value."""
+    def walk(node, where):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{where}.{key}" if where else key)
+        else:
+            assert node is not None, f"{where} is null"
+    walk(default_params(), "")
 
-    import torch
 
-    from pixelcnn.io import load_checkpoint, save_checkpoint
-
-    state = {"w": torch.arange(6.0).view(2, 3)}
-    save_checkpoint(tmp_path / "a.pt", "pixelcnn", {"x": 1}, state)
-    save_checkpoint(tmp_path / "b.pt", "pixelcnn", {"x": 1}, state)
-    digest = [hashlib.md5((tmp_path / n).read_bytes()).hexdigest() for n in ("a.pt", "b.pt")]
-    assert digest[0] == digest[1]
-    assert torch.equal(load_checkpoint(tmp_path / "a.pt", "pixelcnn")["state_dict"]["w"], state["w"])
+def test_optim_config_checks_name_fields():
+    with pytest.raises(ValueError, match=r"^lr_decay must be in \(0, 1\], got 0$"):
+        OptimConfig(lr_decay=0)

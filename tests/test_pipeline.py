@@ -1,4 +1,5 @@
-"""The whole DAG with real DVC on tiny params: repro, status after a knob edit, exp run, metrics diff."""
+"""The whole DAG with real DVC on tiny params: repro, status after a knob edit, exp run, metrics diff,
+a queued experiment that runs its own code, and a DVC remote that restores models in a fresh clone."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, tiny_params
+
 TRAINING = {"prepare", "train_pixelcnn", "train_vqvae", "extract_codes", "train_prior", "train_classifier"}
+MARKER = "<!-- written by the queued experiment's own evaluation.py -->"
 
 
 def run(args: list[str], cwd: Path) -> str:
@@ -38,19 +41,18 @@ def repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("pipeline")
     for name in ("stages", "src"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    full = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section, values in yaml.safe_load((ROOT / "tests" / "tiny_params.yaml").read_text()).items():
-        full[section] = {**full[section], **values} if isinstance(values, dict) else values
-    (repo / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
-    (repo / ".gitignore").write_text("__pycache__/\n")
+    (repo / "data" / "raw").mkdir(parents=True)
+    shutil.copy(ROOT / "data" / "raw" / "README.md", repo / "data" / "raw" / "README.md")
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     run(["git", "init", "-q"], repo)
     run(["git", "config", "user.email", "test@example.com"], repo)
     run(["git", "config", "user.name", "test"], repo)
     run(["dvc", "init", "-q"], repo)
     run(["dvc", "config", "core.analytics", "false"], repo)
     output = run(["dvc", "repro"], repo)
-    assert ran_stages(output) == set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+    assert ran_stages(output) == set(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny pipeline"], repo)
     return repo
@@ -66,6 +68,7 @@ def test_pipeline_repro_writes_every_output(repo):
     assert "up to date" in run(["dvc", "status"], repo)
     metrics = json.loads((repo / "metrics" / "pixelcnn.json").read_text())
     assert 0 < metrics["test_bpd"] < 8.5
+    assert not (repo / "state").exists(), "training states outlived their stages"
 
 
 def test_pipeline_sampling_knob_touches_no_training_stage(repo):
@@ -77,6 +80,15 @@ def test_pipeline_sampling_knob_touches_no_training_stage(repo):
         run(["git", "checkout", "--", "params.yaml"], repo)
 
 
+def test_pipeline_adding_raw_data_reruns_prepare(repo):
+    (repo / "data" / "raw" / "extra.txt").write_text("a new file in the dataset folder\n")
+    try:
+        status = json.loads(run(["dvc", "status", "--json"], repo))
+        assert "prepare" in status, status
+    finally:
+        (repo / "data" / "raw" / "extra.txt").unlink()
+
+
 def test_pipeline_exp_run_resamples_prior_only_and_metrics_diff_shows_it(repo):
     output = run(["dvc", "exp", "run", "-S", "prior.temperature=0.8"], repo)
     ran = ran_stages(output)
@@ -84,3 +96,39 @@ def test_pipeline_exp_run_resamples_prior_only_and_metrics_diff_shows_it(repo):
     assert "sample_pixelcnn" not in ran
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo))
     assert any(key.startswith("prior.") for values in diff.values() for key in values), diff
+    run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics"], repo)
+    run(["dvc", "checkout", "-f"], repo)
+
+
+def test_pipeline_queued_experiment_runs_its_own_code(repo):
+    """dvc exp run --queue copies the workspace; the copy's stages import the copy's src/, not the workspace's."""
+    evaluation = repo / "src" / "pixelcnn" / "evaluation.py"
+    original = evaluation.read_text()
+    changed = original.replace('    return frame.to_markdown(stralign="right") + "\\n"',
+                               f'    return frame.to_markdown(stralign="right") + "\\n{MARKER}\\n"')
+    assert changed != original
+    evaluation.write_text(changed)
+    run(["dvc", "exp", "run", "--queue", "--name", "marked"], repo)
+    evaluation.write_text(original)  # the workspace goes back before the queue runs
+    run(["dvc", "exp", "run", "--run-all"], repo)
+    run(["dvc", "exp", "apply", "marked"], repo)
+    try:
+        assert MARKER in (repo / "metrics" / "eval.md").read_text()
+        assert MARKER in evaluation.read_text()  # the experiment's code, applied back
+    finally:
+        run(["git", "checkout", "--", "."], repo)
+        run(["dvc", "checkout", "-f"], repo)
+
+
+def test_pipeline_remote_restores_models_in_a_fresh_clone(repo, tmp_path):
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "shared", str(remote)], repo)
+    run(["git", "commit", "-qam", "a local-directory DVC remote"], repo)
+    run(["dvc", "push"], repo)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    assert not (clone / "models" / "pixelcnn.pt").exists()
+    run(["dvc", "pull"], clone)
+    for name in ("pixelcnn.pt", "vqvae.pt", "prior.pt", "classifier.pt"):
+        assert (clone / "models" / name).read_bytes() == (repo / "models" / name).read_bytes()
+    assert "up to date" in run(["dvc", "status"], clone)

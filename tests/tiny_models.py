@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from test_vqvae import TINY as TINY_VQVAE
-from test_vqvae import blobs, stage
+from helpers import blobs, outputs, stage, train_args, write_params
 
 SIZE, CLASSES = 16, 10
 
-PIXEL = dict(hidden=6, skip=6, layers=3, kernel=3, epochs=1, batch_size=8)
+PIXEL = dict(hidden=6, skip=6, layers=3, kernel=3, position_channels=2, epochs=1, batch_size=8)
 PRIOR = dict(hidden=8, skip=16, layers=3, embed_dim=4, cond_hidden=6, cond_blocks=1, epochs=1, batch_size=8)
+VQVAE = dict(levels=2, hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_dim=4, bottom_downsample=2,
+             top_downsample=2, epochs=1, batch_size=8)
 EVAL = {
     "floor.fid": 0.7, "pixelcnn.fid": 13.0, "pixelcnn.is_mean": 3.8, "pixelcnn.precision": 0.47,
     "pixelcnn.recall": 0.76, "pixelcnn.test_bpd": 2.5, "prior.fid": 0.97, "prior.is_mean": 7.5,
@@ -54,18 +54,17 @@ def build_tiny_run(root: Path) -> Path:
     (root / "metrics").mkdir(parents=True)
     models.mkdir()
     work.mkdir()
-    p = work / "params.yaml"
-    p.write_text(yaml.safe_dump({"seed": 0, "pixelcnn": PIXEL, "prior": PRIOR,
-                                 "vqvae": {**TINY_VQVAE, "levels": 2, "epochs": 1, "batch_size": 8}}))
-    w = lambda name: str(work / name)  # noqa: E731  (the stages' side outputs)
-    stage("train_pixelcnn")(["--params", str(p), "--data", str(data), "--out", str(models / "pixelcnn.pt"),
-                             "--metrics", w("p.json"), "--plots", w("p.csv")])
-    stage("train_vqvae")(["--params", str(p), "--data", str(data), "--out", str(models / "vqvae.pt"),
-                          "--metrics", w("v.json"), "--plots", w("v.csv"), "--grid", w("v.png")])
+    p = write_params(work / "params.yaml", seed=0, pixelcnn=PIXEL, prior=PRIOR, vqvae=VQVAE)
+
+    def train(name: str, data_dir: Path, model: Path) -> None:
+        out = {**outputs(work, name), "out": str(model)}
+        stage(name)(train_args(name, p, data_dir, out))
+
+    train("train_pixelcnn", data, models / "pixelcnn.pt")
+    train("train_vqvae", data, models / "vqvae.pt")
     stage("extract_codes")(["--params", str(p), "--data", str(data), "--model", str(models / "vqvae.pt"),
-                            "--out", w("codes")])
-    stage("train_prior")(["--params", str(p), "--codes", w("codes"), "--out", str(models / "prior.pt"),
-                          "--metrics", w("prior.json"), "--plots", w("prior.csv")])
+                            "--out", str(work / "codes")])
+    train("train_prior", work / "codes", models / "prior.pt")
     (root / "metrics" / "eval.json").write_text(json.dumps(EVAL))
     return root
 

@@ -57,36 +57,32 @@ TRAIN_HINT = "train the models first with `uv run dvc repro`, or pass the path o
 
 def _checkpoint_kind(path: Path) -> str:
     """The ``kind`` a checkpoint was saved as ("pixelcnn", "prior", "vqvae", ...)."""
-    if not path.is_file():
-        raise CheckpointError(f"{path} not found; {TRAIN_HINT}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); {TRAIN_HINT}") from None
-    if not isinstance(payload, dict) or "kind" not in payload:
-        raise CheckpointError(f"{path}: not a pixelcnn checkpoint; pass models/pixelcnn.pt or models/prior.pt")
-    return str(payload["kind"])
+    from pixelcnn.checkpoints import kind_of
+
+    return kind_of(path, TRAIN_HINT)
 
 
 def _load_pixel_model(path: Path, device: torch.device) -> "PixelCNN":
-    from pixelcnn.pixel import load_pixelcnn
+    from pixelcnn.checkpoints import load_model
+    from pixelcnn.model import PixelCNN
 
-    return load_pixelcnn(str(path), device)
+    return load_model(path, PixelCNN, device)
 
 
 def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.device) -> tuple["CodePrior", "VQVAE"]:
-    from pixelcnn.prior import check_pairing, load_prior
-    from pixelcnn.vqvae import load_vqvae
+    from pixelcnn.checkpoints import load_model
+    from pixelcnn.prior import CodePrior, check_pairing
+    from pixelcnn.vqvae import VQVAE
 
-    prior, vqvae = load_prior(str(prior_path), device), load_vqvae(vqvae_path, device)
+    prior, vqvae = load_model(prior_path, CodePrior, device), load_model(vqvae_path, VQVAE, device)
     check_pairing(prior, str(prior_path), vqvae.fingerprint(), str(vqvae_path))
     return prior, vqvae
 
 
 def _draw(model: "PixelCNN", n: int, options: tuple[float, int, float], sampler: Sampler, **kwargs) -> torch.Tensor:
     """The project's sampler: int64 (n, C, H, W) in [0, K). kwargs: labels, cond, init, start_row, generator, on_row."""
+    from pixelcnn.configs import SamplingOptions
     from pixelcnn.fast_sampling import sample
-    from pixelcnn.sampling import SamplingOptions
 
     return sample(model, n, sampler=sampler, options=SamplingOptions(*options), **kwargs)
 
@@ -95,7 +91,7 @@ def _cycled_labels(n: int, num_classes: int, pool: list[int] | None) -> torch.Te
     """``pool`` cycled over n images (every class in turn when None); None for an unconditional model."""
     from pixelcnn.sampling import class_labels
 
-    return class_labels(n, num_classes, pool, "labels")
+    return class_labels(n, num_classes, pool or (), "labels")
 
 
 def _quantise(images: np.ndarray, levels: int) -> torch.Tensor:
@@ -476,9 +472,9 @@ class VQPriorPipeline(Pipeline):
     name = "prior"
 
     def __init__(self, prior: "CodePrior", vqvae: "VQVAE") -> None:
-        if prior.vqvae_fingerprint != vqvae.fingerprint():
+        if prior.config.vqvae_fingerprint != vqvae.fingerprint():
             raise CheckpointError(
-                f"the prior was trained on codes of autoencoder {prior.vqvae_fingerprint}, not of this one "
+                f"the prior was trained on codes of autoencoder {prior.config.vqvae_fingerprint}, not of this one "
                 f"({vqvae.fingerprint()}); pass the VQ-VAE it was trained with"
             )
         self.prior, self.vqvae = prior.eval(), vqvae.eval()

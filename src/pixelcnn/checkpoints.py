@@ -104,7 +104,9 @@ def read_payload(path: str | Path, what: str, fix: str, map_location: str | torc
         raise CheckpointError(f"{path}: {what} not found; {fix}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc) and "global" not in str(exc):  # no callable named: garbage or a truncated file
+            raise CheckpointError(f"{path}: not a readable {what} (UnpicklingError); {fix}") from None
         raise CheckpointError(
             f"{path}: refused: the file holds objects other than tensors and plain values (a pickled callable "
             f"can run code), so it is not a {what} written by this project; {fix}"
@@ -130,6 +132,14 @@ def save(path: str | Path, model: nn.Module, **extra: Any) -> None:
 def save_unused(path: str | Path, kind: str, reason: str) -> None:
     """Record at ``path`` that no ``kind`` model was trained, and why (a stage whose model is not needed)."""
     save_payload(path, {"format": FORMAT, "kind": kind, "unused": reason, "state_dict": {}})
+
+
+def kind_of(path: str | Path, fix: str) -> str:
+    """The kind of model a checkpoint holds ("pixelcnn", "prior", "vqvae", "classifier")."""
+    payload = read_payload(path, "checkpoint", fix)
+    if not isinstance(payload.get("kind"), str):
+        raise CheckpointError(f"{path}: not a checkpoint of this project; {fix}")
+    return payload["kind"]
 
 
 def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict:

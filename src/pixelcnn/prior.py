@@ -20,19 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelcnn.configs import CondNetConfig, PixelCNNConfig, SampleRun, SamplingOptions
+from pixelcnn.configs import CondNetConfig, PixelCNNConfig
 from pixelcnn.errors import CheckpointError
 from pixelcnn.model import PixelCNN
-from pixelcnn.fast_sampling import sample
-from pixelcnn.sampling import class_labels
-from pixelcnn.vqvae import VQVAE, to_uint8
 
 
 @dataclass(frozen=True)
@@ -166,59 +162,3 @@ def check_pairing(prior: CodePrior, prior_path: str, vqvae_fingerprint: str, vqv
             f"{prior_path} was trained on codes of autoencoder {prior.config.vqvae_fingerprint}, but {vqvae_path} is "
             f"autoencoder {vqvae_fingerprint}; re-run extract_codes and train_prior for this autoencoder"
         )
-
-
-@torch.no_grad()
-def sample_codes(
-    prior: CodePrior,
-    n: int,
-    *,
-    options: SamplingOptions = SamplingOptions(),
-    labels: torch.Tensor | None = None,
-    sampler: str = "cached",
-    generator: torch.Generator | None = None,
-    on_row: Callable[[int, torch.Tensor], None] | None = None,
-) -> list[torch.Tensor]:
-    """Sample every level coarse to fine: int64 grids [(n, h, w), ...] in level order."""
-    grids: list[torch.Tensor] = []
-    for level in prior.levels.values():
-        config = level.pixelcnn.config
-        x = sample(
-            level.pixelcnn, n, sampler=sampler, options=options,
-            labels=labels if config.num_classes else None, cond=level.condition(grids[-1] if grids else None),
-            generator=generator, on_row=on_row,
-        )
-        grids.append(x[:, 0])  # (n, h, w)
-    return grids
-
-
-@dataclass
-class PriorSamples:
-    """What sample_prior writes: decoded images, their labels, and the sampled codes per level."""
-
-    images: np.ndarray  # uint8 (N, C, H, W)
-    labels: np.ndarray  # int64 (N,), -1 when unconditional
-    codes: dict[str, np.ndarray]  # level → int16 (N, h, w)
-
-
-def draw_samples(prior: CodePrior, vqvae: VQVAE, options: SamplingOptions, run: SampleRun,
-                 generator: torch.Generator) -> PriorSamples:
-    """Sample ``run.num_samples`` code grids (every level, coarse to fine) in batches and decode them."""
-    from tqdm import tqdm
-
-    device = next(prior.parameters()).device
-    labels = class_labels(run.num_samples, prior.num_classes, run.labels, "prior.labels")
-    rows_per_grid = sum(level.pixelcnn.config.height for level in prior.levels.values())
-    bar = tqdm(total=run.num_samples * rows_per_grid, desc="sample_prior rows", unit="row")
-    images, grids = [], []
-    for start in range(0, run.num_samples, run.sample_batch_size):
-        size = min(run.sample_batch_size, run.num_samples - start)
-        batch_labels = None if labels is None else labels[start : start + size].to(device)
-        codes = sample_codes(prior, size, options=options, labels=batch_labels, sampler=run.sampler,
-                             generator=generator, on_row=lambda i, x: bar.update(size))
-        images.append(to_uint8(vqvae.decode_codes(codes)))
-        grids.append([c.cpu().numpy().astype(np.int16) for c in codes])
-    bar.close()
-    all_labels = labels.numpy() if labels is not None else np.full(run.num_samples, -1, dtype=np.int64)
-    codes_by_level = {name: np.concatenate([g[i] for g in grids]) for i, name in enumerate(prior.levels)}
-    return PriorSamples(np.concatenate(images), all_labels, codes_by_level)

@@ -15,19 +15,28 @@ from pathlib import Path
 PACKAGE = "pixelcnn"
 
 
-def _type_checking_only(tree: ast.AST) -> set[ast.AST]:
-    """Import nodes under ``if TYPE_CHECKING:``: read by type checkers, never run."""
+def _never_run_by_stages(tree: ast.AST) -> set[ast.AST]:
+    """Nodes that a stage's run never executes.
+
+    Imports under ``if TYPE_CHECKING:`` (read by type checkers only), and those
+    in a module-level ``__getattr__`` (PEP 562: the package's public API,
+    loaded when ``pixelcnn.load`` & co. are first asked for; a stage that uses
+    the API imports ``pixelcnn.api`` itself).
+    """
     skipped: set[ast.AST] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
             skipped.update(n for child in node.body for n in ast.walk(child))
+    for node in getattr(tree, "body", []):
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            skipped.update(ast.walk(node))
     return skipped
 
 
 def _imported(tree: ast.AST) -> set[str]:
     """Dotted names of modules that ``tree`` imports from the package (``pixelcnn.x``), when it runs."""
     names: set[str] = set()
-    skipped = _type_checking_only(tree)
+    skipped = _never_run_by_stages(tree)
     for node in ast.walk(tree):
         if node in skipped:
             continue
