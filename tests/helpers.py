@@ -28,6 +28,7 @@ def tiny_params() -> dict[str, Any]:
 
 def write_params(path: Path, base: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Path:
     """Write ``base`` (default: tiny params) with ``sections`` merged in (``seed=3`` sets the seed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     raw = base if base is not None else tiny_params()
     for name, values in sections.items():
         raw[name] = {**raw[name], **values} if isinstance(values, dict) else values

@@ -1,12 +1,10 @@
-"""Tests of pixelcnn.classifier and stages/train_classifier.py on a tiny, easy problem.
+"""The feature-extractor classifier and its stage, on a tiny, easy problem.
 
 Shape legend: N images, C channels, H W pixels, K classes, D features.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,20 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn.classifier import (
-    Classifier,
-    ClassifierConfig,
-    ClassifierParams,
-    accuracy,
-    load_classifier,
-    train_classifier,
-)
+from helpers import outputs, stage, train_args, write_params
+from pixelcnn import checkpoints
+from pixelcnn.classifier import Classifier, ClassifierConfig, accuracy
 from pixelcnn.data import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
-from pixelcnn.io import save_checkpoint
-
-REPO = Path(__file__).resolve().parents[1]
-TINY = ClassifierParams(epochs=4, batch_size=32, lr=5e-3, width=8, feature_dim=8, augment_shift=1, device="cpu")
 
 
 def quadrants(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,28 +30,38 @@ def quadrants(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.uint8), labels.astype(np.int64)
 
 
-def train_tiny(seed: int, cfg: ClassifierParams = TINY) -> tuple[Classifier, list[dict[str, float]]]:
-    (x, y), (tx, ty) = quadrants(160, 0), quadrants(80, 1)
-    return train_classifier(x, y, tx, ty, 4, cfg, torch.device("cpu"), torch.Generator().manual_seed(seed))
+def train(tmp_path: Path, seed: int = 0, labelled: bool = True, **classifier) -> dict[str, str]:
+    data = tmp_path / "prepared"
+    if not data.exists():
+        (x, y), (tx, ty) = quadrants(160, 0), quadrants(80, 1)
+        names = ["a", "b", "c", "d"] if labelled else []
+        y, ty = (y, ty) if labelled else (np.full_like(y, -1), np.full_like(ty, -1))
+        save_prepared(PreparedData("quadrants", names, x, y, tx, ty), data)
+    p = write_params(tmp_path / f"params{seed}.yaml", seed=seed, classifier={
+        "epochs": 4, "batch_size": 32, "lr": 1e-2, "warmup_steps": 4, "width": 8, "feature_dim": 8,
+        "augment_shift": 1, "device": "cpu", **classifier})
+    out = outputs(tmp_path / f"run{seed}", "classifier")
+    stage("train_classifier")(train_args("train_classifier", p, data, out))
+    return out
 
 
-def test_classifier_learns_easy_problem():
-    model, rows = train_tiny(0)
+def test_classifier_stage_learns_an_easy_problem(tmp_path):
+    out = train(tmp_path)
+    model = checkpoints.load_model(out["out"], Classifier)
+    assert model.config == ClassifierConfig(in_channels=1, num_classes=4, width=8, feature_dim=8)
     tx, ty = quadrants(80, 2)
     assert accuracy(model, tx, ty) >= 0.95
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
-    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    metrics = json.loads(Path(out["metrics"]).read_text())
+    assert set(metrics) == {"trained", "test_accuracy", "train_loss", "epochs", "parameters"}  # no timings
+    assert metrics["trained"] and metrics["test_accuracy"] >= 0.95 and metrics["epochs"] == 4
+    rows = Path(out["plots"]).read_text().splitlines()
+    assert rows[0].split(",") == ["epoch", "lr", "train_loss", "test_loss", "test_accuracy"] and len(rows) == 5
 
 
-def test_classifier_deterministic_for_seed():
-    short = dataclasses.replace(TINY, epochs=2)
-    a, rows_a = train_tiny(3, short)
-    b, rows_b = train_tiny(3, short)
-    c, _ = train_tiny(4, short)
-    assert rows_a == rows_b
-    for key, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[key]), key
-    assert not torch.equal(a.head.weight, c.head.weight)
+def test_classifier_stage_deterministic_for_seed(tmp_path):
+    a, b, c = train(tmp_path, 3, epochs=2), train(tmp_path / "again", 3, epochs=2), train(tmp_path, 4, epochs=2)
+    assert Path(a["out"]).read_bytes() == Path(b["out"]).read_bytes()
+    assert Path(a["out"]).read_bytes() != Path(c["out"]).read_bytes()
 
 
 def test_classifier_forward_shapes_any_image_size():
@@ -72,22 +71,35 @@ def test_classifier_forward_shapes_any_image_size():
         assert features.shape == (2, 6) and logits.shape == (2, 5)
 
 
-def test_classifier_checkpoint_round_trip_and_kind(tmp_path):
+def test_classifier_checkpoint_round_trip_device_and_kind(tmp_path):
     model = Classifier(ClassifierConfig(1, 4, width=4, feature_dim=6)).eval()
-    save_checkpoint(tmp_path / "c.pt", "classifier", model.config, model.state_dict())
-    again = load_classifier(str(tmp_path / "c.pt"))
+    checkpoints.save(tmp_path / "c.pt", model)
+    again = checkpoints.load_model(tmp_path / "c.pt", Classifier, device="meta")
+    assert again.config == model.config and next(again.parameters()).device.type == "meta"
+    again = checkpoints.load_model(tmp_path / "c.pt", Classifier)
     x = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
-    assert again.config == model.config
     assert all(torch.equal(u, v) for u, v in zip(model(x), again(x)))
-    save_checkpoint(tmp_path / "p.pt", "pixelcnn", model.config, model.state_dict())
-    with pytest.raises(CheckpointError, match="is a 'pixelcnn' checkpoint, expected a 'classifier' checkpoint"):
-        load_classifier(str(tmp_path / "p.pt"))
+    from pixelcnn.model import PixelCNN
+
+    with pytest.raises(CheckpointError, match="is a 'classifier' checkpoint, expected a 'pixelcnn' checkpoint"):
+        checkpoints.load_model(tmp_path / "c.pt", PixelCNN)
 
 
-def test_classifier_refuses_unlabelled_data():
-    x, y = quadrants(8, 0)
-    with pytest.raises(DataError, match="needs labelled data with at least 2 classes, got 0"):
-        train_classifier(x, -np.ones_like(y), x, y, 0, TINY, torch.device("cpu"))
+def test_classifier_stage_refuses_unlabelled_data_with_advice_that_works(tmp_path):
+    with pytest.raises(DataError, match=r"has 0 classes, .* for unlabelled data set evaluate.features: inception"):
+        train(tmp_path, labelled=False)
+
+
+def test_classifier_stage_with_inception_features_trains_nothing_and_says_so(tmp_path):
+    data = tmp_path / "prepared"
+    (x, y), (tx, ty) = quadrants(16, 0), quadrants(8, 1)
+    save_prepared(PreparedData("flat", [], x, np.full_like(y, -1), tx, np.full_like(ty, -1)), data)
+    p = write_params(tmp_path / "params.yaml", evaluate={"features": "inception"})
+    out = outputs(tmp_path, "classifier")
+    stage("train_classifier")(train_args("train_classifier", p, data, out))
+    assert json.loads(Path(out["metrics"]).read_text()) == {"trained": False}
+    with pytest.raises(CheckpointError, match=r"no classifier was trained \(evaluate.features is 'inception'"):
+        checkpoints.load_model(out["out"], Classifier)
 
 
 @pytest.mark.parametrize(
@@ -99,26 +111,6 @@ def test_classifier_refuses_unlabelled_data():
         ("augment_shift", -1, "classifier.augment_shift must be >= 0, got -1"),
     ],
 )
-def test_classifier_params_range_checks(key, value, message):
-    with pytest.raises(ConfigError, match=f"^params.yaml: {message}$"):
-        ClassifierParams(**{key: value})
-
-
-def test_stage_train_classifier_writes_checkpoint_and_metrics(tmp_path):
-    (x, y), (tx, ty) = quadrants(96, 0), quadrants(40, 1)
-    save_prepared(PreparedData("quadrants", ["a", "b", "c", "d"], x, y, tx, ty), tmp_path / "prepared")
-    (tmp_path / "params.yaml").write_text(
-        "seed: 1\nclassifier:\n  epochs: 2\n  width: 4\n  feature_dim: 4\n  device: cpu\n"
-    )
-    spec = importlib.util.spec_from_file_location("stage_train_classifier", REPO / "stages" / "train_classifier.py")
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
-    out = tmp_path / "models" / "classifier.pt"
-    stage.main(["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "prepared"), "--out", str(out),
-                "--metrics", str(tmp_path / "classifier.json"), "--plots", str(tmp_path / "classifier.csv")])
-    metrics = json.loads((tmp_path / "classifier.json").read_text())
-    assert set(metrics) == {"test_accuracy", "train_loss", "parameters"}  # no timings: they would make every metrics diff noisy
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
-    model = load_classifier(str(out))
-    assert model.config == ClassifierConfig(in_channels=1, num_classes=4, width=4, feature_dim=4)
-    assert (tmp_path / "classifier.csv").read_text().splitlines()[0] == "epoch,train_loss,test_accuracy"
+def test_classifier_params_range_checks(tmp_path, key, value, message):
+    with pytest.raises(ConfigError, match=f"params0.yaml: {message}$"):
+        train(tmp_path, **{key: value})

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import pickle
 import struct
 import sys
@@ -17,8 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import stage
 from pixelcnn import params
-from pixelcnn.data import DataParams, PreparedData, load_split, prepare, save_prepared, split_indices
+from pixelcnn.configs import DataConfig
+from pixelcnn.data import PreparedData, load_split, prepare, save_prepared, split_indices
 from pixelcnn.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def _digits_pixels() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_digits_shapes_dtype_range_and_balance():
-    data = prepare(DataParams())
+    data = prepare(DataConfig())
     assert data.train_images.shape == (1438, 1, 32, 32) and data.test_images.shape == (359, 1, 32, 32)
     assert data.train_images.dtype == np.uint8 and data.train_labels.dtype == np.int64
     assert data.train_images.min() == 0 and data.train_images.max() == 255
@@ -52,7 +53,7 @@ def test_digits_shapes_dtype_range_and_balance():
 
 
 def test_digits_pixels_map_16_to_255_at_native_size():
-    data = prepare(DataParams(image_size=8))
+    data = prepare(DataConfig(image_size=8))
     pixels, labels = _digits_pixels()
     train_idx, test_idx = split_indices(labels, 0.2, 0)
     np.testing.assert_array_equal(data.train_images[:, 0], pixels[train_idx])
@@ -61,8 +62,8 @@ def test_digits_pixels_map_16_to_255_at_native_size():
 
 
 def test_digits_split_deterministic_per_seed():
-    a, b = prepare(DataParams(image_size=8)), prepare(DataParams(image_size=8))
-    c = prepare(DataParams(image_size=8, split_seed=1))
+    a, b = prepare(DataConfig(image_size=8)), prepare(DataConfig(image_size=8))
+    c = prepare(DataConfig(image_size=8, split_seed=1))
     np.testing.assert_array_equal(a.train_images, b.train_images)
     np.testing.assert_array_equal(a.test_labels, b.test_labels)
     assert a.train_images.shape == c.train_images.shape and not np.array_equal(a.train_images, c.train_images)
@@ -77,8 +78,8 @@ def test_split_indices_disjoint_cover_and_singletons():
 
 
 def test_max_train_subset_is_seeded_and_nested():
-    small = prepare(DataParams(image_size=8, max_train=50, max_test=20))
-    large = prepare(DataParams(image_size=8, max_train=100, max_test=20))
+    small = prepare(DataConfig(image_size=8, max_train=50, max_test=20))
+    large = prepare(DataConfig(image_size=8, max_train=100, max_test=20))
     assert len(small.train_labels) == 50 and len(small.test_labels) == 20
     large_rows = {x.tobytes() for x in large.train_images}
     assert all(x.tobytes() in large_rows for x in small.train_images)
@@ -112,7 +113,7 @@ def _write_mnist(root: Path, folder: str, n_train: int = 12, n_test: int = 6) ->
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_mnist_idx_files_pad_28_to_32(tmp_path, name, folder):
     arrays = _write_mnist(tmp_path, folder)
-    data = prepare(DataParams(name=name, root=str(tmp_path)))
+    data = prepare(DataConfig(name=name, root=str(tmp_path)))
     assert data.train_images.shape == (12, 1, 32, 32) and data.test_images.shape == (6, 1, 32, 32)
     np.testing.assert_array_equal(data.train_images[:, 0], np.pad(arrays["train-images-idx3-ubyte"], ((0, 0), (2, 2), (2, 2))))
     np.testing.assert_array_equal(data.test_labels, arrays["t10k-labels-idx1-ubyte"])
@@ -121,13 +122,13 @@ def test_mnist_idx_files_pad_28_to_32(tmp_path, name, folder):
 
 def test_mnist_resizes_when_not_32(tmp_path):
     _write_mnist(tmp_path, "MNIST")
-    data = prepare(DataParams(name="mnist", root=str(tmp_path), image_size=16, max_test=4))
+    data = prepare(DataConfig(name="mnist", root=str(tmp_path), image_size=16, max_test=4))
     assert data.train_images.shape == (12, 1, 16, 16) and data.test_images.shape == (4, 1, 16, 16)
 
 
 def test_mnist_missing_names_the_file(tmp_path):
     with pytest.raises(DataError) as err:
-        prepare(DataParams(name="mnist", root=str(tmp_path)))
+        prepare(DataConfig(name="mnist", root=str(tmp_path)))
     assert str(err.value) == (
         f"{tmp_path}/MNIST/raw/train-images-idx3-ubyte not found; put the four uncompressed MNIST idx files in "
         f"{tmp_path}/MNIST/raw (or set data.download: true when online, or data.name: digits)"
@@ -141,7 +142,7 @@ def test_mnist_gz_only_says_gunzip(tmp_path):
     Path(f"{path}.gz").write_bytes(gzip.compress(path.read_bytes()))
     path.unlink()
     with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz is compressed; run `gunzip .*/MNIST/raw/\*\.gz`"):
-        prepare(DataParams(name="mnist", root=str(tmp_path)))
+        prepare(DataConfig(name="mnist", root=str(tmp_path)))
 
 
 def test_mnist_failed_download_is_one_sentence(tmp_path, monkeypatch):
@@ -154,7 +155,7 @@ def test_mnist_failed_download_is_one_sentence(tmp_path, monkeypatch):
 
     monkeypatch.setattr(datasets.MNIST, "download", offline)
     with pytest.raises(DataError) as err:
-        prepare(DataParams(name="mnist", root=str(tmp_path), download=True))
+        prepare(DataConfig(name="mnist", root=str(tmp_path), download=True))
     assert str(err.value).startswith(
         f"{tmp_path}/MNIST/raw/train-images-idx3-ubyte not found and downloading MNIST failed (URLError: "
     )
@@ -198,18 +199,18 @@ def _accept_fixture_checksums(monkeypatch, root: Path) -> None:
 def test_cifar10_pickled_batches_round_trip(tmp_path, monkeypatch):
     test_images, test_labels = _write_cifar(tmp_path)
     _accept_fixture_checksums(monkeypatch, tmp_path)
-    data = prepare(DataParams(name="cifar10", root=str(tmp_path)))
+    data = prepare(DataConfig(name="cifar10", root=str(tmp_path)))
     assert data.train_images.shape == (20, 3, 32, 32) and data.class_names == CIFAR_NAMES
     np.testing.assert_array_equal(data.test_images, test_images)
     np.testing.assert_array_equal(data.test_labels, test_labels)
-    gray = prepare(DataParams(name="cifar10", root=str(tmp_path), grayscale=True, image_size=16))
+    gray = prepare(DataConfig(name="cifar10", root=str(tmp_path), grayscale=True, image_size=16))
     assert gray.train_images.shape == (20, 1, 16, 16)
 
 
 def test_cifar10_checksum_mismatch_names_the_file(tmp_path):
     _write_cifar(tmp_path)
     with pytest.raises(DataError) as err:
-        prepare(DataParams(name="cifar10", root=str(tmp_path)))
+        prepare(DataConfig(name="cifar10", root=str(tmp_path)))
     assert str(err.value) == (
         f"{tmp_path}/cifar-10-batches-py/data_batch_1: checksum does not match the official CIFAR-10 file; re-download it"
     )
@@ -217,7 +218,7 @@ def test_cifar10_checksum_mismatch_names_the_file(tmp_path):
 
 def test_cifar10_missing_names_the_file(tmp_path):
     with pytest.raises(DataError, match=r"cifar-10-batches-py/data_batch_1 not found; extract cifar-10-python\.tar\.gz"):
-        prepare(DataParams(name="cifar10", root=str(tmp_path)))
+        prepare(DataConfig(name="cifar10", root=str(tmp_path)))
 
 
 # --------------------------------------------------------------------------- CelebA (aligned jpgs + list files)
@@ -265,7 +266,7 @@ def _accept_celeba_checksums(monkeypatch, root: Path) -> None:
 def test_celeba_official_split_crop_and_attribute(tmp_path, monkeypatch):
     attrs = _write_celeba(tmp_path)
     _accept_celeba_checksums(monkeypatch, tmp_path)
-    data = prepare(DataParams(name="celeba", root=str(tmp_path), image_size=8))
+    data = prepare(DataConfig(name="celeba", root=str(tmp_path), image_size=8))
     assert data.train_images.shape == (3, 3, 8, 8) and data.test_images.shape == (2, 3, 8, 8)
     smiling = (attrs[:, CELEBA_ATTRS.index("Smiling")] + 1) // 2
     np.testing.assert_array_equal(data.train_labels, smiling[:3])
@@ -273,7 +274,7 @@ def test_celeba_official_split_crop_and_attribute(tmp_path, monkeypatch):
     assert data.class_names == ["not Smiling", "Smiling"]
     pixels = data.train_images.astype(int)  # the red border is cropped away, only green is left
     assert pixels[:, 0].max() < 40 and pixels[:, 1].min() > 160 and pixels[:, 2].max() < 40
-    unlabelled = prepare(DataParams(name="celeba", root=str(tmp_path), image_size=8, celeba_attr=None))
+    unlabelled = prepare(DataConfig(name="celeba", root=str(tmp_path), image_size=8, celeba_attr=""))
     assert unlabelled.class_names == [] and set(unlabelled.train_labels) == {-1}
 
 
@@ -281,9 +282,9 @@ def test_celeba_unknown_attribute_and_missing_files(tmp_path, monkeypatch):
     _write_celeba(tmp_path)
     _accept_celeba_checksums(monkeypatch, tmp_path)
     with pytest.raises(DataError, match=r"list_attr_celeba\.txt has no attribute 'Smilling'; set data\.celeba_attr"):
-        prepare(DataParams(name="celeba", root=str(tmp_path), celeba_attr="Smilling"))
+        prepare(DataConfig(name="celeba", root=str(tmp_path), celeba_attr="Smilling"))
     with pytest.raises(DataError, match=r"^\S+/celeba/list_attr_celeba\.txt not found; put img_align_celeba/"):
-        prepare(DataParams(name="celeba", root=str(tmp_path / "elsewhere")))
+        prepare(DataConfig(name="celeba", root=str(tmp_path / "elsewhere")))
 
 
 # --------------------------------------------------------------------------- image folder
@@ -299,20 +300,20 @@ def test_folder_class_subfolders_give_sorted_labels(tmp_path):
         _png(tmp_path / "dogs" / f"{i:03d}.png", (0, 0, 255))
         _png(tmp_path / "cats" / "nested" / f"{i:03d}.PNG", (255, 0, 0), mode="RGBA")
     (tmp_path / "cats" / "notes.txt").write_text("not an image")
-    data = prepare(DataParams(name="folder", root=str(tmp_path), image_size=8, test_fraction=0.4))
+    data = prepare(DataConfig(name="folder", root=str(tmp_path), image_size=8, test_fraction=0.4))
     assert data.class_names == ["cats", "dogs"]
     assert data.train_images.shape == (6, 3, 8, 8) and data.test_images.shape == (4, 3, 8, 8)
     assert np.bincount(data.test_labels).tolist() == [2, 2]
     for images, labels in ((data.train_images, data.train_labels), (data.test_images, data.test_labels)):
         np.testing.assert_array_equal(images[:, 0, 0, 0], np.where(labels == 0, 255, 0))  # cats red, dogs blue
-    gray = prepare(DataParams(name="folder", root=str(tmp_path), image_size=8, grayscale=True))
+    gray = prepare(DataConfig(name="folder", root=str(tmp_path), image_size=8, grayscale=True))
     assert gray.train_images.shape[1] == 1
 
 
 def test_folder_flat_is_unlabelled(tmp_path):
     for i in range(4):
         _png(tmp_path / f"{i}.jpg", (10 * i, 20, 30))
-    data = prepare(DataParams(name="folder", root=str(tmp_path), image_size=4))
+    data = prepare(DataConfig(name="folder", root=str(tmp_path), image_size=4))
     assert data.class_names == [] and data.num_classes == 0
     assert set(data.train_labels) == {-1} and len(data.train_labels) + len(data.test_labels) == 4
 
@@ -328,18 +329,18 @@ def test_folder_corrupt_image_names_the_file(tmp_path, damage):
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(bad)
         bad.write_bytes(bad.read_bytes()[:200])
     with pytest.raises(DataError) as err:
-        prepare(DataParams(name="folder", root=str(tmp_path)))
+        prepare(DataConfig(name="folder", root=str(tmp_path)))
     message = str(err.value)
     assert message.startswith(f"{bad}: cannot read image (") and message.endswith("); remove or replace it")
 
 
 def test_folder_missing_and_loose_images(tmp_path):
     with pytest.raises(DataError, match="image folder not found"):
-        prepare(DataParams(name="folder", root=str(tmp_path / "nope")))
+        prepare(DataConfig(name="folder", root=str(tmp_path / "nope")))
     _png(tmp_path / "cats" / "0.png", (1, 2, 3))
     _png(tmp_path / "stray.png", (1, 2, 3))
     with pytest.raises(DataError, match=r"stray\.png: image lies beside the class subfolders"):
-        prepare(DataParams(name="folder", root=str(tmp_path)))
+        prepare(DataConfig(name="folder", root=str(tmp_path)))
 
 
 # --------------------------------------------------------------------------- writing and reading back
@@ -402,45 +403,30 @@ def test_load_split_missing_and_malformed(tmp_path):
 
 
 def _params_file(tmp_path: Path, data_section: str) -> Path:
-    path = tmp_path / "params.yaml"
-    path.write_text(f"seed: 0\ndata:\n{data_section}")
-    return path
-
-
-def test_params_unknown_key_and_range_are_one_sentence(tmp_path):
-    path = _params_file(tmp_path, "  nmae: digits\n")
-    with pytest.raises(ConfigError) as err:
-        params.load(path, DataParams)
-    keys = ", ".join(sorted(k.split(".")[1] for k in params.param_keys(DataParams)))
-    assert str(err.value) == f"{path}: unknown key data.nmae; allowed keys of data: {keys}"
-    path = _params_file(tmp_path, "  image_size: -1\n")
-    with pytest.raises(ConfigError) as err:
-        params.load(path, DataParams)
-    assert str(err.value) == f"{path}: data.image_size must be >= 4, got -1"
-    with pytest.raises(ConfigError, match=r"data\.test_fraction must be in \(0, 1\), got 1\.0"):
-        DataParams(test_fraction=1.0)
-
-
-def test_params_yaml_and_dvc_yaml_list_every_key():
+    """The project's params with ``data_section`` (YAML lines of the data section) merged in."""
     import yaml
 
-    section = yaml.safe_load((REPO / "params.yaml").read_text())["data"]
-    assert params.build(DataParams, section) == DataParams()  # params.yaml spells out the defaults
-    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["prepare"]
-    assert stage["params"] == params.param_keys(DataParams)
-    assert stage["outs"] == ["data/prepared"] and "--out data/prepared" in stage["cmd"]
+    from helpers import write_params
+
+    return write_params(tmp_path / "params.yaml", data=yaml.safe_load("x:\n" + data_section)["x"])
 
 
-def _stage():
-    spec = importlib.util.spec_from_file_location("stage_prepare", REPO / "stages" / "prepare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_params_range_is_one_sentence(tmp_path):
+    path = _params_file(tmp_path, "  image_size: -1\n")
+    with pytest.raises(ConfigError) as err:
+        params.load(path, "data", DataConfig)
+    assert str(err.value) == f"{path}: data.image_size must be >= 4, got -1"
+    with pytest.raises(ValueError, match=r"^test_fraction must be in \(0, 1\), got 1\.0"):
+        DataConfig(test_fraction=1.0)
+
+
+def test_params_yaml_spells_out_the_defaults():
+    assert params.load(REPO / "params.yaml", "data", DataConfig) == DataConfig()
 
 
 def test_stage_prepare_writes_loadable_dir(tmp_path):
     path = _params_file(tmp_path, "  image_size: 8\n  max_train: 40\n  max_test: 10\n")
-    _stage().main(["--params", str(path), "--out", str(tmp_path / "prepared")])
+    stage("prepare")(["--params", str(path), "--out", str(tmp_path / "prepared")])
     images, labels, meta = load_split(tmp_path / "prepared", "test")
     assert images.shape == (10, 1, 8, 8) and meta["n_train"] == 40 and meta["num_classes"] == 10
 
@@ -451,7 +437,7 @@ def test_stage_prepare_error_is_one_line(tmp_path, monkeypatch, capsys):
     path = _params_file(tmp_path, f"  name: folder\n  root: {tmp_path / 'nope'}\n")
     monkeypatch.setattr(sys, "argv", ["prepare.py", "--params", str(path), "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit) as exit_:
-        stage_main(_stage().main)
+        stage_main(stage("prepare"))
     assert exit_.value.code == 1 and not (tmp_path / "out").exists()
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'nope'}: image folder not found;")
 
@@ -477,7 +463,7 @@ def test_folder_16_bit_images_scale_to_8_bits_with_rounding(tmp_path, suffix, dt
         assert img.mode == mode  # the real format under test
     expected = DEEP_EXPECTED.reshape(1, 12, 12)
     for grayscale, channels in ((True, 1), (False, 3)):
-        data = prepare(DataParams(name="folder", root=str(tmp_path), image_size=12, grayscale=grayscale))
+        data = prepare(DataConfig(name="folder", root=str(tmp_path), image_size=12, grayscale=grayscale))
         for images in (data.train_images, data.test_images):
             assert images.shape == (1, channels, 12, 12)
             np.testing.assert_array_equal(images[0], np.broadcast_to(expected, (channels, 12, 12)))
@@ -487,7 +473,7 @@ def test_folder_32_bit_values_beyond_16_bits_are_refused(tmp_path):
     _write_deep(tmp_path, ".tif", "<i4")
     Image.fromarray(np.full((12, 12), 70000, dtype=np.int32)).save(tmp_path / "1.tif")
     with pytest.raises(DataError) as err:
-        prepare(DataParams(name="folder", root=str(tmp_path), image_size=12))
+        prepare(DataConfig(name="folder", root=str(tmp_path), image_size=12))
     assert str(err.value) == (
         f"{tmp_path / '1.tif'}: 32-bit integer pixels span 70000..70000, beyond the 16-bit range 0..65535; "
         "convert it to an 8- or 16-bit image"
@@ -498,7 +484,7 @@ def test_folder_float_images_are_refused(tmp_path):
     _write_deep(tmp_path, ".png", "<u2")
     Image.fromarray(np.full((12, 12), 0.5, dtype=np.float32)).save(tmp_path / "2.tif")
     with pytest.raises(DataError) as err:
-        prepare(DataParams(name="folder", root=str(tmp_path), image_size=12))
+        prepare(DataConfig(name="folder", root=str(tmp_path), image_size=12))
     assert str(err.value) == f"{tmp_path / '2.tif'}: floating-point pixels (mode F) have no fixed range; convert it to an 8- or 16-bit image"
 
 

@@ -6,7 +6,6 @@ Shape legend: N images, C channels, H W pixels, K classes, D features.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import urllib.error
 from pathlib import Path
@@ -19,13 +18,16 @@ from pixelcnn import evaluation
 from pixelcnn.classifier import Classifier, ClassifierConfig
 from pixelcnn.data import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
-from pixelcnn.evaluation import EvaluateParams, FeatureSpace
-from pixelcnn.io import save_checkpoint
+from helpers import default_params, stage, write_params
+from pixelcnn import checkpoints
+from pixelcnn.configs import EvaluateConfig, Features
+from pixelcnn.evaluation import FeatureSpace
 from pixelcnn.runtime import stage_main
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
-TINY = EvaluateParams(num_samples=400, kid_subset_size=50, kid_subsets=10, lpips_pairs=20, batch_size=200, device="cpu")
+TINY = EvaluateConfig(num_samples=400, kid_subset_size=50, kid_subsets=10, lpips_pairs=20, batch_size=200, device="cpu")
+INCEPTION, CLASSIFIER = Features("inception"), Features("classifier")
 METRICS = ["fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "lpips_alex_diversity"]
 
 
@@ -53,7 +55,7 @@ def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:
 def random_classifier(path: Path, num_classes: int = 4) -> FeatureSpace:
     torch.manual_seed(0)
     model = Classifier(ClassifierConfig(1, num_classes, width=4, feature_dim=8))
-    save_checkpoint(path, "classifier", model.config, model.state_dict())
+    checkpoints.save(path, model)
     return FeatureSpace(evaluation.CLASSIFIER_EXTRACTOR, str(path), rgb=False)
 
 
@@ -78,7 +80,7 @@ def certain_classifier(path: Path, k: int, sharpness: float = 400.0) -> tuple[Fe
     for c in range(k):
         state["head.weight"][c, c] = state["head.weight"][c, k + c] = -sharpness
     model.load_state_dict(state)
-    save_checkpoint(path, "classifier", model.config, model.state_dict())
+    checkpoints.save(path, model)
     return FeatureSpace(evaluation.CLASSIFIER_EXTRACTOR, str(path), rgb=False), levels
 
 
@@ -135,18 +137,18 @@ def test_prc_neighborhood_must_be_below_the_set_size(tmp_path):
 
 
 def test_inception_weights_missing_file_is_one_sentence(tmp_path):
-    cfg = EvaluateParams(features="inception", inception_weights=str(tmp_path / "nope.pth"))
+    cfg = EvaluateConfig(inception_weights=str(tmp_path / "nope.pth"))
     sentence = (r"^params.yaml: evaluate.inception_weights is '.*nope.pth', which does not exist; "
-                r"put weights-inception-2015-12-05-6726825d.pth there or set evaluate.inception_weights to null$")
+                r"put weights-inception-2015-12-05-6726825d.pth there or set evaluate.inception_weights to \"\" \(the torch hub cache\)$")
     with pytest.raises(ConfigError, match=sentence):
-        evaluation.resolve_feature_space(cfg, None, blobs(4, 0), np.zeros(4, np.int64))
+        evaluation.resolve_feature_space(INCEPTION, cfg, None, blobs(4, 0), np.zeros(4, np.int64))
 
 
 def test_inception_weights_offline_is_one_sentence(tmp_path):
     sentence = (r"^Inception-v3 weights could not be downloaded \(offline\?\) and evaluate.inception_weights is not set; "
                 r"download .* or use evaluate.features: classifier$")
     with pytest.raises(UserError, match=sentence):
-        evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, blobs(4, 0), np.zeros(4, np.int64))
+        evaluation.resolve_feature_space(INCEPTION, EvaluateConfig(), None, blobs(4, 0), np.zeros(4, np.int64))
 
 
 def fake_inception_state(path: Path) -> None:
@@ -158,7 +160,7 @@ def fake_inception_state(path: Path) -> None:
 def test_inception_weights_in_hub_cache_are_used(tmp_path):
     cached = Path(torch.hub.get_dir()) / "checkpoints" / evaluation.INCEPTION_FILE
     fake_inception_state(cached)
-    space = evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, blobs(4, 0), np.zeros(4, np.int64))
+    space = evaluation.resolve_feature_space(INCEPTION, EvaluateConfig(), None, blobs(4, 0), np.zeros(4, np.int64))
     assert space == FeatureSpace(evaluation.INCEPTION_EXTRACTOR, str(cached), rgb=True)
     assert evaluation.UInt8Images(blobs(2, 0), rgb=True)[0].shape == (3, 8, 8)
 
@@ -174,7 +176,7 @@ def test_lpips_with_a_local_trunk_file_is_computed(tmp_path):
 
     trunk = torchvision.models.alexnet(weights=None).state_dict()
     torch.save(trunk, tmp_path / "alexnet.pth")
-    cfg = EvaluateParams(lpips_trunk_weights=str(tmp_path / "alexnet.pth"))
+    cfg = EvaluateConfig(lpips_trunk_weights=str(tmp_path / "alexnet.pth"))
     model = evaluation._lpips_model(evaluation.resolve_lpips_trunk(cfg), CPU)
     assert torch.equal(model.net.state_dict()["slice2.3.weight"], trunk["features.3.weight"])  # the file's trunk, not a random one
     same = np.repeat(blobs(1, 0, size=16), 6, axis=0)
@@ -195,13 +197,6 @@ def test_read_likelihoods_keeps_test_bits_flattened(tmp_path):
     assert evaluation.read_likelihoods(tmp_path / "prior.json") == {
         "top.test_bits_per_code": 3.5, "bottom.test_bits_per_code": 2.5,
     }
-
-
-def _stage():
-    spec = importlib.util.spec_from_file_location("stage_evaluate", REPO / "stages" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def levelled(labels: np.ndarray, seed: int, levels: list[int]) -> np.ndarray:
@@ -227,7 +222,9 @@ def _inputs(tmp_path: Path, params_text: str, at_chance: bool = False) -> list[s
         np.save(tmp_path / "samples" / name / "samples.npy", levelled(np.random.RandomState(seed).randint(0, 4, 30), seed, levels))
     (tmp_path / "pixelcnn.json").write_text(json.dumps({"test_bpd": 1.5, "train_bpd": 1.4, "levels": 256}))
     (tmp_path / "prior.json").write_text(json.dumps({"top": {"test_bits_per_code": 3.0}, "bottom": {"test_bits_per_code": 2.0}}))
-    (tmp_path / "params.yaml").write_text("seed: 0\nevaluate:\n" + params_text)
+    import yaml
+
+    write_params(tmp_path / "params.yaml", default_params(), evaluate=yaml.safe_load("x:\n" + params_text)["x"])
     return ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "prepared"),
             "--classifier", str(tmp_path / "classifier.pt"),
             "--samples", str(tmp_path / "samples" / "pixelcnn"), str(tmp_path / "samples" / "prior"),
@@ -237,7 +234,7 @@ def _inputs(tmp_path: Path, params_text: str, at_chance: bool = False) -> list[s
 
 def test_stage_evaluate_end_to_end_writes_every_key(tmp_path, capsys):
     argv = _inputs(tmp_path, "  num_samples: 50\n  kid_subset_size: 20\n  kid_subsets: 5\n  lpips_pairs: 10\n  device: cpu\n")
-    _stage().main(argv)
+    stage("evaluate")(argv)
     result = json.loads((tmp_path / "eval.json").read_text())
     expected = {f"{s}.{m}" for s in ("floor", "pixelcnn", "prior") for m in METRICS}
     expected |= {"pixelcnn.test_bpd", "prior.top.test_bits_per_code", "prior.bottom.test_bits_per_code"}
@@ -253,7 +250,7 @@ def test_stage_evaluate_end_to_end_writes_every_key(tmp_path, capsys):
     assert not (tmp_path / "torch_home" / "fidelity_cache").exists()
     assert "evaluate: lpips_alex_diversity is missing" in capsys.readouterr().out
     # same seed, same params → same numbers
-    _stage().main(argv)
+    stage("evaluate")(argv)
     assert json.loads((tmp_path / "eval.json").read_text()) == result
 
 
@@ -261,7 +258,7 @@ def test_stage_evaluate_offline_inception_stops_with_one_sentence(tmp_path, monk
     argv = _inputs(tmp_path, "  features: inception\n  device: cpu\n")
     monkeypatch.setattr("sys.argv", ["evaluate.py", *argv])
     with pytest.raises(SystemExit) as exit_info:
-        stage_main(_stage().main)
+        stage_main(stage("evaluate"))
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: Inception-v3 weights could not be downloaded (offline?)")
@@ -302,9 +299,9 @@ URL_INCEPTION = "https://github.com/toshas/torch-fidelity/releases/download/v0.2
 def test_inception_weights_corrupt_configured_file_is_one_sentence(tmp_path, damage):
     path = tmp_path / "inception.pth"
     damage(path)
-    cfg = EvaluateParams(features="inception", inception_weights=str(path))
+    cfg = EvaluateConfig(inception_weights=str(path))
     with pytest.raises(ConfigError) as err:
-        evaluation.resolve_feature_space(cfg, None, blobs(4, 0), np.zeros(4, np.int64))
+        evaluation.resolve_feature_space(INCEPTION, cfg, None, blobs(4, 0), np.zeros(4, np.int64))
     message = str(err.value)
     assert message.startswith(f"params.yaml: evaluate.inception_weights: {path} is not torch-fidelity's Inception-v3 state dict (")
     assert message.endswith(f"); download {URL_INCEPTION} to that path again, or use evaluate.features: classifier")
@@ -317,7 +314,7 @@ def test_inception_weights_corrupt_hub_cache_file_is_one_sentence(tmp_path, dama
     cached.parent.mkdir(parents=True)
     damage(cached)
     with pytest.raises(UserError) as err:
-        evaluation.resolve_feature_space(EvaluateParams(features="inception"), None, blobs(4, 0), np.zeros(4, np.int64))
+        evaluation.resolve_feature_space(INCEPTION, EvaluateConfig(), None, blobs(4, 0), np.zeros(4, np.int64))
     message = str(err.value)
     assert message.startswith(f"{cached}: the torch hub cache's copy is not torch-fidelity's Inception-v3 state dict (")
     assert message.endswith(f"); delete it and download {URL_INCEPTION} there again, or use evaluate.features: classifier")
@@ -328,15 +325,15 @@ def test_lpips_trunk_corrupt_file_is_one_sentence(tmp_path, damage):
     path = tmp_path / "alexnet.pth"
     damage(path)
     with pytest.raises(ConfigError) as err:
-        evaluation.resolve_lpips_trunk(EvaluateParams(lpips_trunk_weights=str(path)))
+        evaluation.resolve_lpips_trunk(EvaluateConfig(lpips_trunk_weights=str(path)))
     message = str(err.value)
     assert message.startswith(f"params.yaml: evaluate.lpips_trunk_weights: {path} is not torchvision's AlexNet state dict (")
-    assert message.endswith(f"); download {evaluation.ALEXNET_URL} to that path again, or set evaluate.lpips_trunk_weights to null")
+    assert message.endswith(f"); download {evaluation.ALEXNET_URL} to that path again, or set evaluate.lpips_trunk_weights to \"\" (the torch hub cache)")
     cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.ALEXNET_FILE
     cached.parent.mkdir(parents=True)
     damage(cached)
     with pytest.raises(UserError) as err:
-        evaluation.resolve_lpips_trunk(EvaluateParams())
+        evaluation.resolve_lpips_trunk(EvaluateConfig())
     message = str(err.value)
     assert message.startswith(f"{cached}: the torch hub cache's copy is not torchvision's AlexNet state dict (")
     assert message.endswith(f"); delete it and download {evaluation.ALEXNET_URL} there again")
@@ -349,7 +346,7 @@ def test_stage_evaluate_corrupt_inception_in_hub_cache_stops_with_one_sentence(t
     _garbage(cached)
     monkeypatch.setattr("sys.argv", ["evaluate.py", *argv])
     with pytest.raises(SystemExit) as exit_info:
-        stage_main(_stage().main)
+        stage_main(stage("evaluate"))
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {cached}: the torch hub cache's copy is not")
@@ -360,7 +357,7 @@ def test_stage_evaluate_refuses_a_classifier_at_chance(tmp_path, monkeypatch, ca
     argv = _inputs(tmp_path, "  num_samples: 50\n  kid_subset_size: 20\n  kid_subsets: 5\n  device: cpu\n", at_chance=True)
     monkeypatch.setattr("sys.argv", ["evaluate.py", *argv])
     with pytest.raises(SystemExit) as exit_info:
-        stage_main(_stage().main)
+        stage_main(stage("evaluate"))
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
@@ -377,24 +374,24 @@ def test_classifier_gate_refuses_a_3_class_classifier_at_chance(tmp_path):
     labels = np.arange(30) % 3
     images = constant_images(levels[:1], per_class=30)  # every image looks like class 0: right on a third
     with pytest.raises(CheckpointError, match=r"test accuracy is 0\.333 \(chance: 0\.333\), below evaluate\.min_classifier_accuracy 0\.8"):
-        evaluation.resolve_feature_space(EvaluateParams(), space.weights_path, images, labels)
-    lenient = evaluation.resolve_feature_space(EvaluateParams(min_classifier_accuracy=0.3), space.weights_path, images, labels)
+        evaluation.resolve_feature_space(CLASSIFIER, EvaluateConfig(), space.weights_path, images, labels)
+    lenient = evaluation.resolve_feature_space(CLASSIFIER, EvaluateConfig(min_classifier_accuracy=0.3), space.weights_path, images, labels)
     assert lenient.classifier_accuracy == pytest.approx(1 / 3)
 
 
 def test_classifier_gate_passes_a_good_classifier_and_keeps_its_accuracy(tmp_path):
     space, levels = certain_classifier(tmp_path / "c.pt", 3)
     labels = np.repeat(np.arange(3), 10)
-    resolved = evaluation.resolve_feature_space(EvaluateParams(), space.weights_path, constant_images(levels, 10), labels)
+    resolved = evaluation.resolve_feature_space(CLASSIFIER, EvaluateConfig(), space.weights_path, constant_images(levels, 10), labels)
     assert resolved == FeatureSpace(evaluation.CLASSIFIER_EXTRACTOR, space.weights_path, rgb=False, classifier_accuracy=1.0)
 
 
 def test_classifier_gate_refuses_labels_the_classifier_does_not_know(tmp_path):
     space, levels = certain_classifier(tmp_path / "c.pt", 3)
     with pytest.raises(CheckpointError, match=r"c\.pt: classifier has 3 classes but the test split's labels span -1\.\.-1; re-run train_classifier on this data"):
-        evaluation.resolve_feature_space(EvaluateParams(), space.weights_path, constant_images(levels, 2), np.full(6, -1))
+        evaluation.resolve_feature_space(CLASSIFIER, EvaluateConfig(), space.weights_path, constant_images(levels, 2), np.full(6, -1))
 
 
 def test_min_classifier_accuracy_range_is_one_sentence():
-    with pytest.raises(ConfigError, match=r"^params.yaml: evaluate.min_classifier_accuracy must be in \[0, 1\], got 1.5$"):
-        EvaluateParams(min_classifier_accuracy=1.5)
+    with pytest.raises(ValueError, match=r"^min_classifier_accuracy must be in \[0, 1\], got 1.5$"):
+        EvaluateConfig(min_classifier_accuracy=1.5)

@@ -112,5 +112,5 @@ def test_pixelcnn_logits_shape_and_bits_per_dim_of_uniform_model():
 
 
 def test_pixelcnn_config_rejects_hidden_not_divisible_by_channels():
-    with pytest.raises(ValueError, match="divisible by channels"):
+    with pytest.raises(ValueError, match="hidden must be divisible by the 3 channels"):
         PixelCNNConfig(channels=3, hidden=64)

@@ -10,19 +10,25 @@ import pytest
 import torch
 import yaml
 
+from helpers import outputs, stage, train_args, write_params, write_prepared
+from pixelcnn import checkpoints
+from pixelcnn.configs import CondNetConfig, PixelCNNConfig
 from pixelcnn.errors import CheckpointError
-from pixelcnn.prior import CodePrior, PriorModelParams, build_level, check_pairing, load_prior, prior_loss
+from pixelcnn.prior import CodePrior, CodePriorConfig, LevelPrior, check_pairing, level_config
+from pixelcnn.vqvae import VQVAE
 from test_model import dependency_map
-from test_vqvae import TINY, stage, write_prepared
+from test_vqvae import TINY
 
 TINY_PRIOR = dict(hidden=8, skip=16, layers=3, embed_dim=4, cond_hidden=6, cond_blocks=1, epochs=2,
-                  batch_size=8, num_samples=6, sample_batch_size=4)
+                  batch_size=8, num_samples=6, sample_batch_size=4, labels=[])
 
 
-def bottom_prior(seed: int = 0):
+def bottom_prior(seed: int = 0) -> LevelPrior:
     torch.manual_seed(seed)
-    params = PriorModelParams(hidden=8, skip=32, layers=5, embed_dim=3, cond_hidden=6, cond_blocks=1)
-    return build_level(params, codebook_size=5, shape=(4, 4), num_classes=3, above=(2, 2)).double()
+    template = PixelCNNConfig(hidden=8, skip=32, layers=5, embed_dim=3)
+    config = level_config(template, CondNetConfig(hidden=6, blocks=1), "bottom", codebook_size=5, shape=(4, 4),
+                          num_classes=3, top_shape=(2, 2))
+    return LevelPrior(config).double()
 
 
 def test_bottom_prior_causal_in_bottom_codes_at_every_position():
@@ -49,36 +55,42 @@ def test_bottom_prior_sees_every_top_code_including_later_ones():
     assert seen.all(), f"the first bottom code ignores top codes at {torch.nonzero(~seen).tolist()}"
 
 
-def test_prior_loss_is_bits_per_code_of_a_uniform_model():
+def test_bits_per_code_of_a_uniform_model_is_log2_k():
     level = bottom_prior()
     torch.nn.init.zeros_(level.pixelcnn.head_out.weight)
     torch.nn.init.zeros_(level.pixelcnn.head_out.bias)
-    batch = (torch.randint(0, 5, (2, 4, 4)), torch.tensor([0, 2]), torch.randint(0, 5, (2, 2, 2)))
-    assert prior_loss(level, batch).item() == pytest.approx(np.log2(5), abs=1e-6)
+    bits = level.bits_per_code(torch.randint(0, 5, (2, 4, 4)), torch.tensor([0, 2]), torch.randint(0, 5, (2, 2, 2)))
+    assert bits.shape == (2,) and torch.allclose(bits, torch.full((2,), np.log2(5), dtype=bits.dtype), atol=1e-6)
 
 
 def test_check_pairing_names_both_files_when_autoencoders_differ():
-    prior = CodePrior({"top": bottom_prior()}, vqvae_fingerprint="aaaa")
+    prior = CodePrior(CodePriorConfig("aaaa", (bottom_prior().config,)))
     with pytest.raises(CheckpointError, match=r"models/prior\.pt was trained on codes of autoencoder aaaa, but models/vqvae\.pt is autoencoder bbbb"):
         check_pairing(prior, "models/prior.pt", "bbbb", "models/vqvae.pt")
 
 
-def run_two_stage(tmp_path: Path, levels: int, **prior) -> dict[str, str]:
+def test_code_prior_config_round_trips_through_its_checkpoint(tmp_path):
+    prior = CodePrior(CodePriorConfig("abcd", (bottom_prior().config,))).float()
+    checkpoints.save(tmp_path / "prior.pt", prior)
+    again = checkpoints.load_model(tmp_path / "prior.pt", CodePrior)
+    assert again.config == prior.config and isinstance(again.config.levels, tuple)
+    state = prior.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in again.state_dict().items())
+
+
+def run_two_stage(tmp_path: Path, levels: int, seed: int = 1, **prior) -> dict[str, str]:
     data = write_prepared(tmp_path / "prepared")
-    raw = {"seed": 1, "vqvae": {**TINY, "levels": levels, "epochs": 1, "batch_size": 8},
-           "prior": {**TINY_PRIOR, **prior}}
-    p = tmp_path / "params.yaml"
-    p.write_text(yaml.safe_dump(raw))
-    out = {k: str(tmp_path / v) for k, v in dict(
-        vqvae="vqvae.pt", codes="codes", prior="prior.pt", samples="samples", grid="s.png").items()}
-    stage("train_vqvae")(["--params", str(p), "--data", str(data), "--out", out["vqvae"], "--metrics",
-                          str(tmp_path / "v.json"), "--plots", str(tmp_path / "v.csv"), "--grid", str(tmp_path / "v.png")])
-    stage("extract_codes")(["--params", str(p), "--data", str(data), "--model", out["vqvae"], "--out", out["codes"]])
-    stage("train_prior")(["--params", str(p), "--codes", out["codes"], "--out", out["prior"],
-                          "--metrics", str(tmp_path / "prior.json"), "--plots", str(tmp_path / "prior.csv")])
+    p = write_params(tmp_path / "params.yaml", seed=seed, vqvae={**TINY, "levels": levels, "epochs": 1, "batch_size": 8},
+                     prior={**TINY_PRIOR, **prior})
+    vq, pr = outputs(tmp_path, "vqvae"), outputs(tmp_path, "prior")
+    stage("train_vqvae")(train_args("train_vqvae", p, data, vq))
+    codes = str(tmp_path / "codes")
+    stage("extract_codes")(["--params", str(p), "--data", str(data), "--model", vq["out"], "--out", codes])
+    stage("train_prior")(train_args("train_prior", p, Path(codes), pr))
+    out = {"vqvae": vq["out"], "prior": pr["out"], "metrics": pr["metrics"], "samples": str(tmp_path / "samples"),
+           "grid": str(tmp_path / "s.png"), "params": str(p), "data": str(data)}
     stage("sample_prior")(["--params", str(p), "--prior", out["prior"], "--vqvae", out["vqvae"],
                            "--out", out["samples"], "--grid", out["grid"]])
-    out["params"] = str(p)
     return out
 
 
@@ -86,10 +98,10 @@ def run_two_stage(tmp_path: Path, levels: int, **prior) -> dict[str, str]:
 def test_prior_stages_train_and_sample_both_levels(tmp_path, levels):
     out = run_two_stage(tmp_path, levels)
     names = ["top"] if levels == 1 else ["top", "bottom"]
-    metrics = json.loads((tmp_path / "prior.json").read_text())
+    metrics = json.loads(Path(out["metrics"]).read_text())
     assert sorted(metrics) == sorted(names)
     assert all(0 < metrics[n]["test_bits_per_code"] < 8 for n in names)  # K = 8 codes: log2 8 = 3 for uniform
-    prior = load_prior(out["prior"], torch.device("cpu"))
+    prior = checkpoints.load_model(out["prior"], CodePrior)
     assert list(prior.levels) == names
     assert prior.levels[names[0]].cond_net is None
     if levels == 2:
@@ -111,13 +123,11 @@ def test_sample_prior_same_seed_same_samples_and_refuses_another_autoencoder(tmp
     assert np.array_equal(first, np.load(Path(out["samples"]) / "samples.npy"))
 
     # a second autoencoder (another seed) does not match the prior's codes
-    raw = yaml.safe_load(Path(out["params"]).read_text())
-    raw["seed"] = 2
-    other = tmp_path / "other.yaml"
-    other.write_text(yaml.safe_dump(raw))
-    stage("train_vqvae")(["--params", str(other), "--data", str(tmp_path / "prepared"), "--out", str(tmp_path / "v2.pt"),
-                          "--metrics", str(tmp_path / "v2.json"), "--plots", str(tmp_path / "v2.csv"), "--grid", str(tmp_path / "v2.png")])
+    other_params = write_params(tmp_path / "other.yaml", seed=2, vqvae={**TINY, "levels": 2, "epochs": 1, "batch_size": 8})
+    other = outputs(tmp_path / "other", "vqvae")
+    stage("train_vqvae")(train_args("train_vqvae", other_params, Path(out["data"]), other))
     with pytest.raises(CheckpointError, match="was trained on codes of autoencoder .* re-run extract_codes and train_prior"):
-        stage("sample_prior")(["--params", out["params"], "--prior", out["prior"], "--vqvae", str(tmp_path / "v2.pt"),
+        stage("sample_prior")(["--params", out["params"], "--prior", out["prior"], "--vqvae", other["out"],
                                "--out", str(tmp_path / "s2"), "--grid", str(tmp_path / "s2.png")])
     assert not (tmp_path / "s2").exists()
+    assert isinstance(checkpoints.load_model(other["out"], VQVAE), VQVAE)

@@ -151,8 +151,9 @@ def test_two_processes_train_the_weights_of_one(name, workspace, tmp_path):
 # ----------------------------------------------------------------------------- in-process trainer
 
 
-def pixel_trainer(tmp: Path, data: Path, optim: OptimConfig, fingerprint: str = "f", seed: int = 0) -> Trainer:
-    torch.manual_seed(seed)
+def pixel_trainer(tmp: Path, data: Path, optim: OptimConfig, fingerprint: str = "f", seed: int = 0,
+                  init_seed: int = 0) -> Trainer:
+    torch.manual_seed(init_seed)
     config = PixelCNNConfig(channels=1, levels=256, height=8, width=8, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
     return Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(checkpoint_every=2), seed=seed,
                    device=torch.device("cpu"), ctx=Context(), state_path=tmp / "state.pt", fingerprint=fingerprint,
@@ -186,7 +187,7 @@ def test_nan_loss_stops_with_one_sentence_naming_step_and_last_good_state(tmp_pa
 
 
 def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch):
-    data = write_prepared(tmp_path / "prepared")  # 40 rows, batch 8: 5 steps per epoch; a state every 2 steps
+    data = write_prepared(tmp_path / "prepared")  # 32 training rows, batch 8: 4 steps per epoch; a state every 2
     optim = OptimConfig(**{**OPTIM.__dict__, "epochs": 3, "ema_decay": 0.9, "val_fraction": 0.2, "patience": 5})
     whole = pixel_trainer(tmp_path / "whole", data, optim)
     whole.fit()
@@ -195,7 +196,7 @@ def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch)
 
     def interrupted(self, *args):
         calls["n"] += 1
-        if calls["n"] == 8:  # after the state of step 6 (epoch 2, batch 2) and step 7
+        if calls["n"] == 8:  # after the state of step 6 (epoch 2, batch 2) and step 7, the eighth step dies
             raise KeyboardInterrupt
         return step(self, *args)
 
@@ -203,7 +204,7 @@ def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         pixel_trainer(tmp_path / "resumed", data, optim).fit()
     monkeypatch.setattr(Trainer, "_step", step)
-    resumed = pixel_trainer(tmp_path / "resumed", data, optim, seed=1)  # another init: the state must replace it
+    resumed = pixel_trainer(tmp_path / "resumed", data, optim, init_seed=1)  # another init: the state replaces it
     result = resumed.fit()
     assert result.resumed_from_step == 6
     for key, value in whole.objective.state_dict().items():

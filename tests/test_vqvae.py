@@ -18,21 +18,13 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
-from pixelcnn import params
+from helpers import blobs, outputs, stage, train_args, write_params, write_prepared
+from pixelcnn import checkpoints, params
+from pixelcnn.codes import extract_codes, load_codes
+from pixelcnn.configs import VQVAEConfig
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.images import save_grid
-from pixelcnn.io import save_checkpoint
-from pixelcnn.vqvae import (
-    Quantizer,
-    VQVAE,
-    VQVAEParams,
-    extract_codes,
-    load_codes,
-    load_vqvae,
-    save_vqvae,
-    to_float,
-    train_vqvae,
-)
+from pixelcnn.vqvae import VQVAE, Quantizer, to_float
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_dim=4, bottom_downsample=2, top_downsample=2)
@@ -40,39 +32,17 @@ TINY = dict(hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_dim=4, b
 
 def tiny_model(levels: int, seed: int = 0) -> VQVAE:
     torch.manual_seed(seed)
-    return VQVAE(VQVAEParams(levels=levels, **TINY).model_config(channels=1, image_size=8))
+    return VQVAE(VQVAEConfig(channels=1, image_size=8, levels=levels, **TINY))
 
 
-def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:
-    """uint8 (n, 1, size, size): a bright square at a random place on black."""
-    rng = np.random.default_rng(seed)
-    images = np.zeros((n, 1, size, size), dtype=np.uint8)
-    for i, (r, c) in enumerate(rng.integers(0, size - 3, (n, 2))):
-        images[i, 0, r : r + 3, c : c + 3] = 255
-    return images
-
-
-def write_prepared(root: Path, n_train: int = 40, n_test: int = 12) -> Path:
-    """A prepared data dir in the on-disk format of pixelcnn.data."""
-    root.mkdir(parents=True)
-    for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
-        np.save(root / f"{split}_images.npy", blobs(n, seed))
-        np.save(root / f"{split}_labels.npy", np.arange(n, dtype=np.int64) % 3)
-    meta = {"name": "blobs", "channels": 1, "image_size": 8, "num_classes": 3, "class_names": ["a", "b", "c"]}
-    (root / "meta.json").write_text(json.dumps({**meta, "n_train": n_train, "n_test": n_test}))
-    return root
-
-
-def write_params(path: Path, **vqvae) -> Path:
-    path.write_text(yaml.safe_dump({"seed": 3, "vqvae": {**TINY, "epochs": 2, "batch_size": 8, **vqvae}}))
-    return path
-
-
-def stage(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+def run_vqvae_stage(tmp_path: Path, **vqvae) -> dict[str, str]:
+    p = write_params(tmp_path / "params.yaml", seed=3, vqvae={**TINY, "epochs": 2, "batch_size": 8, "grid_images": 16, **vqvae})
+    data = tmp_path / "prepared"
+    if not data.exists():
+        write_prepared(data)
+    out = outputs(tmp_path, "vqvae")
+    stage("train_vqvae")(train_args("train_vqvae", p, data, out))
+    return {**out, "params": str(p), "data": str(data)}
 
 
 # ----------------------------------------------------------------------------- quantiser
@@ -147,7 +117,7 @@ def test_quantizer_distances_and_ema_stay_fp32_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = q.train()(z)
     assert (out.codes == 1).all()
-    assert out.quantized.dtype == torch.float32 and out.loss.dtype == torch.float32
+    assert out.quantized.dtype == torch.float32 and out.loss.dtype == torch.float32 and out.loss.shape == (1,)
     assert all(b.dtype == torch.float32 for b in q.buffers())
     model = tiny_model(2).train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -171,47 +141,47 @@ def test_vqvae_decode_codes_of_encode_equals_eval_reconstruction(levels):
 
 
 def test_params_levels_other_than_1_or_2_is_one_sentence(tmp_path, monkeypatch):
-    write_params(tmp_path / "params.yaml", levels=3)
+    write_params(tmp_path / "params.yaml", vqvae={"levels": 3})
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as info:
-        params.load("params.yaml", VQVAEParams)
+        params.load_partial("params.yaml", "vqvae", VQVAEConfig)
     assert str(info.value) == "params.yaml: vqvae.levels must be 1 or 2, got 3"
     with pytest.raises(ConfigError, match=re.escape("params.yaml: vqvae.levels must be 1 or 2, got 3")):
-        stage("train_vqvae")(["--data", "x", "--out", "m", "--metrics", "j", "--plots", "c", "--grid", "g"])
+        stage("train_vqvae")(["--data", "x", "--out", "m", "--metrics", "j", "--plots", "c", "--curves", "p",
+                              "--grid", "g", "--state", "s"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # stopped before writing anything
 
 
 def test_load_vqvae_refuses_a_checkpoint_of_another_kind(tmp_path):
+    from pixelcnn.classifier import Classifier, ClassifierConfig
+
     path = tmp_path / "classifier.pt"
-    save_checkpoint(path, "classifier", {"in_channels": 1}, {})
+    checkpoints.save(path, Classifier(ClassifierConfig()))
     with pytest.raises(CheckpointError) as info:
-        load_vqvae(path)
+        checkpoints.load_model(path, VQVAE)
     assert str(info.value) == f"{path}: is a 'classifier' checkpoint, expected a 'vqvae' checkpoint; pass the right file"
 
 
-def test_load_vqvae_rebuilds_the_model_and_its_fingerprint(tmp_path):
+def test_load_vqvae_rebuilds_the_model_and_checks_its_fingerprint(tmp_path):
     model = tiny_model(2)
-    fingerprint = save_vqvae(tmp_path / "vqvae.pt", model)
-    loaded = load_vqvae(tmp_path / "vqvae.pt")
-    assert loaded.fingerprint() == fingerprint == model.fingerprint() and len(fingerprint) == 16
+    checkpoints.save(tmp_path / "vqvae.pt", model, fingerprint=model.fingerprint())
+    loaded = checkpoints.load_model(tmp_path / "vqvae.pt", VQVAE)
+    assert loaded.fingerprint() == model.fingerprint() and len(model.fingerprint()) == 16
     assert loaded.config == model.config and not loaded.training
     x = to_float(blobs(3, 0))
     assert torch.equal(loaded(x).recon, model.eval()(x).recon)
-    assert tiny_model(2, seed=1).fingerprint() != fingerprint
+    assert tiny_model(2, seed=1).fingerprint() != model.fingerprint()
+    checkpoints.save(tmp_path / "forged.pt", tiny_model(2, seed=1), fingerprint=model.fingerprint())
+    with pytest.raises(CheckpointError, match="its weights do not match the fingerprint stored with them; re-run train_vqvae"):
+        checkpoints.load_model(tmp_path / "forged.pt", VQVAE)
 
 
-def test_train_vqvae_same_seed_same_weights():
-    cfg = VQVAEParams(levels=2, epochs=1, batch_size=8, **TINY)
-    train, test = blobs(24, 1), blobs(8, 2)
-
-    def weights(seed: int) -> dict:
-        torch.manual_seed(seed + 100)  # the global RNG must not matter: everything comes from the generator
-        model, _, _ = train_vqvae(cfg, train, test, torch.device("cpu"), torch.Generator().manual_seed(seed), progress=False)
-        return model.state_dict()
-
-    a, b, c = weights(0), weights(0), weights(1)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not all(torch.equal(a[k], c[k]) for k in a)
+def test_train_vqvae_same_seed_same_weights(tmp_path):
+    a = run_vqvae_stage(tmp_path / "a")
+    b = run_vqvae_stage(tmp_path / "b")
+    c = run_vqvae_stage(tmp_path / "c", levels=2, beta=0.3)
+    assert Path(a["out"]).read_bytes() == Path(b["out"]).read_bytes()
+    assert Path(a["out"]).read_bytes() != Path(c["out"]).read_bytes()
 
 
 # ----------------------------------------------------------------------------- stages and codes on disk
@@ -219,25 +189,23 @@ def test_train_vqvae_same_seed_same_weights():
 
 @pytest.mark.parametrize("levels", [1, 2])
 def test_stages_train_then_extract_codes_that_decode_to_reconstructions(tmp_path, levels):
-    data = write_prepared(tmp_path / "prepared")
-    p = str(write_params(tmp_path / "params.yaml", levels=levels))
-    out = {k: str(tmp_path / v) for k, v in dict(model="vqvae.pt", metrics="m.json", plots="c.csv", grid="r.png", codes="codes").items()}
-    stage("train_vqvae")(
-        ["--params", p, "--data", str(data), "--out", out["model"], "--metrics", out["metrics"], "--plots", out["plots"], "--grid", out["grid"]]
-    )
-    stage("extract_codes")(["--params", p, "--data", str(data), "--model", out["model"], "--out", out["codes"]])
+    out = run_vqvae_stage(tmp_path, levels=levels)
+    codes_dir = str(tmp_path / "codes")
+    stage("extract_codes")(["--params", out["params"], "--data", out["data"], "--model", out["out"], "--out", codes_dir])
 
     names = ["top"] if levels == 1 else ["top", "bottom"]
     metrics = json.loads(Path(out["metrics"]).read_text())
     assert metrics["test_psnr"] == pytest.approx(10 * np.log10(1 / metrics["test_mse"]))
     assert all(0 < metrics[n]["usage"] <= 1 and 1 <= metrics[n]["perplexity"] <= 8 for n in names)
     rows = list(csv.DictReader(open(out["plots"])))
-    assert [r["epoch"] for r in rows] == ["1", "2"] and f"{names[-1]}_perplexity" in rows[0]
+    assert [r["epoch"] for r in rows] == ["1", "2"] and f"test_{names[-1]}_perplexity" in rows[0]
+    assert {"train_mse", "test_mse"} <= set(rows[0])  # measured alike: clamped, [0, 1] pixels
     assert Image.open(out["grid"]).size == ((8 * 10 + 2) * 16, (3 * 10 + 2) * 16)  # 12 pairs, 8 per row, ×16
+    assert Image.open(out["curves"]).format == "PNG"
 
-    model = load_vqvae(out["model"])
+    model = checkpoints.load_model(out["out"], VQVAE)
     for split, n in (("train", 40), ("test", 12)):
-        codes, labels, meta = load_codes(out["codes"], split, model)
+        codes, labels, meta = load_codes(codes_dir, split, model)
         assert list(codes) == names and meta["level_names"] == names
         assert all(a.dtype == np.int16 and a.shape == (n, *s) for a, s in zip(codes.values(), model.code_shapes))
         assert np.array_equal(labels, np.arange(n) % 3)
@@ -245,10 +213,34 @@ def test_stages_train_then_extract_codes_that_decode_to_reconstructions(tmp_path
         decoded = model.decode_codes([torch.from_numpy(a[:].astype(np.int64)) for a in codes.values()])
         assert torch.equal(decoded, model(x).recon)
     assert meta["vqvae_fingerprint"] == model.fingerprint() and meta["codebook_size"] == 8 and meta["num_classes"] == 3
-    assert sorted(p.name for p in Path(out["codes"]).iterdir()) == sorted(
+    assert sorted(p.name for p in Path(codes_dir).iterdir()) == sorted(
         ["meta.json", "train_labels.npy", "test_labels.npy"] + [f"{s}_{n}.npy" for s in ("train", "test") for n in names]
     )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_train_mse_and_test_mse_measure_the_same_thing():
+    """The MSE logged while training (reconstruction from the codebook before its EMA step) is the test's measure."""
+    from pixelcnn.objectives.vqvae import VQVAEObjective
+
+    model = tiny_model(2)
+    objective = VQVAEObjective(model)
+    batch = {"images": torch.from_numpy(blobs(6, 0))}
+    sums = objective.eval().evaluate(batch)
+    train_mse = objective.train()(batch)["mse"]
+    assert float(train_mse.detach().double().sum()) == pytest.approx(float(sums["mse"].detach()), rel=1e-6)
+
+
+def test_load_codes_refuses_codes_out_of_the_codebook_before_training(tmp_path):
+    images, labels = blobs(6, 0), np.zeros(6, dtype=np.int64)
+    extract_codes(tiny_model(2), {"train": (images, labels)}, tmp_path / "codes", batch_size=4, progress=False)
+    bad = np.load(tmp_path / "codes" / "train_bottom.npy")
+    bad[3, 1, 2] = 8  # K = 8: codes are 0..7
+    np.save(tmp_path / "codes" / "train_bottom.npy", bad)
+    with pytest.raises(DataError) as info:
+        load_codes(tmp_path / "codes", "train")
+    assert str(info.value) == (f"{tmp_path / 'codes' / 'train_bottom.npy'}: holds code 8, outside the codebook of 8 "
+                               "codes (0..7) that meta.json names; re-run extract_codes")
 
 
 def test_load_codes_refuses_codes_of_another_autoencoder(tmp_path):
