@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 
-
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 

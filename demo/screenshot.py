@@ -20,8 +20,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 APP = Path(__file__).resolve().with_name("app.py")
 CHROMIUM_FLAGS = (  # what headless Chromium needs in containers and offline machines
@@ -49,7 +49,7 @@ def serve(app: Path = APP, env: dict[str, str] | None = None, cwd: Path | None =
           timeout: float = 90) -> Iterator[str]:
     """Run the Streamlit app on a free port; yields its URL once it answers, stops it afterwards."""
     port = free_port()
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (kept open for the server's lifetime, closed below)
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--global.developmentMode", "false", "--client.toolbarMode", "viewer"]
@@ -79,7 +79,7 @@ def serve(app: Path = APP, env: dict[str, str] | None = None, cwd: Path | None =
 
 
 @contextlib.contextmanager
-def chromium(width: int = 1400, height: int = 1000) -> Iterator["object"]:
+def chromium(width: int = 1400, height: int = 1000) -> Iterator[object]:
     """A headless Chromium (selenium WebDriver) with a fresh profile; quits afterwards."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

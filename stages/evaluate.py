@@ -16,8 +16,8 @@ import argparse
 from pathlib import Path
 
 from pixelcnn import evaluation, params
-from pixelcnn.data import load_split
 from pixelcnn.configs import EvaluateConfig, Features
+from pixelcnn.data import load_split
 from pixelcnn.io import write_json, write_text
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 

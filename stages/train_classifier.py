@@ -17,8 +17,8 @@ from pixelcnn.configs import Augmentation, ClassifierConfig, Features, OptimConf
 from pixelcnn.data import load_split
 from pixelcnn.errors import DataError
 from pixelcnn.io import write_csv, write_json
-from pixelcnn.runtime import stage_main
 from pixelcnn.objectives.classifier import ClassifierObjective
+from pixelcnn.runtime import stage_main
 from pixelcnn.trainer import training_run
 
 

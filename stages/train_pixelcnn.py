@@ -14,9 +14,9 @@ from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, Run
 from pixelcnn.data import load_split
 from pixelcnn.io import write_csv, write_json
 from pixelcnn.model import PixelCNN
+from pixelcnn.objectives.pixel import PixelObjective
 from pixelcnn.plots import save_curves
 from pixelcnn.runtime import stage_main
-from pixelcnn.objectives.pixel import PixelObjective
 from pixelcnn.trainer import training_run
 
 

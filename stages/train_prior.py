@@ -14,10 +14,10 @@ from pixelcnn import checkpoints, distributed, params
 from pixelcnn.codes import load_codes
 from pixelcnn.configs import ClassConditioning, CondNetConfig, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.io import write_csv, write_json
+from pixelcnn.objectives.prior import PriorObjective
 from pixelcnn.plots import save_curves
 from pixelcnn.prior import CodePrior, CodePriorConfig, LevelPrior, level_config
 from pixelcnn.runtime import stage_main
-from pixelcnn.objectives.prior import PriorObjective
 from pixelcnn.trainer import training_run
 
 

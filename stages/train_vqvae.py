@@ -15,9 +15,9 @@ from pixelcnn.configs import OptimConfig, ReconstructionGrid, RunConfig, VQVAECo
 from pixelcnn.data import load_split
 from pixelcnn.images import save_grid
 from pixelcnn.io import write_csv, write_json
+from pixelcnn.objectives.vqvae import VQVAEObjective
 from pixelcnn.plots import save_curves
 from pixelcnn.runtime import stage_main
-from pixelcnn.objectives.vqvae import VQVAEObjective
 from pixelcnn.trainer import training_run
 from pixelcnn.vqvae import VQVAE, reconstruction_pairs
 

@@ -20,12 +20,13 @@ from PIL import Image
 
 import pixelcnn
 from pixelcnn.api import PixelCNNPipeline, VQPriorPipeline
+from pixelcnn.configs import SamplingOptions
 from pixelcnn.errors import CheckpointError, InputError, UserError
 from pixelcnn.fast_sampling import sample
 from pixelcnn.model import PixelCNN, PixelCNNConfig
-from pixelcnn.configs import SamplingOptions
 from pixelcnn.pixel import dequantise, quantise
 from pixelcnn.sampling import class_labels
+
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from test_demo import point_at
+
 from tiny_models import tiny_run  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

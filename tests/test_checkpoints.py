@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import stage, write_params, write_prepared
 from pixelcnn import checkpoints
 from pixelcnn.classifier import Classifier
 from pixelcnn.configs import ClassifierConfig, PixelCNNConfig, VQVAEConfig
@@ -18,6 +17,8 @@ from pixelcnn.errors import CheckpointError
 from pixelcnn.model import PixelCNN
 from pixelcnn.prior import CodePrior, CodePriorConfig, LevelConfig
 from pixelcnn.vqvae import VQVAE
+
+from helpers import stage, write_params, write_prepared
 
 
 def tiny_models() -> dict[str, torch.nn.Module]:

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import outputs, stage, train_args, write_params
 from pixelcnn import checkpoints
 from pixelcnn.classifier import Classifier, ClassifierConfig, accuracy
 from pixelcnn.data import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
+
+from helpers import outputs, stage, train_args, write_params
 
 
 def quadrants(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from PIL import Image
 
 import pixelcnn
 from pixelcnn.cli import main
+
 from tiny_models import SIZE, tiny_run  # noqa: F401  (fixture)
 
 TILE = SIZE + 2  # a grid cell: the image and its 2-pixel gap

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import stage
 from pixelcnn import params
 from pixelcnn.configs import DataConfig
 from pixelcnn.data import PreparedData, load_split, prepare, save_prepared, split_indices
 from pixelcnn.errors import ConfigError, DataError
+
+from helpers import stage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -223,13 +224,7 @@ def test_cifar10_missing_names_the_file(tmp_path):
 
 # --------------------------------------------------------------------------- CelebA (aligned jpgs + list files)
 
-CELEBA_ATTRS = (
-    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
-    "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup "
-    "High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose "
-    "Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat "
-    "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young"
-).split()
+CELEBA_ATTRS = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young"]
 
 
 def _write_celeba(root: Path, partitions=(0, 0, 0, 1, 2, 2)) -> np.ndarray:

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn import evaluation
+from pixelcnn import checkpoints, evaluation
 from pixelcnn.classifier import Classifier, ClassifierConfig
+from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
-from helpers import default_params, stage, write_params
-from pixelcnn import checkpoints
-from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.evaluation import FeatureSpace
 from pixelcnn.runtime import stage_main
+
+from helpers import default_params, stage, write_params
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

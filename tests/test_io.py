@@ -108,7 +108,6 @@ def _tiny() -> PreparedData:
 
 @pytest.mark.parametrize("where", ["np.save", "write_json"])
 def test_atomic_dir_on_a_full_disk_names_the_output_dir_and_keeps_the_old_one(tmp_path, monkeypatch, where):
-    import pixelcnn.data
 
     out = tmp_path / "prepared"
     save_prepared(_tiny(), out)

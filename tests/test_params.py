@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ROOT, default_params
 from pixelcnn import params
 from pixelcnn.configs import (
     ClassConditioning,
@@ -20,6 +19,8 @@ from pixelcnn.configs import (
     SamplingOptions,
 )
 from pixelcnn.errors import ConfigError
+
+from helpers import ROOT, default_params
 
 
 def write(tmp_path: Path, mutate) -> Path:

@@ -12,11 +12,12 @@ import torch
 import yaml
 from PIL import Image
 
-from helpers import outputs, stage, train_args, write_params, write_prepared
 from pixelcnn import checkpoints
 from pixelcnn.errors import CheckpointError, ConfigError
 from pixelcnn.model import PixelCNN
 from pixelcnn.pixel import dequantise, quantise
+
+from helpers import outputs, stage, train_args, write_params, write_prepared
 
 TINY = {"hidden": 6, "skip": 6, "layers": 3, "kernel": 3, "position_channels": 2, "epochs": 2, "batch_size": 8,
         "num_samples": 6, "sample_batch_size": 4, "progress_every": 3, "complete_rows": 4, "labels": []}
@@ -55,7 +56,7 @@ def test_pixel_stages_train_and_sample(tmp_path):
     out = run_stages(tmp_path)
     metrics = json.loads(Path(out["metrics"]).read_text())
     assert 0 < metrics["test_bpd"] < 8.5 and metrics["levels"] == 256 and metrics["epochs"] == 2
-    rows = list(csv.DictReader(open(out["plots"])))
+    rows = list(csv.DictReader(Path(out["plots"]).read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2"] and {"train_bpd", "test_bpd", "lr"} <= set(rows[0])
     assert Image.open(out["curves"]).format == "PNG"
     samples = np.load(out["samples"] / "samples.npy")

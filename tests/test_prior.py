@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from helpers import outputs, stage, train_args, write_params, write_prepared
 from pixelcnn import checkpoints
 from pixelcnn.configs import CondNetConfig, PixelCNNConfig
 from pixelcnn.errors import CheckpointError
 from pixelcnn.prior import CodePrior, CodePriorConfig, LevelPrior, check_pairing, level_config
 from pixelcnn.vqvae import VQVAE
+
+from helpers import outputs, stage, train_args, write_params, write_prepared
 from test_model import dependency_map
 from test_vqvae import TINY
 

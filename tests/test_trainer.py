@@ -8,7 +8,6 @@ torch thread, so CPU results are bitwise reproducible.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import random
@@ -22,7 +21,6 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ROOT, outputs, stage, tiny_params, train_args, write_params, write_prepared
 from pixelcnn import checkpoints
 from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
@@ -30,6 +28,8 @@ from pixelcnn.errors import TrainingError
 from pixelcnn.model import PixelCNN
 from pixelcnn.objectives.pixel import PixelObjective
 from pixelcnn.trainer import Trainer, learning_rate
+
+from helpers import ROOT, outputs, stage, train_args, write_params, write_prepared
 
 MODELS = ["train_pixelcnn", "train_vqvae", "train_prior", "train_classifier"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}

@@ -6,7 +6,6 @@ Tiny configs on 8×8 images (B batch, C channels, H W pixels, h w code grid).
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -15,16 +14,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from PIL import Image
 
-from helpers import blobs, outputs, stage, train_args, write_params, write_prepared
 from pixelcnn import checkpoints, params
 from pixelcnn.codes import extract_codes, load_codes
 from pixelcnn.configs import VQVAEConfig
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.images import save_grid
 from pixelcnn.vqvae import VQVAE, Quantizer, to_float
+
+from helpers import blobs, outputs, stage, train_args, write_params, write_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_dim=4, bottom_downsample=2, top_downsample=2)
@@ -197,7 +196,7 @@ def test_stages_train_then_extract_codes_that_decode_to_reconstructions(tmp_path
     metrics = json.loads(Path(out["metrics"]).read_text())
     assert metrics["test_psnr"] == pytest.approx(10 * np.log10(1 / metrics["test_mse"]))
     assert all(0 < metrics[n]["usage"] <= 1 and 1 <= metrics[n]["perplexity"] <= 8 for n in names)
-    rows = list(csv.DictReader(open(out["plots"])))
+    rows = list(csv.DictReader(Path(out["plots"]).read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2"] and f"test_{names[-1]}_perplexity" in rows[0]
     assert {"train_mse", "test_mse"} <= set(rows[0])  # measured alike: clamped, [0, 1] pixels
     assert Image.open(out["grid"]).size == ((8 * 10 + 2) * 16, (3 * 10 + 2) * 16)  # 12 pairs, 8 per row, ×16

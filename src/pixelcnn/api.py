@@ -26,9 +26,10 @@ subclasses whose message is one sentence naming the culprit and the fix.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 import torch
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
 
 Sampler = Literal["cached", "naive"]
 # Images the pipelines accept: uint8 array/tensor (N, C, H, W), (C, H, W) or (H, W); PIL image(s).
-ImageInput = Union[np.ndarray, torch.Tensor, "PILImage.Image", Sequence["PILImage.Image"]]
-LabelInput = Union[int, Sequence[int], np.ndarray, torch.Tensor, None]
+ImageInput = Union[np.ndarray, torch.Tensor, "PILImage.Image", Sequence["PILImage.Image"]]  # noqa: UP007  (string forward refs)
+LabelInput = int | Sequence[int] | np.ndarray | torch.Tensor | None
 
 TRAIN_HINT = "train the models first with `uv run dvc repro`, or pass the path of a trained checkpoint"
 
@@ -62,14 +63,14 @@ def _checkpoint_kind(path: Path) -> str:
     return kind_of(path, TRAIN_HINT)
 
 
-def _load_pixel_model(path: Path, device: torch.device) -> "PixelCNN":
+def _load_pixel_model(path: Path, device: torch.device) -> PixelCNN:
     from pixelcnn.checkpoints import load_model
     from pixelcnn.model import PixelCNN
 
     return load_model(path, PixelCNN, device)
 
 
-def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.device) -> tuple["CodePrior", "VQVAE"]:
+def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.device) -> tuple[CodePrior, VQVAE]:
     from pixelcnn.checkpoints import load_model
     from pixelcnn.prior import CodePrior, check_pairing
     from pixelcnn.vqvae import VQVAE
@@ -79,7 +80,7 @@ def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.devi
     return prior, vqvae
 
 
-def _draw(model: "PixelCNN", n: int, options: tuple[float, int, float], sampler: Sampler, **kwargs) -> torch.Tensor:
+def _draw(model: PixelCNN, n: int, options: tuple[float, int, float], sampler: Sampler, **kwargs) -> torch.Tensor:
     """The project's sampler: int64 (n, C, H, W) in [0, K). kwargs: labels, cond, init, start_row, generator, on_row."""
     from pixelcnn.configs import SamplingOptions
     from pixelcnn.fast_sampling import sample
@@ -106,21 +107,21 @@ def _dequantise(x: torch.Tensor, levels: int) -> np.ndarray:
     return dequantise(x, levels)
 
 
-def _decode(vqvae: "VQVAE", codes: list[torch.Tensor]) -> np.ndarray:
+def _decode(vqvae: VQVAE, codes: list[torch.Tensor]) -> np.ndarray:
     """Code grids int64 [(B, h, w)] coarse → fine → uint8 (B, C, H, W)."""
     from pixelcnn.vqvae import to_uint8
 
     return to_uint8(vqvae.decode_codes(codes))
 
 
-def _encode(vqvae: "VQVAE", images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
+def _encode(vqvae: VQVAE, images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
     """uint8 (B, C, H, W) → code grids int64 [(B, h, w)] coarse → fine."""
     from pixelcnn.vqvae import to_float
 
     return vqvae.encode(to_float(images, device))
 
 
-def _nll(model: "PixelCNN", x: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
+def _nll(model: PixelCNN, x: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
     """Negative log-likelihood in nats per image, float (B,); mean / (dims · ln 2) is ``model.bits_per_dim``."""
     return model.nll(x, labels, cond)
 
@@ -140,18 +141,18 @@ class Samples:
     def __len__(self) -> int:
         return len(self.images)
 
-    def pil(self) -> list["PILImage.Image"]:
+    def pil(self) -> list[PILImage.Image]:
         """One PIL image per sample (mode L for grey, RGB for colour)."""
         from PIL import Image
 
         return [Image.fromarray(_hwc(x)) for x in self.images]
 
-    def grid(self, nrow: int | None = None, scale: int = 1) -> "PILImage.Image":
+    def grid(self, nrow: int | None = None, scale: int = 1) -> PILImage.Image:
         """All samples tiled ``nrow`` per row (default: a square) with 2-pixel white gaps, enlarged ``scale`` times."""
         return grid_image(self.images, nrow, scale)
 
 
-def grid_image(images: np.ndarray, nrow: int | None = None, scale: int = 1) -> "PILImage.Image":
+def grid_image(images: np.ndarray, nrow: int | None = None, scale: int = 1) -> PILImage.Image:
     """uint8 (N, C, H, W) → one PIL image, ``nrow`` images per row (default: a square), nearest-neighbour ``scale``."""
     from PIL import Image
 
@@ -227,7 +228,7 @@ class Pipeline:
     def device(self) -> torch.device:
         raise NotImplementedError
 
-    def to(self, device: str | torch.device) -> "Pipeline":
+    def to(self, device: str | torch.device) -> Pipeline:
         """Move the models to ``device`` ("auto", "cpu", "cuda", ...); returns self."""
         raise NotImplementedError
 
@@ -352,7 +353,8 @@ class Pipeline:
         for start in range(0, n, batch_size):
             size = min(batch_size, n - start)
 
-            def report(level: str, i: int, height: int, preview: Callable[[], np.ndarray | None]) -> None:
+            def report(level: str, i: int, height: int, preview: Callable[[], np.ndarray | None],
+                       start: int = start, size: int = size) -> None:
                 nonlocal done
                 done += size
                 if frames_every and start == 0 and level == grids[-1][0] and ((i + 1) % frames_every == 0 or i + 1 == height):
@@ -418,12 +420,12 @@ class PixelCNNPipeline(Pipeline):
     name = "pixelcnn"
     title = "pixel PixelCNN"
 
-    def __init__(self, model: "PixelCNN") -> None:
+    def __init__(self, model: PixelCNN) -> None:
         self.model = model.eval()
         self.config = model.config
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "auto") -> "PixelCNNPipeline":
+    def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "auto") -> PixelCNNPipeline:
         """Rebuild the model from ``train_pixelcnn``'s checkpoint (its own config) on ``device``."""
         path = Path(path)
         kind = _checkpoint_kind(path)
@@ -443,7 +445,7 @@ class PixelCNNPipeline(Pipeline):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def to(self, device: str | torch.device) -> "PixelCNNPipeline":
+    def to(self, device: str | torch.device) -> PixelCNNPipeline:
         self.model.to(resolve_device(device))
         return self
 
@@ -471,7 +473,7 @@ class VQPriorPipeline(Pipeline):
 
     name = "prior"
 
-    def __init__(self, prior: "CodePrior", vqvae: "VQVAE") -> None:
+    def __init__(self, prior: CodePrior, vqvae: VQVAE) -> None:
         if prior.config.vqvae_fingerprint != vqvae.fingerprint():
             raise CheckpointError(
                 f"the prior was trained on codes of autoencoder {prior.config.vqvae_fingerprint}, not of this one "
@@ -482,7 +484,7 @@ class VQPriorPipeline(Pipeline):
 
     @classmethod
     def from_checkpoints(cls, prior: str | Path, vqvae: str | Path, *,
-                         device: str | torch.device = "auto") -> "VQPriorPipeline":
+                         device: str | torch.device = "auto") -> VQPriorPipeline:
         """Rebuild the priors (``train_prior``) and their autoencoder (``train_vqvae``); refuses an unpaired VQ-VAE."""
         prior, vqvae = Path(prior), Path(vqvae)
         for path, expected in ((prior, "prior"), (vqvae, "vqvae")):
@@ -509,7 +511,7 @@ class VQPriorPipeline(Pipeline):
     def device(self) -> torch.device:
         return next(self.prior.parameters()).device
 
-    def to(self, device: str | torch.device) -> "VQPriorPipeline":
+    def to(self, device: str | torch.device) -> VQPriorPipeline:
         device = resolve_device(device)
         self.prior.to(device)
         self.vqvae.to(device)
@@ -541,9 +543,9 @@ class VQPriorPipeline(Pipeline):
         codes = {name: g.cpu().numpy() for name, g in zip(self.prior.levels, grids)}
         return _decode(self.vqvae, grids), codes
 
-    def _partial_image(self, above: list[torch.Tensor], codes: torch.Tensor, done: int, h: int) -> np.ndarray:
+    def _partial_image(self, coarser: list[torch.Tensor], codes: torch.Tensor, done: int, h: int) -> np.ndarray:
         """Decoded images with the finest grid's first ``done`` rows drawn; pixels below them black."""
-        images = _decode(self.vqvae, [*above, codes])
+        images = _decode(self.vqvae, [*coarser, codes])
         images[:, :, done * self.image_shape[1] // h :] = 0
         return images
 

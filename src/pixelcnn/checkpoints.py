@@ -25,8 +25,9 @@ import io
 import pickle
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import torch
 from torch import nn

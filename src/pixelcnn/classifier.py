@@ -12,7 +12,8 @@ Images enter as uint8 (B, C, H, W) and are mapped to [-1, 1] inside.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,7 +50,7 @@ class Classifier(nn.Module):
         self.head = nn.Linear(config.feature_dim, config.num_classes)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Classifier":
+    def from_config(cls, config: Mapping[str, Any]) -> Classifier:
         from pixelcnn.checkpoints import config_from_dict
 
         return cls(config_from_dict(ClassifierConfig, config))

@@ -16,8 +16,9 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from pixelcnn.errors import InputError, UserError
 
@@ -205,8 +206,9 @@ def _read_images(args, pipe, split: str) -> tuple:
         if args.label is not None:
             labels = np.full(len(images), args.label, dtype=np.int64)
         return images, labels if pipe.num_classes else None
-    from pixelcnn.api import as_images
     from PIL import Image, UnidentifiedImageError
+
+    from pixelcnn.api import as_images
 
     pictures = []
     for name in args.image:

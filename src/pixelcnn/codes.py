@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import math
 import mmap
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch

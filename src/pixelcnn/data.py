@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -183,7 +184,7 @@ def _read_image(path: Path, mode: str) -> Image.Image:
 # --------------------------------------------------------------------------- datasets
 
 
-def _digits(cfg: DataConfig) -> _Dataset:
+def _digits(config: DataConfig) -> _Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -191,7 +192,7 @@ def _digits(cfg: DataConfig) -> _Dataset:
     labels = digits.target.astype(np.int64)
 
     def load(i: int) -> np.ndarray:
-        return _to_chw(Image.fromarray(pixels[i]), cfg.image_size)
+        return _to_chw(Image.fromarray(pixels[i]), config.image_size)
 
     return _Dataset(_Source(labels, load), None, [str(k) for k in range(10)], channels=1)
 
@@ -204,18 +205,18 @@ def _open_torchvision(make: Callable[[], Any], diagnose: Callable[[str], str]) -
         raise DataError(diagnose(f"{exc.__class__.__name__}: {_reason(exc)}")) from None
 
 
-def _missing_sentence(cfg: DataConfig, path: Path, title: str, how: str, reason: str) -> str:
-    if cfg.download:
+def _missing_sentence(config: DataConfig, path: Path, title: str, how: str, reason: str) -> str:
+    if config.download:
         return f"{path} not found and downloading {title} failed ({reason}); {how} by hand, or set data.name: digits"
     return f"{path} not found; {how} (or set data.download: true when online, or data.name: digits)"
 
 
-def _mnist(cfg: DataConfig) -> _Dataset:
+def _mnist(config: DataConfig) -> _Dataset:
     from torchvision import datasets
 
-    cls = datasets.FashionMNIST if cfg.name == "fashion_mnist" else datasets.MNIST
+    cls = datasets.FashionMNIST if config.name == "fashion_mnist" else datasets.MNIST
     title = "Fashion-MNIST" if cls is datasets.FashionMNIST else "MNIST"
-    raw = Path(cfg.root) / cls.__name__ / "raw"
+    raw = Path(config.root) / cls.__name__ / "raw"
 
     def diagnose(reason: str) -> str:
         for gz_name, _ in cls.resources:
@@ -224,31 +225,31 @@ def _mnist(cfg: DataConfig) -> _Dataset:
                 if path.with_suffix(".gz").is_file():
                     return f"{path}.gz is compressed; run `gunzip {raw}/*.gz` (torchvision reads the uncompressed idx files)"
                 how = f"put the four uncompressed {title} idx files in {raw}"
-                return _missing_sentence(cfg, path, title, how, reason)
+                return _missing_sentence(config, path, title, how, reason)
         return f"{raw}: cannot read the {title} idx files ({reason}); re-download them"
 
     sources = []
     for train in (True, False):
-        ds = _open_torchvision(lambda: cls(cfg.root, train=train, download=cfg.download), diagnose)
+        ds = _open_torchvision(lambda train=train: cls(config.root, train=train, download=config.download), diagnose)
         pixels = ds.data.numpy()  # (N, 28, 28) uint8
         if pixels.ndim != 3 or pixels.shape[1:] != (28, 28) or len(pixels) != len(ds.targets):
             raise DataError(f"{raw}: {title} images have shape {tuple(pixels.shape)}, expected (N, 28, 28); re-download them")
 
         def load(i: int, pixels: np.ndarray = pixels) -> np.ndarray:
-            return _to_chw(Image.fromarray(np.pad(pixels[i], 2)), cfg.image_size)  # (32, 32): zero border
+            return _to_chw(Image.fromarray(np.pad(pixels[i], 2)), config.image_size)  # (32, 32): zero border
 
         sources.append(_Source(ds.targets.numpy().astype(np.int64), load))
     names = [str(k) for k in range(10)] if title == "MNIST" else list(cls.classes)
     return _Dataset(sources[0], sources[1], names, channels=1)
 
 
-def _checksum_diagnose(cfg: DataConfig, files: list[tuple[Path, str]], title: str, how: str) -> Callable[[str], str]:
+def _checksum_diagnose(config: DataConfig, files: list[tuple[Path, str]], title: str, how: str) -> Callable[[str], str]:
     def diagnose(reason: str) -> str:
         from torchvision.datasets.utils import check_integrity
 
-        for path, md5 in files:
+        for path, _ in files:
             if not path.exists():
-                return _missing_sentence(cfg, path, title, how, reason)
+                return _missing_sentence(config, path, title, how, reason)
         for path, md5 in files:
             if path.is_file() and not check_integrity(str(path), md5):
                 return f"{path}: checksum does not match the official {title} file; re-download it"
@@ -257,58 +258,58 @@ def _checksum_diagnose(cfg: DataConfig, files: list[tuple[Path, str]], title: st
     return diagnose
 
 
-def _cifar10(cfg: DataConfig) -> _Dataset:
+def _cifar10(config: DataConfig) -> _Dataset:
     from torchvision.datasets import CIFAR10
 
-    base = Path(cfg.root) / CIFAR10.base_folder
+    base = Path(config.root) / CIFAR10.base_folder
     files = [(base / f, md5) for f, md5 in CIFAR10.train_list + CIFAR10.test_list]
     files.append((base / CIFAR10.meta["filename"], CIFAR10.meta["md5"]))
-    how = f"extract cifar-10-python.tar.gz into {cfg.root}"
-    diagnose = _checksum_diagnose(cfg, files, "CIFAR-10", how)
-    mode = "L" if cfg.grayscale else "RGB"
+    how = f"extract cifar-10-python.tar.gz into {config.root}"
+    diagnose = _checksum_diagnose(config, files, "CIFAR-10", how)
+    mode = "L" if config.grayscale else "RGB"
 
     sources, names = [], []
     for train in (True, False):
-        ds = _open_torchvision(lambda: CIFAR10(cfg.root, train=train, download=cfg.download), diagnose)
+        ds = _open_torchvision(lambda train=train: CIFAR10(config.root, train=train, download=config.download), diagnose)
         pixels, names = ds.data, list(ds.classes)  # (N, 32, 32, 3) uint8
 
         def load(i: int, pixels: np.ndarray = pixels) -> np.ndarray:
-            return _to_chw(Image.fromarray(pixels[i]).convert(mode), cfg.image_size)
+            return _to_chw(Image.fromarray(pixels[i]).convert(mode), config.image_size)
 
         sources.append(_Source(np.asarray(ds.targets, dtype=np.int64), load))
-    return _Dataset(sources[0], sources[1], names, channels=1 if cfg.grayscale else 3)
+    return _Dataset(sources[0], sources[1], names, channels=1 if config.grayscale else 3)
 
 
-def _celeba(cfg: DataConfig) -> _Dataset:
+def _celeba(config: DataConfig) -> _Dataset:
     from torchvision.datasets import CelebA
 
-    base = Path(cfg.root) / CelebA.base_folder
+    base = Path(config.root) / CelebA.base_folder
     files = [(base / f, md5) for _, md5, f in CelebA.file_list if not f.endswith((".zip", ".7z"))]
     files.append((base / "img_align_celeba", None))
     how = f"put img_align_celeba/ and the CelebA list_*.txt and identity_CelebA.txt files in {base}"
-    diagnose = _checksum_diagnose(cfg, files, "CelebA", how)
-    mode = "L" if cfg.grayscale else "RGB"
-    names = [f"not {cfg.celeba_attr}", cfg.celeba_attr] if cfg.celeba_attr else []
+    diagnose = _checksum_diagnose(config, files, "CelebA", how)
+    mode = "L" if config.grayscale else "RGB"
+    names = [f"not {config.celeba_attr}", config.celeba_attr] if config.celeba_attr else []
 
     sources = []
     for split in SPLITS:
-        ds = _open_torchvision(lambda: CelebA(cfg.root, split=split, target_type=[], download=cfg.download), diagnose)
-        if not cfg.celeba_attr:
+        ds = _open_torchvision(lambda split=split: CelebA(config.root, split=split, target_type=[], download=config.download), diagnose)
+        if not config.celeba_attr:
             labels = np.full(len(ds.filename), -1, dtype=np.int64)
-        elif cfg.celeba_attr in ds.attr_names:
-            labels = ds.attr[:, ds.attr_names.index(cfg.celeba_attr)].numpy().astype(np.int64)  # {0, 1}
+        elif config.celeba_attr in ds.attr_names:
+            labels = ds.attr[:, ds.attr_names.index(config.celeba_attr)].numpy().astype(np.int64)  # {0, 1}
         else:
             raise DataError(
-                f"{base / 'list_attr_celeba.txt'} has no attribute {cfg.celeba_attr!r}; set data.celeba_attr "
+                f"{base / 'list_attr_celeba.txt'} has no attribute {config.celeba_attr!r}; set data.celeba_attr "
                 "to one of its columns (e.g. Smiling, Male, Young) or \"\" for unlabelled"
             )
         paths = [base / "img_align_celeba" / f for f in ds.filename]
 
         def load(i: int, paths: list[Path] = paths) -> np.ndarray:
-            return _to_chw(_read_image(paths[i], mode), cfg.image_size, crop=CELEBA_CROP)
+            return _to_chw(_read_image(paths[i], mode), config.image_size, crop=CELEBA_CROP)
 
         sources.append(_Source(labels, load))
-    return _Dataset(sources[0], sources[1], names, channels=1 if cfg.grayscale else 3)
+    return _Dataset(sources[0], sources[1], names, channels=1 if config.grayscale else 3)
 
 
 def _image_files(folder: Path, recursive: bool) -> list[Path]:
@@ -320,8 +321,8 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
     )
 
 
-def _folder(cfg: DataConfig) -> _Dataset:
-    root = Path(cfg.root)
+def _folder(config: DataConfig) -> _Dataset:
+    root = Path(config.root)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found; put images (or one subfolder of images per class) there or set data.root")
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -342,12 +343,12 @@ def _folder(cfg: DataConfig) -> _Dataset:
     if len(paths) < 2:
         exts = " ".join(sorted(IMAGE_EXTENSIONS))
         raise DataError(f"{root}: found {len(paths)} images ({exts}); put at least 2 there or set data.root")
-    mode = "L" if cfg.grayscale else "RGB"
+    mode = "L" if config.grayscale else "RGB"
 
     def load(i: int) -> np.ndarray:
-        return _to_chw(_read_image(paths[i], mode), cfg.image_size)
+        return _to_chw(_read_image(paths[i], mode), config.image_size)
 
-    return _Dataset(_Source(np.asarray(labels, dtype=np.int64), load), None, names, channels=1 if cfg.grayscale else 3)
+    return _Dataset(_Source(np.asarray(labels, dtype=np.int64), load), None, names, channels=1 if config.grayscale else 3)
 
 
 _LOADERS: dict[str, Callable[[DataConfig], _Dataset]] = {
@@ -402,31 +403,31 @@ def _decode(source: _Source, indices: np.ndarray, channels: int, size: int) -> n
     return out
 
 
-def prepare(cfg: DataConfig) -> PreparedData:
-    """Load the dataset ``cfg`` names, split and subset it, decode it to uint8 arrays.
+def prepare(config: DataConfig) -> PreparedData:
+    """Load the dataset ``config`` names, split and subset it, decode it to uint8 arrays.
 
-    Deterministic given ``cfg``; raises ``DataError`` naming the missing or bad file.
+    Deterministic given ``config``; raises ``DataError`` naming the missing or bad file.
     """
-    ds = _LOADERS[cfg.name](cfg)
+    ds = _LOADERS[config.name](config)
     if ds.test is None:
-        train_idx, test_idx = split_indices(ds.train.labels, cfg.test_fraction, cfg.split_seed)
+        train_idx, test_idx = split_indices(ds.train.labels, config.test_fraction, config.split_seed)
         test_source = ds.train
     else:
         train_idx, test_idx = np.arange(len(ds.train.labels)), np.arange(len(ds.test.labels))
         test_source = ds.test
-    train_idx = train_idx[_subset(len(train_idx), cfg.max_train, cfg.split_seed, stream=1)]
-    test_idx = test_idx[_subset(len(test_idx), cfg.max_test, cfg.split_seed, stream=2)]
+    train_idx = train_idx[_subset(len(train_idx), config.max_train, config.split_seed, stream=1)]
+    test_idx = test_idx[_subset(len(test_idx), config.max_test, config.split_seed, stream=2)]
     if len(train_idx) == 0 or len(test_idx) == 0:
         raise DataError(
-            f"{cfg.root}: {cfg.name} gives {len(train_idx)} train and {len(test_idx)} test images; "
+            f"{config.root}: {config.name} gives {len(train_idx)} train and {len(test_idx)} test images; "
             "both must be non-empty, so add images or change data.test_fraction"
         )
     return PreparedData(
-        name=cfg.name,
+        name=config.name,
         class_names=list(ds.class_names),
-        train_images=_decode(ds.train, train_idx, ds.channels, cfg.image_size),
+        train_images=_decode(ds.train, train_idx, ds.channels, config.image_size),
         train_labels=ds.train.labels[train_idx],
-        test_images=_decode(test_source, test_idx, ds.channels, cfg.image_size),
+        test_images=_decode(test_source, test_idx, ds.channels, config.image_size),
         test_labels=test_source.labels[test_idx],
     )
 

@@ -18,8 +18,9 @@ import contextlib
 import datetime
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -86,7 +87,7 @@ class Context:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls) -> "Context":
+    def from_env(cls) -> Context:
         if not under_torchrun():
             return cls()
         return cls(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))

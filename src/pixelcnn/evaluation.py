@@ -161,7 +161,7 @@ def _check_weights(path: Path, configured: bool, key: str, title: str, url: str,
 
 
 def resolve_feature_space(
-    features: Features, cfg: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray,
+    features: Features, config: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray,
     test_labels: np.ndarray,
 ) -> FeatureSpace:
     """Check that the chosen feature extractor can be built and trusted, before anything is computed.
@@ -169,30 +169,30 @@ def resolve_feature_space(
     ``test_images``: uint8 (N, C, H, W), ``test_labels``: int64 (N,), the test split.
     ``classifier``: the checkpoint must exist, be a classifier, take C channels,
     know the labels, and classify the test split at least
-    ``cfg.min_classifier_accuracy`` right (the accuracy is kept in the result).
+    ``config.min_classifier_accuracy`` right (the accuracy is kept in the result).
     ``inception``: the weights must be a local file (``evaluate.inception_weights``),
     in the torch hub cache, or downloadable, and readable; otherwise one
     ``UserError`` sentence says how to fix it.
     """
     if features.features == "classifier":
-        return _classifier_space(cfg, classifier_path, test_images, test_labels)
+        return _classifier_space(config, classifier_path, test_images, test_labels)
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
     try:
-        path = _local_or_download(cfg.inception_weights, "inception_weights", INCEPTION_FILE, URL_INCEPTION_V3)
+        path = _local_or_download(config.inception_weights, "inception_weights", INCEPTION_FILE, URL_INCEPTION_V3)
     except OSError:
         raise UserError(
             f"Inception-v3 weights could not be downloaded (offline?) and evaluate.inception_weights is not set; "
             f"download {URL_INCEPTION_V3} to weights/{INCEPTION_FILE} and set evaluate.inception_weights to that "
             f"path, or use evaluate.features: classifier"
         ) from None
-    _check_weights(path, bool(cfg.inception_weights), "inception_weights", "torch-fidelity's Inception-v3",
+    _check_weights(path, bool(config.inception_weights), "inception_weights", "torch-fidelity's Inception-v3",
                    URL_INCEPTION_V3, INCEPTION_SIGNATURE, instead="use evaluate.features: classifier")
     return FeatureSpace(INCEPTION_EXTRACTOR, str(path), rgb=True)
 
 
 def _classifier_space(
-    cfg: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
+    config: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
 ) -> FeatureSpace:
     from pixelcnn.checkpoints import load_model
     from pixelcnn.classifier import Classifier, accuracy
@@ -218,23 +218,23 @@ def _classifier_space(
         )
     acc = accuracy(model, test_images, labels)
     print(f"evaluate: classifier test accuracy {acc:.4f} ({len(labels)} images, {k} classes)", flush=True)
-    if acc < cfg.min_classifier_accuracy:
+    if acc < config.min_classifier_accuracy:
         raise CheckpointError(
             f"{classifier_path}: the classifier's test accuracy is {acc:.3f} (chance: {1 / k:.3f}), below "
-            f"evaluate.min_classifier_accuracy {cfg.min_classifier_accuracy}, so its features cannot tell good "
+            f"evaluate.min_classifier_accuracy {config.min_classifier_accuracy}, so its features cannot tell good "
             "samples from bad ones and FID, IS, KID and precision/recall would be meaningless; train it longer "
             "(raise classifier.epochs) or use evaluate.features: inception"
         )
     return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False, classifier_accuracy=acc)
 
 
-def resolve_lpips_trunk(cfg: EvaluateConfig) -> Path | None:
+def resolve_lpips_trunk(config: EvaluateConfig) -> Path | None:
     """The AlexNet trunk weights for LPIPS, or ``None`` (with one log line) when they cannot be had.
 
     A file that is there but damaged (or another network's) raises one sentence naming it.
     """
     try:
-        path = _local_or_download(cfg.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
+        path = _local_or_download(config.lpips_trunk_weights, "lpips_trunk_weights", ALEXNET_FILE, ALEXNET_URL)
     except OSError:
         print(
             f"evaluate: {LPIPS_KEY} is missing: torchvision's AlexNet weights ({ALEXNET_FILE}) are not in the torch "
@@ -243,7 +243,7 @@ def resolve_lpips_trunk(cfg: EvaluateConfig) -> Path | None:
             flush=True,
         )
         return None
-    return _check_weights(path, bool(cfg.lpips_trunk_weights), "lpips_trunk_weights",
+    return _check_weights(path, bool(config.lpips_trunk_weights), "lpips_trunk_weights",
                           "torchvision's AlexNet", ALEXNET_URL, ALEXNET_SIGNATURE, instead=None)
 
 
@@ -331,7 +331,7 @@ def fidelity_metrics(
     images: np.ndarray,
     reference: np.ndarray,
     space: FeatureSpace,
-    cfg: EvaluateConfig,
+    config: EvaluateConfig,
     device: torch.device,
     rng_seed: int,
 ) -> dict[str, float]:
@@ -345,9 +345,9 @@ def fidelity_metrics(
     import torch_fidelity
 
     n = min(len(images), len(reference))
-    if n <= cfg.prc_neighborhood:
+    if n <= config.prc_neighborhood:
         raise ConfigError(
-            f"params.yaml: evaluate.prc_neighborhood ({cfg.prc_neighborhood}) must be below the smallest set's size "
+            f"params.yaml: evaluate.prc_neighborhood ({config.prc_neighborhood}) must be below the smallest set's size "
             f"({n} images); lower it or score more images"
         )
     if space.extractor == CLASSIFIER_EXTRACTOR:
@@ -358,7 +358,7 @@ def fidelity_metrics(
             input1=UInt8Images(images, space.rgb),
             input2=UInt8Images(reference, space.rgb),
             cuda=device.type == "cuda",
-            batch_size=cfg.batch_size,
+            batch_size=config.batch_size,
             isc=True,
             fid=True,
             kid=True,
@@ -366,9 +366,9 @@ def fidelity_metrics(
             feature_extractor=space.extractor,
             feature_extractor_weights_path=space.weights_path,
             isc_splits=min(ISC_SPLITS, len(images)),
-            kid_subsets=cfg.kid_subsets,
-            kid_subset_size=min(cfg.kid_subset_size, n),
-            prc_neighborhood=cfg.prc_neighborhood,
+            kid_subsets=config.kid_subsets,
+            kid_subset_size=min(config.kid_subset_size, n),
+            prc_neighborhood=config.prc_neighborhood,
             cache=False,
             save_cpu_ram=True,
             rng_seed=rng_seed,
@@ -501,13 +501,13 @@ def evaluate_sets(
     reference: np.ndarray,
     space: FeatureSpace,
     lpips_trunk: Path | None,
-    cfg: EvaluateConfig,
+    config: EvaluateConfig,
     device: torch.device,
     generator: torch.Generator | None = None,
 ) -> dict[str, float | None]:
     """Score every named set against ``reference``: flat ``{"<set>.<metric>": value}``.
 
-    Each set is first cut to ``cfg.num_samples`` images (seeded subset). The
+    Each set is first cut to ``config.num_samples`` images (seeded subset). The
     LPIPS diversity is ``None`` when ``lpips_trunk`` is ``None``.
     """
     shape = tuple(reference.shape[1:])
@@ -521,11 +521,11 @@ def evaluate_sets(
     results: dict[str, float | None] = {}
     for name, images in sets.items():
         start = time.perf_counter()
-        images = subset(images, cfg.num_samples, generator)
+        images = subset(images, config.num_samples, generator)
         rng_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        metrics: dict[str, float | None] = dict(fidelity_metrics(images, reference, space, cfg, device, rng_seed))
+        metrics: dict[str, float | None] = dict(fidelity_metrics(images, reference, space, config, device, rng_seed))
         metrics[LPIPS_KEY] = (
-            lpips_diversity(images, lpips_model, cfg.lpips_pairs, cfg.batch_size, device, generator)
+            lpips_diversity(images, lpips_model, config.lpips_pairs, config.batch_size, device, generator)
             if lpips_model is not None
             else None
         )

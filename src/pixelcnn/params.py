@@ -43,7 +43,7 @@ class Part:
     derived: tuple[str, ...] = ()  # fields the stage fills in from the data or an upstream checkpoint
     rename: tuple[tuple[str, str], ...] = ()  # (params key, field) where a key is not its field's name
 
-    def keys(self) -> dict[str, str]:
+    def keymap(self) -> dict[str, str]:
         """params key → field name, in field order."""
         to_key = {field: key for key, field in self.rename}
         return {to_key.get(f.name, f.name): f.name for f in dataclasses.fields(self.cls) if f.name not in self.derived}
@@ -90,7 +90,7 @@ TOP_LEVEL_SCALARS: dict[str, type] = {"seed": int}
 
 def section_keys(section: str) -> dict[str, None]:
     """Every key of a section, in declaration order."""
-    return {key: None for part in SECTIONS[section] for key in part.keys()}
+    return {key: None for part in SECTIONS[section] for key in part.keymap()}
 
 
 def find_part(section: str, cls: type) -> Part:
@@ -102,7 +102,7 @@ def find_part(section: str, cls: type) -> Part:
 
 def param_keys(section: str, cls: type) -> list[str]:
     """The dotted keys that loading ``cls`` from ``section`` reads, as dvc.yaml lists them."""
-    return [f"{section}.{key}" for key in find_part(section, cls).keys()]
+    return [f"{section}.{key}" for key in find_part(section, cls).keymap()]
 
 
 # ----------------------------------------------------------------------------- types
@@ -169,7 +169,7 @@ class Partial(Generic[T]):
 
     def __getitem__(self, key: str) -> Any:
         """The value of a params key (the field it names)."""
-        return self.kwargs[self.part.keys()[key]]
+        return self.kwargs[self.part.keymap()[key]]
 
 
 def _construct(part: Part, section: str, kwargs: dict[str, Any], where: str) -> Any:
@@ -177,7 +177,7 @@ def _construct(part: Part, section: str, kwargs: dict[str, Any], where: str) -> 
     try:
         return part.cls(**kwargs)
     except InvalidValue as exc:
-        to_key = {field: key for key, field in part.keys().items()}
+        to_key = {field: key for key, field in part.keymap().items()}
         if exc.field in to_key:
             raise ConfigError(f"{where}: {section}.{to_key[exc.field]} {exc.problem}") from None
         raise ConfigError(f"{where}: {section}: {exc}") from None
@@ -188,7 +188,7 @@ def _construct(part: Part, section: str, kwargs: dict[str, Any], where: str) -> 
 def _kwargs(part: Part, section: str, raw: dict[str, Any], where: str) -> dict[str, Any]:
     hints = typing.get_type_hints(part.cls)
     kwargs = {}
-    for key, field in part.keys().items():
+    for key, field in part.keymap().items():
         if key not in raw:
             raise ConfigError(f"{where}: {section}.{key} is missing; add it to the {section} section (see the project's params.yaml)")
         value = raw[key]
@@ -216,7 +216,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def validate(raw: dict[str, Any], where: str = "params.yaml") -> None:
     """Check every section and key of a whole params mapping (derived fields at their defaults)."""
     allowed_top = [*SECTIONS, *TOP_LEVEL_SCALARS]
-    for name, value in raw.items():
+    for name in raw:
         if name not in SECTIONS and name not in TOP_LEVEL_SCALARS:
             raise ConfigError(f"{where}: unknown section {name!r}; allowed: {', '.join(sorted(allowed_top))}")
     for name, annotation in TOP_LEVEL_SCALARS.items():

@@ -8,8 +8,8 @@ they are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from pixelcnn.io import atomic_path
 

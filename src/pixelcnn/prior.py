@@ -19,8 +19,9 @@ autoencoder whose codes the priors model.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -145,7 +146,7 @@ class CodePrior(nn.Module):
         self.levels = nn.ModuleDict({level.name: LevelPrior(level) for level in config.levels})
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "CodePrior":
+    def from_config(cls, config: Mapping[str, Any]) -> CodePrior:
         from pixelcnn.checkpoints import config_from_dict
 
         return cls(config_from_dict(CodePriorConfig, config))

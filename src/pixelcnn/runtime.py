@@ -6,7 +6,8 @@ import contextlib
 import os
 import random
 import sys
-from typing import Callable, Iterator, Literal
+from collections.abc import Callable, Iterator
+from typing import Literal
 
 import numpy as np
 import torch

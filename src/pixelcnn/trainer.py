@@ -45,9 +45,10 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,8 +57,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pixelcnn.checkpoints import read_payload, save_payload
-from pixelcnn.distributed import Context
 from pixelcnn.configs import OptimConfig, RunConfig
+from pixelcnn.distributed import Context
 from pixelcnn.errors import ConfigError, TrainingError
 from pixelcnn.loader import EpochBatches, NpyRows, SplitBatches, holdout
 from pixelcnn.runtime import autocast, resolve_precision
@@ -425,7 +426,6 @@ class TrainingRun:
                 configs: dict[str, Any], desc: str, section: str) -> Trainer:
         """A ``Trainer`` whose state lives in ``state_dir/<name>.pt``, fingerprinted by ``configs``, the data and the code."""
         import __main__
-
         import pixelcnn
         from pixelcnn.sources import package_files
 

@@ -33,8 +33,9 @@ live elsewhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,8 +44,6 @@ from torch import nn
 
 from pixelcnn import distributed
 from pixelcnn.configs import VQVAEConfig
-
-
 
 # ----------------------------------------------------------------------------- quantiser
 
@@ -282,7 +281,7 @@ class VQVAE(nn.Module):
         return self._decode([q.lookup(c.long()) for q, c in zip(self.quantizers.values(), codes)])
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "VQVAE":
+    def from_config(cls, config: Mapping[str, Any]) -> VQVAE:
         from pixelcnn.checkpoints import config_from_dict
 
         return cls(config_from_dict(VQVAEConfig, config))

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from pixelcnn.objectives import IMAGES, Batch, _count
-from pixelcnn.trainer import Objective
 from pixelcnn.pixel import quantise
+from pixelcnn.trainer import Objective
 
 if TYPE_CHECKING:
     from pixelcnn.model import PixelCNN
