@@ -245,10 +245,10 @@ def unconditional() -> PixelCNNPipeline:
     (lambda p: p(2, labels=10), r"label 10 is out of range: the pixel PixelCNN knows 10 classes \(0\.\.9\)"),
     (lambda p: p(2, labels=[1, -1]), r"label -1 is out of range"),
     (lambda p: p(2, labels="3"), r"labels must be a class index or a list of class indices, got '3'"),
-    (lambda p: p(2, temperature=0), r"temperature must be a number > 0 .* got 0"),
-    (lambda p: p(2, temperature=float("nan")), r"temperature must be a number > 0"),
-    (lambda p: p(2, top_k=-1), r"top_k must be a whole number >= 0 \(0 keeps every value\), got -1"),
-    (lambda p: p(2, top_p=1.5), r"top_p must be in \(0, 1\] \(1 keeps every value\), got 1\.5"),
+    (lambda p: p(2, temperature=0), r"temperature must be > 0, got 0"),
+    (lambda p: p(2, temperature=float("nan")), r"temperature must be a finite number, got nan"),
+    (lambda p: p(2, top_k=-1), r"top_k must be >= 0 \(0 keeps all\), got -1"),
+    (lambda p: p(2, top_p=1.5), r"top_p must be in \(0, 1\], got 1\.5"),
     (lambda p: p(0), r"n must be a whole number >= 1, got 0"),
     (lambda p: p(2, batch_size=0), r"batch_size must be a whole number >= 1, got 0"),
     (lambda p: p(2, generator=0), r"generator must be a torch\.Generator .* got int"),
@@ -300,7 +300,7 @@ def test_bad_checkpoints_are_one_sentence(tiny_run, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the sentence for a machine without CUDA")
 def test_cuda_without_a_gpu_is_one_sentence(tiny_run):
-    with pytest.raises(InputError, match=r"device 'cuda' was asked for but no CUDA device is available; use device='auto' or 'cpu'"):
+    with pytest.raises(InputError, match=r"device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'"):
         pixelcnn.load(tiny_run / "models" / "pixelcnn.pt", device="cuda")
 
 

@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Literal, Union
 import numpy as np
 import torch
 
-from pixelcnn.errors import CheckpointError, InputError
+from pixelcnn.errors import CheckpointError, InputError, InvalidValue
+from pixelcnn.runtime import resolve_device
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
+    from pixelcnn.configs import SamplingOptions
     from pixelcnn.model import PixelCNN
     from pixelcnn.prior import CodePrior
     from pixelcnn.vqvae import VQVAE
@@ -80,12 +82,11 @@ def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.devi
     return prior, vqvae
 
 
-def _draw(model: PixelCNN, n: int, options: tuple[float, int, float], sampler: Sampler, **kwargs) -> torch.Tensor:
+def _draw(model: PixelCNN, n: int, options: SamplingOptions, sampler: Sampler, **kwargs) -> torch.Tensor:
     """The project's sampler: int64 (n, C, H, W) in [0, K). kwargs: labels, cond, init, start_row, generator, on_row."""
-    from pixelcnn.configs import SamplingOptions
     from pixelcnn.fast_sampling import sample
 
-    return sample(model, n, sampler=sampler, options=SamplingOptions(*options), **kwargs)
+    return sample(model, n, sampler=sampler, options=options, **kwargs)
 
 
 def _cycled_labels(n: int, num_classes: int, pool: list[int] | None) -> torch.Tensor | None:
@@ -600,19 +601,6 @@ def _wrong_kind(path: Path, kind: str, expected: str) -> str:
     return f"{path} is a {kind!r} checkpoint, expected a {expected!r} checkpoint; pass the right file"
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """"auto" → CUDA when available, else CPU; anything else as torch names it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} was asked for but no CUDA device is available; use device='auto' or 'cpu'")
-    return resolved
-
-
 # ----------------------------------------------------------------------------- argument checks
 
 
@@ -676,14 +664,18 @@ def _draw_arguments(temperature: float, top_k: int, top_p: float, generator: tor
                 generator=_check_generator(generator))
 
 
-def _check_options(temperature: float, top_k: int, top_p: float) -> tuple[float, int, float]:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
-        raise InputError(f"temperature must be a number > 0 (1 samples the model as trained, lower is sharper), got {temperature!r}")
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
-        raise InputError(f"top_k must be a whole number >= 0 (0 keeps every value), got {top_k!r}")
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise InputError(f"top_p must be in (0, 1] (1 keeps every value), got {top_p!r}")
-    return float(temperature), int(top_k), float(top_p)
+def _check_options(temperature: float, top_k: int, top_p: float) -> SamplingOptions:
+    """The sampler's options; the types are checked here, the ranges by ``SamplingOptions`` itself."""
+    from pixelcnn.configs import SamplingOptions
+
+    for name, value, whole in (("temperature", temperature, False), ("top_k", top_k, True), ("top_p", top_p, False)):
+        numbers = (int, np.integer) if whole else (int, float, np.integer, np.floating)
+        if isinstance(value, bool) or not isinstance(value, numbers) or not math.isfinite(value):
+            raise InputError(f"{name} must be {'a whole number' if whole else 'a finite number'}, got {value!r}")
+    try:
+        return SamplingOptions(float(temperature), int(top_k), float(top_p))
+    except InvalidValue as exc:
+        raise InputError(str(exc)) from None
 
 
 def _check_sampler(sampler: str) -> Sampler:

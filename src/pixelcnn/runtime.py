@@ -12,20 +12,30 @@ from typing import Literal
 import numpy as np
 import torch
 
-from pixelcnn.errors import ConfigError, UserError
+from pixelcnn.errors import ConfigError, InputError, UserError
 
 Precision = Literal["fp32", "bf16"]
 
 
-def resolve_device(name: str, key: str = "device") -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cpu``/``cuda`` as named. ``key`` names the param in errors."""
-    if name == "auto":
+def resolve_device(device: str | torch.device, key: str | None = None) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; anything else as torch names it ("cpu", "cuda", "cuda:1", a device).
+
+    ``key`` is the params.yaml key the value came from: errors then name it
+    (``ConfigError``); without it they speak of the ``device`` argument (``InputError``).
+    """
+
+    def error(problem: str) -> UserError:
+        return ConfigError(f"params.yaml: {key} {problem}") if key else InputError(f"device {problem}")
+
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"params.yaml: {key} is 'cuda' but no CUDA device is available; set it to 'auto' or 'cpu'")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"params.yaml: {key} must be 'auto', 'cpu' or 'cuda', got {name!r}")
-    return torch.device(name)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise error(f"must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise error(f"is {str(device)!r} but no CUDA device is available; use 'auto' or 'cpu'")
+    return resolved
 
 
 def cpu_has_bf16() -> bool:

@@ -1,0 +1,124 @@
+"""Peak memory of ``train_pixelcnn`` stays flat as the training set grows: batches are streamed.
+
+Writes synthetic prepared data (random uint8 images, 1×32×32) of N and 4N
+train images to a temporary dir, then runs the real ``train_pixelcnn`` stage
+(one epoch of a tiny 16-level model, batch 256, one torch thread) on each in a fresh
+subprocess and prints one JSON line per run: images, peak RSS
+(``ru_maxrss``) once torch and the stage are imported (the baseline) and
+after training, and seconds. Linux carries a parent's resident memory at
+fork into a child's ``ru_maxrss``, so the parent here imports nothing heavy.
+
+``--compare`` adds, for contrast, the same runs after materialising the
+training images as int64 tensors the way the trainer used to (8 bytes per
+pixel value): what growth looks like.
+
+    uv run python benchmarks/train_memory.py            # N = 50000
+    uv run python benchmarks/train_memory.py --n 20000 --compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def write_data(root: Path, n: int, size: int = 32) -> None:
+    """A prepared data dir with ``n`` random train images (written in chunks) and 64 test images."""
+    import numpy as np
+
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, count in (("train", n), ("test", 64)):
+        images = np.lib.format.open_memmap(root / f"{split}_images.npy", mode="w+", dtype=np.uint8, shape=(count, 1, size, size))
+        for start in range(0, count, 4096):
+            stop = min(start + 4096, count)
+            images[start:stop] = rng.integers(0, 256, (stop - start, 1, size, size), dtype=np.uint8)
+        images.flush()
+        del images
+        np.save(root / f"{split}_labels.npy", rng.integers(0, 10, count).astype(np.int64))
+    meta = {"name": "random", "channels": 1, "image_size": size, "num_classes": 10, "class_names": [str(k) for k in range(10)]}
+    (root / "meta.json").write_text(json.dumps({**meta, "n_train": n, "n_test": 64}))
+
+
+def write_params(path: Path) -> None:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["pixelcnn"].update(levels=16, hidden=8, skip=8, layers=2, kernel=3, position_channels=0, epochs=1, batch_size=256,
+                           precision="fp32", device="cpu")
+    raw["train"].update(checkpoint_every=0, workers=0)
+    path.write_text(yaml.safe_dump(raw))
+
+
+def child(data: str, params: str, out: str, mode: str) -> None:
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "stages"))
+    import train_pixelcnn
+
+    torch.set_num_threads(1)
+    held = None
+    if mode == "int64 copy":  # what the trainer did before streaming: the whole split as int64 in memory
+        held = torch.from_numpy(np.load(Path(data) / "train_images.npy").astype(np.int64))
+    baseline = peak_rss_mb()
+    start = time.perf_counter()
+    argv = ["--params", params, "--data", data, "--out", f"{out}/m.pt", "--metrics", f"{out}/m.json",
+            "--plots", f"{out}/m.csv", "--curves", f"{out}/m.png", "--state", f"{out}/state"]
+    with open("/dev/null", "w") as sink:
+        stderr, sys.stderr = sys.stderr, sink  # the progress bar
+        stdout, sys.stdout = sys.stdout, sink
+        try:
+            train_pixelcnn.main(argv)
+        finally:
+            sys.stderr, sys.stdout = stderr, stdout
+    seconds = time.perf_counter() - start
+    images = int(json.loads((Path(data) / "meta.json").read_text())["n_train"])
+    print(json.dumps({
+        "reader": mode,
+        "train_images": images,
+        "uint8_mb": round(images * 32 * 32 / 2**20, 1),
+        "baseline_rss_mb": round(baseline, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "growth_mb": round(peak_rss_mb() - baseline, 1),
+        "seconds": round(seconds, 1),
+    }), flush=True)
+    del held
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=50000, help="train images of the small run; the large one has 4n")
+    p.add_argument("--compare", action="store_true", help="also run with the split held as int64, as before streaming")
+    p.add_argument("--child", nargs=4, metavar=("DATA", "PARAMS", "OUT", "MODE"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_params(tmp / "params.yaml")
+        for n in (args.n, 4 * args.n):
+            write_data(tmp / f"data{n}", n)
+        for mode in ["streamed"] + (["int64 copy"] if args.compare else []):
+            for n in (args.n, 4 * args.n):
+                out = tmp / f"out{n}{mode[0]}"
+                out.mkdir()
+                cmd = [sys.executable, __file__, "--child", str(tmp / f"data{n}"), str(tmp / "params.yaml"), str(out), mode]
+                subprocess.run(cmd, check=True)
+
+
+if __name__ == "__main__":
+    main()

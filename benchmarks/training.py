@@ -1,0 +1,129 @@
+"""Training speed of the gated PixelCNN through the trainer's own step, per precision and memory format.
+
+Prints, in one run, JSON lines:
+
+- the machine: torch threads, CPU count, load, whether the CPU has bf16
+  instructions, and the fp32 2048×2048 matmul rate (GFLOP/s, best of 10);
+- per model (two gated PixelCNNs of about 3.5 GMAC per 1×32×32 image:
+  kernel 3, hidden = skip = 128, 10 blocks; kernel 5, hidden = skip = 96,
+  10 blocks; 256 levels, 10 classes) and per setting the trainer offers
+  (``precision`` fp32 / bf16 × ``channels_last`` off / on): images per
+  second at batch 64 through ``Trainer._step`` (autocast, loss, backward,
+  gradient norm and clipping, AdamW), the achieved GFLOP/s (3 × forward MACs
+  × 2 per image: forward, and backward of about twice the forward), and the
+  speed-up over fp32 contiguous. MACs are counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` on one image.
+
+Each setting is timed over ``--steps`` steps after one warm-up step (best
+step time kept). On a shared CPU, compare numbers of one run only.
+
+    uv run python benchmarks/training.py
+    uv run python benchmarks/training.py --models kernel5 --steps 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
+from pixelcnn.distributed import Context
+from pixelcnn.model import PixelCNN
+from pixelcnn.objectives.pixel import PixelObjective
+from pixelcnn.runtime import cpu_has_bf16
+from pixelcnn.trainer import Trainer
+
+MODELS = {
+    "kernel3": dict(kernel=3, hidden=128, skip=128, layers=10),
+    "kernel5": dict(kernel=5, hidden=96, skip=96, layers=10),
+}
+SETTINGS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
+BATCH = 64
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def forward_macs(config: PixelCNNConfig) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = PixelCNN(config)
+    x = torch.randint(0, 256, (1, 1, 32, 32))
+    with FlopCounterMode(display=False) as counter:
+        model(x, torch.zeros(1, dtype=torch.long))
+    return counter.get_total_flops() / 2
+
+
+def write_data(root: Path) -> None:
+    """A prepared data dir of BATCH random 1×32×32 images, the trainer's input format."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        np.save(root / f"{split}_images.npy", rng.integers(0, 256, (BATCH, 1, 32, 32), dtype=np.uint8))
+        np.save(root / f"{split}_labels.npy", rng.integers(0, 10, BATCH).astype(np.int64))
+
+
+def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_last: bool, steps: int) -> float:
+    """Best seconds of one trainer step on a batch of BATCH images."""
+    torch.manual_seed(0)
+    optim = OptimConfig(batch_size=BATCH, lr=1e-3, precision=precision, channels_last=channels_last, device="cpu")
+    trainer = Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(), seed=0, device=torch.device("cpu"),
+                      ctx=Context(), state_path=data / "state.pt", fingerprint="bench", desc="bench", section="bench")
+    rows = np.arange(BATCH)
+    batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.files.items()}
+    batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(BATCH)
+    trainer.saved_step = None
+    sums: dict = {}
+    trainer._step(batch, 1e-3, 0, sums)  # warm-up: allocations, oneDNN primitive caches
+    return min(_timed(lambda: trainer._step(batch, 1e-3, 0, sums)) for _ in range(steps))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--steps", type=int, default=3, help="timed steps per setting (best kept), after one warm-up")
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(json.dumps({"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                      "load_average_1m": round(os.getloadavg()[0], 2), "cpu_bf16": cpu_has_bf16(),
+                      "matmul_fp32_2048_gflops": round(matmul_gflops(), 1)}), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        write_data(data)
+        for name in args.models:
+            config = PixelCNNConfig(channels=1, levels=256, height=32, width=32, num_classes=10, **MODELS[name])
+            macs = forward_macs(config)
+            base = None
+            for precision, channels_last in SETTINGS:
+                seconds = time_setting(config, data, precision, channels_last, args.steps)
+                base = base or seconds
+                print(json.dumps({
+                    "model": name, **MODELS[name], "gmac_per_image": round(macs / 1e9, 3),
+                    "precision": precision, "channels_last": channels_last, "batch": BATCH,
+                    "step_s": round(seconds, 3), "images_per_s": round(BATCH / seconds, 2),
+                    "gflops": round(3 * macs * 2 * BATCH / seconds / 1e9, 1), "speedup": round(base / seconds, 2),
+                    "load_average_1m": round(os.getloadavg()[0], 2),
+                }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
