@@ -209,27 +209,39 @@ class _BlockCache:
         cond: torch.Tensor | None,
         n: int,
     ) -> None:
-        G, F2 = block.colours, 2 * block.hidden
+        F2 = 2 * block.hidden
         height, width = h_in.beta.shape[2:]
         self.block, self.p, self.fin = block, block.kernel // 2, block.v_conv.in_channels
         self.v_in, self.h_in, self.short = v_in, h_in, short
-        v_cond, h_cond = block.conditioning(labels, cond)  # (B, 2F, H|1, W|1) each, or 0.0
+        # Every bias that reaches the pre-activations: a map of positions (the convolutions' biases,
+        # the folded stream offsets, the conditioning map: (1|B, 2F, H_k, W_k)) and the class bias
+        # (B, 2F, 1, 1), kept apart so neither is materialised per image and position.
         h_conv = block.h_conv
-        hbias = _map(h_conv.bias + block.v_to_h.bias) + h_cond + F.conv2d(F.pad(h_in.beta, h_conv.pad), h_conv.masked_weight())
-        vbias = _map(block.v_conv.bias) + v_cond
+        vmap = _map(block.v_conv.bias)
+        hmap = _map(h_conv.bias + block.v_to_h.bias) + F.conv2d(F.pad(h_in.beta, h_conv.pad), h_conv.masked_weight())
         if short is not None:
-            hbias = hbias + _map(block.h_short.bias) + F.conv2d(short[1].beta, block.h_short.masked_weight())
-            vbias = vbias + _map(block.v_short.bias)
+            vmap = vmap + _map(block.v_short.bias)
+            hmap = hmap + _map(block.h_short.bias) + F.conv2d(short[1].beta, block.h_short.masked_weight())
             self.wvs = block.v_short.weight[:, :, 0, 0].t().contiguous()  # (F, 2F)
-        self.hbias = _channels_last(hbias).expand(n, height, width, F2)  # (B, H_k, W_k, 2F)
-        self.vbias = _channels_last(vbias).expand(n, height, width, F2)  # (B, H_k, W_k, 2F)
+        vterms, hterms = [vmap], [hmap]
+        for term in block.conditioning_terms(labels, cond):  # (B, 4F, 1, 1) class, (1|B, 4F, H_k, W_k) map
+            if term.shape[2:] == (1, 1):
+                vterms.append(term[:, :F2])
+                hterms.append(term[:, F2:])
+            else:
+                vterms[0] = vterms[0] + term[:, :F2]
+                hterms[0] = hterms[0] + term[:, F2:]
+        self.vterms = [_channels_last(t).expand(-1, height, width, -1) for t in vterms]  # (1|B, H_k, W_k, 2F) each
+        self.hterms = [_channels_last(t).expand(-1, height, width, -1) for t in hterms]
         self.wv = block.v_conv.weight.permute(2, 3, 1, 0).reshape(-1, F2).contiguous()  # ((p+1)·k·F_in, 2F)
         self.wvh = block.v_to_h.weight[:, :, 0, 0].t().contiguous()  # (2F, 2F)
         self.wh = h_conv.masked_weight()[:, :, 0, :].permute(2, 1, 0).reshape(-1, F2)  # ((p+1)·F_in, 2F), taps left → centre
         self.wo = block.h_out.masked_weight()[:, :, 0, 0].t()  # (F, F)
         self.wsh = block.h_short.masked_weight()[:, :, 0, 0].t() if short is not None else None  # (F, 2F)
         # Row 0 sees no vertical features: its terms are the biases alone.
-        self.vh = self.hbias[:, 0].clone(memory_format=torch.contiguous_format)  # (B, W_k, 2F)
+        self.vh = torch.zeros(n, width, F2, dtype=hmap.dtype, device=hmap.device)  # (B, W_k, 2F)
+        for term in self.hterms:
+            self.vh.add_(term[:, 0])
         self.v_out: torch.Tensor | None = None
         self.h_out: _Stream | None = None
 
@@ -243,10 +255,12 @@ class _BlockCache:
     def vertical(self, row: int) -> None:
         """Row ``row`` of the block's input is complete: its vertical output and the next row's ``vh``."""
         p, v, n = self.p, self.v_in, self.v_in.shape[0]
-        width, F2 = self.vh.shape[1:]
+        height, width, F2 = self.hterms[0].shape[1:]
         cols = v[:, row : row + p + 1].unfold(2, 2 * p + 1, 1)  # (B, p+1, W_k, F_in, k)
         cols = cols.permute(0, 2, 1, 4, 3).reshape(n * width, -1)  # (B·W_k, (p+1)·k·F_in)
-        v_pre = torch.addmm(self.vbias[:, row].reshape(n * width, F2), cols, self.wv)  # (B·W_k, 2F)
+        v_pre = torch.mm(cols, self.wv)  # (B·W_k, 2F)
+        for term in self.vterms:
+            v_pre.view(n, width, F2).add_(term[:, row])
         if self.short is not None:
             v_pre.addmm_(self.short[0][:, p + row, p : p + width].reshape(n * width, -1), self.wvs)
         if self.v_out is not None:
@@ -257,9 +271,10 @@ class _BlockCache:
                 dest.copy_(new)
             else:
                 torch.add(v[:, p + row, p : p + width], new, out=dest)
-        if row + 1 < self.hbias.shape[1]:
+        if row + 1 < height:
             torch.mm(v_pre, self.wvh, out=self.vh.view(n * width, F2))
-            self.vh.add_(self.hbias[:, row + 1])
+            for term in self.hterms:
+                self.vh.add_(term[:, row + 1])
 
     def step(self, col: int, c: int, gated: torch.Tensor) -> BlockStep:
         """The views of group c's step at column ``col``; ``gated`` (B, g) receives the gate's output."""
@@ -444,7 +459,7 @@ class _Cache:
         w = model.head_out.weight
         kw = dict(device=w.device, dtype=w.dtype)
         sizes = grid_sizes(height, width, config.resolutions)
-        conds = model.resolution_conds(cond, n)
+        conds = model.resolution_conds(cond, n if cond is not None else 1)  # a position map alone: once, not per image
         # Input features of one category, exactly as model.embed computes them.
         cats = torch.arange(config.levels, device=w.device).view(1, 1, config.levels, 1)  # (1, 1, K, 1)
         self.table = model.embed(cats)[0, :, :, 0].t().contiguous()  # (K, E)
@@ -511,6 +526,11 @@ class _Cache:
         self.history = config.resolutions > 1 or config.attention_every > 0  # later rows read earlier horizontal stacks
         self.mixture: logistic.Mixture | None = None
         self.values = torch.zeros(n, config.channels, **kw)  # the current pixel's values in [-1, 1] (logistic)
+        self.pixel_sampler = None
+        if self.logistic:
+            dtype = torch.promote_types(w.dtype, torch.float32)
+            self.pixel_sampler = logistic.PixelSampler(config.channels, config.n_mix, config.levels, dtype, w.device)
+        self.tabulated = True  # whether the current pixel's logistic channels come from tables (step) or the sampler
 
     def _plan_step(self, i: int, j: int, c: int) -> list:
         """Every stage's step at pixel (i, j), channel group c (i modulo the plan period)."""
@@ -570,9 +590,24 @@ class _Cache:
         if c == 0:
             self.run(i, j, 0)
             self.mixture = logistic.mixture(self._head_step(0), config.channels, config.n_mix)
-            self.log_weights = self.mixture.log_weights
+            self.log_weights = self.mixture.log_weights  # (B, M), posterior given the channels drawn so far
         self.mean = logistic.channel_mean(self.mixture, c, self.values)
         return logistic.channel_table(self.log_weights, self.mean, self.mixture.log_scales[..., c], config.levels)
+
+    def sample(self, i: int, j: int, c: int, options: SamplingOptions, uniform: torch.Tensor) -> torch.Tensor:
+        """Channel c at pixel (i, j), int64 (B,): ``draw(step(i, j, c), options, uniform)``.
+
+        Unfiltered draws from the logistic output search the mixture's CDF at the
+        bin edges (``logistic.PixelSampler``) instead of building the K-way table.
+        """
+        if self.pixel_sampler is None or options.filters(self.model.config.levels):
+            self.tabulated = True
+            return draw(self.step(i, j, c), options, uniform)
+        self.tabulated = False
+        if c == 0:
+            self.run(i, j, 0)
+            self.pixel_sampler.start(self._head_step(0))
+        return self.pixel_sampler.draw(c, self.values, uniform)
 
     def _head_step(self, c: int) -> torch.Tensor:
         skip, skip_c, hidden, hidden_c, hidden_seen, gated = self._head[c]
@@ -593,8 +628,11 @@ class _Cache:
         e = self.e
         features = self.h0.row[:, self.p + j, e * c : e * (c + 1)]
         torch.index_select(self.table, 0, value, out=features)
-        if self.logistic:  # the posterior weights of the next channel
+        if self.logistic and c + 1 < self.channels:  # the next channel's coupling and posterior weights
             self.values[:, c] = features[:, 0]
+            if not self.tabulated:
+                self.pixel_sampler.observe(c, value)
+                return
             config = self.model.config
             log_prob = logistic.bin_log_prob(features[:, 0], self.mean, self.mixture.log_scales[..., c], config.levels)
             self.log_weights = self.log_weights + log_prob
@@ -675,7 +713,7 @@ def sample_cached(
         for i in range(start_row, height):
             for j in range(width):
                 for c in range(channels):
-                    value = draw(cache.step(i, j, c), options, uniforms(n, generator))
+                    value = cache.sample(i, j, c, options, uniforms(n, generator))
                     flat[:, (c * height + i) * width + j] = value
                     cache.commit(j, c, value)
             if on_row is not None:

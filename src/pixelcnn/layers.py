@@ -166,19 +166,26 @@ class GatedBlock(nn.Module):
         p = self.kernel // 2
         return F.pad(v, (p, p, p, 0))
 
+    def conditioning_terms(self, labels: torch.Tensor | None, cond: torch.Tensor | None) -> list[torch.Tensor]:
+        """The class and map biases of both stacks, [vertical 2F | horizontal 2F]: (B, 4F, 1, 1), (B, 4F, H, W)."""
+        terms = []
+        if self.class_bias is not None:
+            if labels is None:
+                raise ValueError("this model is class-conditional: pass labels")
+            terms.append(self.class_bias(labels)[:, :, None, None])  # (B, 4F, 1, 1)
+        if self.cond_proj is not None:
+            if cond is None:
+                raise ValueError("this model is conditioned on a feature map: pass cond")
+            terms.append(self.cond_proj(cond))  # (B, 4F, H, W)
+        return terms
+
     def conditioning(
         self, labels: torch.Tensor | None, cond: torch.Tensor | None
     ) -> tuple[torch.Tensor | float, torch.Tensor | float]:
         """Biases (vertical, horizontal), each broadcastable to (B, 2F, H, W)."""
         bias: torch.Tensor | float = 0.0
-        if self.class_bias is not None:
-            if labels is None:
-                raise ValueError("this model is class-conditional: pass labels")
-            bias = bias + self.class_bias(labels)[:, :, None, None]  # (B, 4F, 1, 1)
-        if self.cond_proj is not None:
-            if cond is None:
-                raise ValueError("this model is conditioned on a feature map: pass cond")
-            bias = bias + self.cond_proj(cond)  # (B, 4F, H, W)
+        for term in self.conditioning_terms(labels, cond):
+            bias = bias + term
         if isinstance(bias, float):
             return 0.0, 0.0
         return bias[:, : 2 * self.hidden], bias[:, 2 * self.hidden :]

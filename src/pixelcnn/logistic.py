@@ -20,6 +20,7 @@ under autocast.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -61,7 +62,7 @@ def channel_mean(mix: Mixture, c: int, x: torch.Tensor) -> torch.Tensor:
     mean = mix.means[..., c]
     first = c * (c - 1) // 2  # index of the pair (c, 0)
     for prev in range(c):
-        mean = mean + mix.coeffs[..., first + prev] * x[..., prev, None]
+        mean = torch.addcmul(mean, mix.coeffs[..., first + prev], x[..., prev, None])
     return mean
 
 
@@ -120,3 +121,68 @@ def log_prob(mix: Mixture, x: torch.Tensor, levels: int) -> torch.Tensor:
     for c in range(x.shape[-1]):
         joint = joint + bin_log_prob(x[..., c], channel_mean(mix, c, x), mix.log_scales[..., c], levels)
     return torch.logsumexp(joint, dim=-1)
+
+
+class PixelSampler:
+    """Draws a pixel's channels in order from the head's parameters, by inverse CDF at the bin edges.
+
+    The sampler's unfiltered path: the same distributions as ``tables`` (the
+    coupled means, the posterior weights given the channels drawn so far),
+    never tabulated. The value drawn for a uniform u is the number of inner
+    edges t_e (the upper edges of values 0 .. K-2) where the channel's CDF
+    F(t) = Σ_m w_m σ((t - μ_m) / s_m) / Σ_m w_m is <= u: the smallest k with
+    P(value <= k) > u, which ``pixelcnn.drawing.draw`` returns from
+    ``channel_table`` with unfiltered options (up to rounding). Two levels of
+    search (blocks of about √K edges, then the edges of one block) evaluate
+    the CDF at about 2√K edges instead of K. The posterior weights stay
+    unnormalised probabilities, multiplied by each drawn value's exact mass
+    σ(z_hi) σ(-z_lo) (1 - exp(z_lo - z_hi)) (``bin_log_prob``'s identity,
+    free of cancellation; an outer bin's infinite edge makes its factors 1).
+    """
+
+    def __init__(self, channels: int, n_mix: int, levels: int, dtype: torch.dtype, device: torch.device) -> None:
+        inner = levels - 1
+        self.channels, self.n_mix, self.levels, self.dtype = channels, n_mix, levels, dtype
+        self.size = size = math.ceil(math.sqrt(inner))  # edges per block
+        self.blocks = blocks = math.ceil(inner / size)
+        kw = dict(device=device, dtype=dtype)
+        edges = torch.arange(inner, **kw) * (2.0 / inner) + (1.0 / inner - 1)  # (K-1,) inner edges
+        self.coarse = edges[size - 1 : (blocks - 1) * size : size].view(1, 1, -1)  # the last edge of each block but the last
+        inf = torch.tensor([math.inf], **kw)
+        self.fine = torch.cat([edges, inf.expand(blocks * size - inner)])  # (blocks·size,): past the last edge, CDF 1
+        self.offsets = torch.arange(size, device=device)  # (size,)
+        self.bins = torch.stack([torch.cat([-inf, edges]), torch.cat([edges, inf])], dim=-1)  # (K, 2): each value's edges
+        self.sign = torch.tensor([-1.0, 1.0], **kw)  # [-z_lo, z_hi]
+
+    def start(self, params: torch.Tensor) -> None:
+        """A new pixel: params (B, Q), the head's outputs at it."""
+        m, c, n = self.n_mix, self.channels, params.shape[0]
+        logits, means, log_scales, coeffs = params.to(self.dtype).split([m, m * c, m * c, m * (c * (c - 1) // 2)], dim=-1)
+        # Only the means and coupling coefficients of this Mixture are read (channel_mean).
+        self.mixture = Mixture(logits, means.view(n, m, c), log_scales.view(n, m, c), torch.tanh(coeffs).view(n, m, -1))
+        self.neg_inv_scale = log_scales.view(n, m, c).clamp(min=LOG_SCALE_MIN).neg().exp_().neg_()  # (B, M, C): -1 / s
+        self.weights = torch.exp(logits - logits.amax(dim=-1, keepdim=True))  # (B, M), unnormalised
+
+    def draw(self, c: int, values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Channel c given the earlier channels' values (B, C) in [-1, 1]; u: (B,) in [0, 1) → int64 (B,)."""
+        n = u.shape[0]
+        neg_inv = self.neg_inv_scale[..., c, None]  # (B, M, 1)
+        self.shift = channel_mean(self.mixture, c, values)[..., None] * neg_inv  # (B, M, 1): -μ / s
+        target = self.weights.sum(-1, keepdim=True) * u[:, None]  # (B, 1): u of the unnormalised total
+        weights = self.weights[:, None]  # (B, 1, M)
+
+        def cdf(edges: torch.Tensor) -> torch.Tensor:  # (B|1, 1, n) → (B, n): Σ_m w_m σ((t - μ_m) / s_m)
+            return torch.bmm(weights, torch.addcmul(self.shift, neg_inv, edges, value=-1).sigmoid_())[:, 0]
+
+        block = torch.zeros(n, 1, dtype=torch.long, device=u.device)
+        if self.blocks > 1:
+            block = torch.searchsorted(cdf(self.coarse), target, right=True)  # (B, 1)
+        edges = self.fine[torch.add(self.offsets, block, alpha=self.size)]  # (B, size): the block's edges
+        count = torch.searchsorted(cdf(edges[:, None]), target, right=True)  # (B, 1)
+        return torch.add(count, block, alpha=self.size)[:, 0].clamp_(max=self.levels - 1)
+
+    def observe(self, c: int, value: torch.Tensor) -> None:
+        """Channel c (the last drawn) is ``value`` (B,): weigh each component by its mass there."""
+        z = torch.addcmul(self.shift, self.neg_inv_scale[..., c, None], self.bins[value][:, None], value=-1)  # (B, M, 2)
+        gap = torch.expm1(z[..., 0] - z[..., 1]).neg_()  # 1 - exp(z_lo - z_hi)
+        self.weights.mul_(z.mul_(self.sign).sigmoid_().prod(-1)).mul_(gap)
