@@ -164,7 +164,7 @@ class AttentionStep(NamedTuple):
     c: int
 
     def run(self) -> None:
-        self.cache.step(self.h_in, self.h_out, self.c)
+        self.cache.advance(self.h_in, self.h_out, self.c)
 
 
 @dataclass
@@ -244,6 +244,7 @@ class _BlockCache:
             self.vh.add_(term[:, 0])
         self.v_out: torch.Tensor | None = None
         self.h_out: _Stream | None = None
+        self.gated: torch.Tensor | None = None  # (B, G, g): where the gate writes, set by the cache
 
     def connect(self, v_out: torch.Tensor | None, h_out: _Stream | None) -> None:
         """The block's output stacks: None where nothing reads them (the last block)."""
@@ -276,9 +277,10 @@ class _BlockCache:
             for term in self.hterms:
                 self.vh.add_(term[:, row + 1])
 
-    def step(self, col: int, c: int, gated: torch.Tensor) -> BlockStep:
-        """The views of group c's step at column ``col``; ``gated`` (B, g) receives the gate's output."""
+    def step(self, row: int, col: int, c: int) -> BlockStep:
+        """The views of group c's step at column ``col`` of any row (the rows share buffers)."""
         G, p, fin, g = self.block.colours, self.p, self.fin, self.block.hidden // self.block.colours
+        gated = self.gated[:, c]  # (B, g): the gate's output
         n = self.vh.shape[0]
         seen = c if self.block.first else c + 1  # centre groups visible: mask A < c, B <= c
         wh = self.wh[: p * fin + seen * (fin // G), 2 * g * c : 2 * g * (c + 1)].contiguous()
@@ -333,7 +335,7 @@ class _DownCache:
         out = torch.addmm(self.bv, cols, self.wv)  # (B·w, F)
         self.v_out[:, p + row, p : p + width].copy_(out.view(n, width, f))
 
-    def step(self, col: int, c: int) -> DownStep:
+    def step(self, row: int, col: int, c: int) -> DownStep:
         p, f = self.p, self.v_in.shape[3]
         g = f // self.colours
         first = p + 2 * col - 1  # fine column 2·col - 1 in the padded row
@@ -389,8 +391,8 @@ class _AttentionCache:
     maps', the conditioning map's, the input stream's folded offset) per position.
     """
 
-    def __init__(self, module: CausalSelfAttention, h_in: _Stream, cond: torch.Tensor | None, n: int) -> None:
-        self.module, self.h_in = module, h_in
+    def __init__(self, module: CausalSelfAttention, h_in: _Stream, p: int, cond: torch.Tensor | None, n: int) -> None:
+        self.module, self.h_in, self.p = module, h_in, p
         height, width = h_in.beta.shape[2:]
         keys = module.heads * module.key_dim
         beta = _channels_last(h_in.beta).reshape(height * width, -1)  # (N_k, F)
@@ -422,8 +424,15 @@ class _AttentionCache:
         q = torch.addmm(self.qbias[:, n], h_in[:, : self.module.group], self.wq)  # (B, nh·dk)
         return self.module.attend(q[:, None], self.kv[:, :keys], None)[:, 0]  # (B, F)
 
-    def step(self, h_in: torch.Tensor, h_out: torch.Tensor, c: int) -> None:
-        """h_in, h_out: (B, F) the streams at the current position; group c of h_out is written."""
+    def step(self, row: int, col: int, c: int) -> AttentionStep:
+        p = self.p
+        return AttentionStep(self, self.h_in.row[:, p + col], self.h_out.row[:, p + col], c)
+
+    def vertical(self, row: int) -> None:
+        """Attention reads no vertical stack."""
+
+    def advance(self, h_in: torch.Tensor, h_out: torch.Tensor, c: int) -> None:
+        """h_in, h_out: (B, F) the streams at the next position; group c of h_out is written."""
         n = self.count
         if not self.module.strict:  # one colour group: the position sees itself
             torch.addmm(self.kvbias[:, n], h_in, self.wkv, out=self.kv[:, 1 + n])
@@ -478,7 +487,7 @@ class _Cache:
         self.stages: list[tuple[int, object]] = []  # (output resolution, stage cache) in execution order
         self.streams: list[tuple[int, _Stream]] = []  # streams a Downsample reads, by resolution
         saved: dict[int, tuple[torch.Tensor, _Stream]] = {}
-        skip_blocks, self.gated_views = [], []
+        skip_blocks = []
         layout = model.layout
         for number, stage in enumerate(layout):
             res = stage.resolution
@@ -494,7 +503,7 @@ class _Cache:
                     skip_blocks.append(block)
                 self.stages.append((res, cache))
             elif stage.kind is Layer.ATTENTION:
-                cache = _AttentionCache(model.attention[stage.index], h, conds[res], n)
+                cache = _AttentionCache(model.attention[stage.index], h, p, conds[res], n)
                 h = stream(res, config.hidden)
                 cache.connect(h)
                 self.stages.append((res, cache))
@@ -511,11 +520,15 @@ class _Cache:
                 self.stages.append((res, cache))
         g = config.hidden // G
         self.head = _head_weights(model, skip_blocks)
-        self.skip_blocks = {id(b): i for i, b in enumerate(skip_blocks)}
         # The current pixel's gated features of the full-resolution blocks, colour-group major,
-        # so group c of all of them is one (B, L0·g) view for the skip matmul.
+        # so group c of all of them is one (B, L0·g) view for the skip matmul; coarse blocks share a scratch.
         self.gated = torch.zeros(n, G, len(skip_blocks), g, **kw)
-        self.scratch = torch.zeros(n, G, g, **kw)  # gated features of coarse blocks
+        scratch = torch.zeros(n, G, g, **kw)
+        skip_index = {id(b): i for i, b in enumerate(skip_blocks)}
+        for _, cache in self.stages:
+            if isinstance(cache, _BlockCache):
+                index = skip_index.get(id(cache.block))
+                cache.gated = scratch if index is None else self.gated[:, :, index]
         S = config.skip
         self.acc = torch.zeros(n, 2 * S, **kw)  # current pixel's [skip | head hidden], accumulated over groups
         self.out = torch.empty(n, model.head_out.out_channels // G, **kw)  # logits (B, K), or mixture parameters (B, Q)
@@ -534,23 +547,9 @@ class _Cache:
 
     def _plan_step(self, i: int, j: int, c: int) -> list:
         """Every stage's step at pixel (i, j), channel group c (i modulo the plan period)."""
-        plan = []
-        for res, cache in self.stages:
-            stride = 1 << res
-            if i % stride or j % stride:
-                continue
-            col = j >> res
-            if isinstance(cache, _BlockCache):
-                index = self.skip_blocks.get(id(cache.block))
-                gated = self.scratch[:, c] if index is None else self.gated[:, c, index]
-                plan.append(cache.step(col, c, gated))
-            elif isinstance(cache, _AttentionCache):
-                plan.append(AttentionStep(cache, cache.h_in.row[:, self.p + col], cache.h_out.row[:, self.p + col], c))
-            elif isinstance(cache, _DownCache):
-                plan.append(cache.step(col, c))
-            else:
-                plan.append(cache.step(i >> res, col, c))
-        return plan
+        anchor = (1 << res for res, _ in self.stages)  # (i, j) is an anchor of resolution k if 2^k divides both
+        return [cache.step(i >> res, j >> res, c) for (res, cache), stride in zip(self.stages, anchor)
+                if i % stride == 0 and j % stride == 0]
 
     def _plan_head(self, c: int) -> tuple:
         acc, gs = self.acc, self.model.config.skip // self.groups
@@ -573,7 +572,7 @@ class _Cache:
         row = self.model.embed(x[:, :, i : i + 1])[:, :, 0].transpose(1, 2)  # (B, W, C·E)
         self.v0[:, p + i, p : p + W].copy_(row)
         for res, cache in self.stages:
-            if i % (1 << res) == 0 and not isinstance(cache, _AttentionCache):
+            if i % (1 << res) == 0:
                 cache.vertical(i >> res)
 
     def run(self, i: int, j: int, c: int) -> None:
@@ -625,9 +624,7 @@ class _Cache:
 
     def commit(self, j: int, c: int, value: torch.Tensor) -> None:
         """Channel c of column j is now ``value`` (int64 (B,)): feed it to the next steps."""
-        e = self.e
-        features = self.h0.row[:, self.p + j, e * c : e * (c + 1)]
-        torch.index_select(self.table, 0, value, out=features)
+        features = self._feed(j, c, value)
         if self.logistic and c + 1 < self.channels:  # the next channel's coupling and posterior weights
             self.values[:, c] = features[:, 0]
             if not self.tabulated:
@@ -645,13 +642,13 @@ class _Cache:
                     for c in range(self.channels):
                         if c < self.groups:
                             self.run(i, j, c)
-                        self.commit_value(j, c, x[:, c, i, j])
+                        self._feed(j, c, x[:, c, i, j])
             self.advance_row(i, x)
 
-    def commit_value(self, j: int, c: int, value: torch.Tensor) -> None:
-        """Like ``commit``, without the logistic posterior (no logits were computed)."""
+    def _feed(self, j: int, c: int, value: torch.Tensor) -> torch.Tensor:
+        """The input features of ``value`` (int64 (B,)) at column j, channel c: (B, E), a view of the cache."""
         e = self.e
-        torch.index_select(self.table, 0, value, out=self.h0.row[:, self.p + j, e * c : e * (c + 1)])
+        return torch.index_select(self.table, 0, value, out=self.h0.row[:, self.p + j, e * c : e * (c + 1)])
 
 
 def cached_logits(

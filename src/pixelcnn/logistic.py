@@ -168,13 +168,14 @@ class PixelSampler:
         n = u.shape[0]
         neg_inv = self.neg_inv_scale[..., c, None]  # (B, M, 1)
         self.shift = channel_mean(self.mixture, c, values)[..., None] * neg_inv  # (B, M, 1): -μ / s
+        u = u.to(self.weights.device, self.weights.dtype)  # the generator's device may differ
         target = self.weights.sum(-1, keepdim=True) * u[:, None]  # (B, 1): u of the unnormalised total
         weights = self.weights[:, None]  # (B, 1, M)
 
         def cdf(edges: torch.Tensor) -> torch.Tensor:  # (B|1, 1, n) → (B, n): Σ_m w_m σ((t - μ_m) / s_m)
             return torch.bmm(weights, torch.addcmul(self.shift, neg_inv, edges, value=-1).sigmoid_())[:, 0]
 
-        block = torch.zeros(n, 1, dtype=torch.long, device=u.device)
+        block = torch.zeros(n, 1, dtype=torch.long, device=u.device)  # one block: no coarse search
         if self.blocks > 1:
             block = torch.searchsorted(cdf(self.coarse), target, right=True)  # (B, 1)
         edges = self.fine[torch.add(self.offsets, block, alpha=self.size)]  # (B, size): the block's edges
