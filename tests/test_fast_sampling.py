@@ -148,8 +148,8 @@ def test_sample_cached_on_row_counts_only_sampled_rows_in_completion():
 )
 def test_sample_cached_float32_model_equals_naive(overrides):
     torch.manual_seed(4)
-    cfg = PixelCNNConfig(**{**dict(channels=3, levels=16, height=5, width=5, hidden=12, skip=12, layers=3, num_classes=2), **overrides})
-    model = PixelCNN(cfg).eval()
+    config = PixelCNNConfig(**{**dict(channels=3, levels=16, height=5, width=5, hidden=12, skip=12, layers=3, num_classes=2), **overrides})
+    model = PixelCNN(config).eval()
     labels = torch.tensor([0, 1])
     x = torch.randint(0, 16, (2, 3, 5, 5))
     torch.testing.assert_close(cached_logits(model, x, labels), model(x, labels).detach(), rtol=1e-5, atol=1e-5)

@@ -152,8 +152,8 @@ def test_pixelcnn_dropout_keeps_training_mode_causal_and_eval_deterministic():
 
 def test_pixelcnn_perturbing_an_input_changes_nothing_before_it():
     torch.manual_seed(1)
-    cfg = PixelCNNConfig(channels=3, levels=16, height=6, width=6, hidden=12, skip=12, layers=4)
-    model = PixelCNN(cfg).double().eval()
+    config = PixelCNNConfig(channels=3, levels=16, height=6, width=6, hidden=12, skip=12, layers=4)
+    model = PixelCNN(config).double().eval()
     x = torch.randint(0, 16, (1, 3, 6, 6))
     base = model(x).detach()
     for i, j, c in itertools.product(range(6), range(6), range(3)):
@@ -177,8 +177,8 @@ def test_masked_conv_mask_a_hides_current_group_and_b_shows_it():
 
 
 def test_pixelcnn_logits_shape_and_bits_per_dim_of_uniform_model():
-    cfg = PixelCNNConfig(channels=3, levels=256, height=4, width=4, hidden=6, skip=6, layers=2)
-    model = PixelCNN(cfg)
+    config = PixelCNNConfig(channels=3, levels=256, height=4, width=4, hidden=6, skip=6, layers=2)
+    model = PixelCNN(config)
     torch.nn.init.zeros_(model.head_out.weight)
     torch.nn.init.zeros_(model.head_out.bias)
     x = torch.randint(0, 256, (2, 3, 4, 4))

@@ -46,9 +46,16 @@ so groups < c computed at earlier channel steps are final. Masked 1×1 maps
 contribution to groups >= c is added; convolutions and the last head layer
 read the prefix of groups <= c. A pixel costs about one network evaluation at
 one position, whatever C is. With the logistic output (one colour group) the
-network runs once per pixel, then each channel is drawn from its exact K-way
-table given the channels drawn before it (the coupled means and posterior
-mixture weights of ``pixelcnn.logistic``).
+network runs once per pixel, then each channel is drawn from its exact
+distribution given the channels drawn before it (the coupled means and
+posterior mixture weights of ``pixelcnn.logistic``): from its K-way table
+when the sampling options filter it (temperature, top-k, top-p), else by
+``logistic.PixelSampler``'s search of the same CDF at the bin edges, which
+returns what ``draw`` would from the table.
+
+A completion's kept rows warm the cache: the vertical stacks only, or, where
+later rows read earlier horizontal stacks (a U-Net's down-sampling,
+attention), every step as well, teacher-forced.
 """
 
 from __future__ import annotations
@@ -66,8 +73,6 @@ from pixelcnn.config import grid_sizes
 from pixelcnn.drawing import RowCallback, SamplingOptions, draw, prepare_canvas, uniforms
 from pixelcnn.layers import Downsample, GatedBlock, Upsample
 from pixelcnn.model import Layer, PixelCNN
-
-_glu = torch._C._nn.glu  # F.glu with out=
 
 
 def _channels_last(x: torch.Tensor | float) -> torch.Tensor | float:
@@ -103,6 +108,7 @@ class BlockStep(NamedTuple):
 
     hpre: torch.Tensor  # (B, 2g) [a | b] of group c; the vh entry, turned into the pre-activation in place
     a: torch.Tensor  # (B, g) hpre[:, :g]
+    b: torch.Tensor  # (B, g) hpre[:, g:]
     window: torch.Tensor  # (B, p·F_in + visible centre) the input row at columns J-p .. J
     wh: torch.Tensor  # (p·F_in + visible centre, 2g) the horizontal convolution, output group c
     short: torch.Tensor | None  # (B, (c+1)·g) the shortcut's stream at J, groups <= c
@@ -119,7 +125,7 @@ class BlockStep(NamedTuple):
         if self.short is not None:
             self.hpre.addmm_(self.short, self.wsh)
         self.a.tanh_()
-        _glu(self.hpre, -1, out=self.gated)  # tanh(a) * sigmoid(b)
+        torch.mul(self.a, self.b.sigmoid_(), out=self.gated)  # tanh(a) * sigmoid(b)
         if self.write is Write.ADDMM:
             torch.addmm(self.residual, self.gated, self.wo, out=self.out)
         elif self.write is Write.MM:
@@ -264,18 +270,18 @@ class _BlockCache:
             v_pre.view(n, width, F2).add_(term[:, row])
         if self.short is not None:
             v_pre.addmm_(self.short[0][:, p + row, p : p + width].reshape(n * width, -1), self.wvs)
-        if self.v_out is not None:
-            f = F2 // 2
-            new = (torch.tanh(v_pre[:, :f]) * torch.sigmoid(v_pre[:, f:])).view(n, width, f)  # (B, W_k, F)
-            dest = self.v_out[:, p + row, p : p + width]  # (B, W_k, F)
-            if self.block.first:
-                dest.copy_(new)
-            else:
-                torch.add(v[:, p + row, p : p + width], new, out=dest)
         if row + 1 < height:
             torch.mm(v_pre, self.wvh, out=self.vh.view(n * width, F2))
             for term in self.hterms:
                 self.vh.add_(term[:, row + 1])
+        if self.v_out is not None:  # the gate, in place: v_pre is spent
+            f = F2 // 2
+            a, b = v_pre[:, :f].tanh_().view(n, width, f), v_pre[:, f:].sigmoid_().view(n, width, f)  # (B, W_k, F)
+            dest = self.v_out[:, p + row, p : p + width]  # (B, W_k, F)
+            if self.block.first:
+                torch.mul(a, b, out=dest)
+            else:
+                torch.addcmul(v[:, p + row, p : p + width], a, b, out=dest)
 
     def step(self, row: int, col: int, c: int) -> BlockStep:
         """The views of group c's step at column ``col`` of any row (the rows share buffers)."""
@@ -303,7 +309,7 @@ class _BlockCache:
             if G > 1 and not self.block.first:
                 carry = (out[:, :g], own[:, g * c : g * (c + 1)])
         hpre = self.vh[:, col, 2 * g * c : 2 * g * (c + 1)]
-        return BlockStep(hpre, hpre[:, :g], window, wh, short, wsh, gated, write, out, wo, residual, carry)
+        return BlockStep(hpre, hpre[:, :g], hpre[:, g:], window, wh, short, wsh, gated, write, out, wo, residual, carry)
 
 
 class _DownCache:

@@ -158,32 +158,38 @@ class PixelSampler:
         """A new pixel: params (B, Q), the head's outputs at it."""
         m, c, n = self.n_mix, self.channels, params.shape[0]
         logits, means, log_scales, coeffs = params.to(self.dtype).split([m, m * c, m * c, m * (c * (c - 1) // 2)], dim=-1)
-        # Only the means and coupling coefficients of this Mixture are read (channel_mean).
-        self.mixture = Mixture(logits, means.view(n, m, c), log_scales.view(n, m, c), torch.tanh(coeffs).view(n, m, -1))
-        self.neg_inv_scale = log_scales.view(n, m, c).clamp(min=LOG_SCALE_MIN).neg().exp_().neg_()  # (B, M, C): -1 / s
-        self.weights = torch.exp(logits - logits.amax(dim=-1, keepdim=True))  # (B, M), unnormalised
+        neg_inv_scale = log_scales.view(n, m, c, 1).clamp(min=LOG_SCALE_MIN).neg().exp_().neg_()  # (B, M, C, 1): -1 / s
+        self.neg_inv_scale = neg_inv_scale.unbind(2)  # [c] (B, M, 1)
+        self.means = means.view(n, m, c, 1).unbind(2)  # [c] (B, M, 1)
+        self.coeffs = torch.tanh(coeffs).view(n, m, -1, 1).unbind(2)  # [pair] (B, M, 1)
+        weights = torch.exp(logits - logits.amax(dim=-1, keepdim=True))  # (B, M), unnormalised
+        self.weights = weights.view(n, 1, m)
+        self.total = weights.sum(-1, keepdim=True)  # (B, 1)
 
     def draw(self, c: int, values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Channel c given the earlier channels' values (B, C) in [-1, 1]; u: (B,) in [0, 1) → int64 (B,)."""
         n = u.shape[0]
-        neg_inv = self.neg_inv_scale[..., c, None]  # (B, M, 1)
-        self.shift = channel_mean(self.mixture, c, values)[..., None] * neg_inv  # (B, M, 1): -μ / s
-        u = u.to(self.weights.device, self.weights.dtype)  # the generator's device may differ
-        target = self.weights.sum(-1, keepdim=True) * u[:, None]  # (B, 1): u of the unnormalised total
-        weights = self.weights[:, None]  # (B, 1, M)
-
-        def cdf(edges: torch.Tensor) -> torch.Tensor:  # (B|1, 1, n) → (B, n): Σ_m w_m σ((t - μ_m) / s_m)
-            return torch.bmm(weights, torch.addcmul(self.shift, neg_inv, edges, value=-1).sigmoid_())[:, 0]
-
-        block = torch.zeros(n, 1, dtype=torch.long, device=u.device)  # one block: no coarse search
+        neg_inv, mean = self.neg_inv_scale[c], self.means[c]  # (B, M, 1) each
+        first = c * (c - 1) // 2  # the pair (c, 0)
+        for prev in range(c):  # the coupling of the means, as channel_mean
+            mean = torch.addcmul(mean, self.coeffs[first + prev], values[:, prev].view(n, 1, 1))
+        shift = self.shift = mean * neg_inv  # (B, M, 1): -μ / s
+        target = self.total * u.to(self.total.device, self.total.dtype).view(n, 1)  # (B, 1): u of the unnormalised total
+        # CDF at edges t (B|1, 1, e), unnormalised: Σ_m w_m σ((t - μ_m) / s_m) = bmm(w, σ(shift - t · (-1/s))).
+        block = torch.zeros(n, 1, dtype=torch.long, device=target.device)  # one block: no coarse search
         if self.blocks > 1:
-            block = torch.searchsorted(cdf(self.coarse), target, right=True)  # (B, 1)
-        edges = self.fine[torch.add(self.offsets, block, alpha=self.size)]  # (B, size): the block's edges
-        count = torch.searchsorted(cdf(edges[:, None]), target, right=True)  # (B, 1)
-        return torch.add(count, block, alpha=self.size)[:, 0].clamp_(max=self.levels - 1)
+            coarse = torch.bmm(self.weights, torch.addcmul(shift, neg_inv, self.coarse, value=-1).sigmoid_())  # (B, 1, blocks-1)
+            block = torch.searchsorted(coarse.view(n, -1), target, right=True)  # (B, 1)
+        edges = self.fine[torch.add(self.offsets, block, alpha=self.size)].view(n, 1, -1)  # (B, 1, size): the block's edges
+        fine = torch.bmm(self.weights, torch.addcmul(shift, neg_inv, edges, value=-1).sigmoid_())  # (B, 1, size)
+        count = torch.searchsorted(fine.view(n, -1), target, right=True)  # (B, 1)
+        return torch.add(count, block, alpha=self.size).view(n).clamp_(max=self.levels - 1)
 
     def observe(self, c: int, value: torch.Tensor) -> None:
         """Channel c (the last drawn) is ``value`` (B,): weigh each component by its mass there."""
-        z = torch.addcmul(self.shift, self.neg_inv_scale[..., c, None], self.bins[value][:, None], value=-1)  # (B, M, 2)
+        n = value.shape[0]
+        z = torch.addcmul(self.shift, self.neg_inv_scale[c], self.bins[value].view(n, 1, 2), value=-1)  # (B, M, 2)
         gap = torch.expm1(z[..., 0] - z[..., 1]).neg_()  # 1 - exp(z_lo - z_hi)
-        self.weights.mul_(z.mul_(self.sign).sigmoid_().prod(-1)).mul_(gap)
+        weights = self.weights.view(n, -1)
+        weights.mul_(z.mul_(self.sign).sigmoid_().prod(-1)).mul_(gap)
+        torch.sum(weights, -1, keepdim=True, out=self.total)
