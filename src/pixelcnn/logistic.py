@@ -161,7 +161,7 @@ class PixelSampler:
         neg_inv_scale = log_scales.view(n, m, c, 1).clamp(min=LOG_SCALE_MIN).neg().exp_().neg_()  # (B, M, C, 1): -1 / s
         self.neg_inv_scale = neg_inv_scale.unbind(2)  # [c] (B, M, 1)
         self.means = means.view(n, m, c, 1).unbind(2)  # [c] (B, M, 1)
-        self.coeffs = torch.tanh(coeffs).view(n, m, -1, 1).unbind(2)  # [pair] (B, M, 1)
+        self.coeffs = torch.tanh(coeffs).view(n, m, -1, 1).unbind(2) if c > 1 else ()  # [pair] (B, M, 1)
         weights = torch.exp(logits - logits.amax(dim=-1, keepdim=True))  # (B, M), unnormalised
         self.weights = weights.view(n, 1, m)
         self.total = weights.sum(-1, keepdim=True)  # (B, 1)
@@ -176,10 +176,11 @@ class PixelSampler:
         shift = self.shift = mean * neg_inv  # (B, M, 1): -μ / s
         target = self.total * u.to(self.total.device, self.total.dtype).view(n, 1)  # (B, 1): u of the unnormalised total
         # CDF at edges t (B|1, 1, e), unnormalised: Σ_m w_m σ((t - μ_m) / s_m) = bmm(w, σ(shift - t · (-1/s))).
-        block = torch.zeros(n, 1, dtype=torch.long, device=target.device)  # one block: no coarse search
         if self.blocks > 1:
             coarse = torch.bmm(self.weights, torch.addcmul(shift, neg_inv, self.coarse, value=-1).sigmoid_())  # (B, 1, blocks-1)
             block = torch.searchsorted(coarse.view(n, -1), target, right=True)  # (B, 1)
+        else:  # one block: no coarse search
+            block = torch.zeros(n, 1, dtype=torch.long, device=target.device)
         edges = self.fine[torch.add(self.offsets, block, alpha=self.size)].view(n, 1, -1)  # (B, 1, size): the block's edges
         fine = torch.bmm(self.weights, torch.addcmul(shift, neg_inv, edges, value=-1).sigmoid_())  # (B, 1, size)
         count = torch.searchsorted(fine.view(n, -1), target, right=True)  # (B, 1)
