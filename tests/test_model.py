@@ -66,6 +66,9 @@ CASES = {
     "unet_attention_rgb_class_cond": dict(channels=3, resolutions=2, layers=2, attention_every=3, num_classes=3, cond_channels=2),
     "unet_attention_codes_class_cond": dict(embed_dim=4, resolutions=2, layers=2, attention_every=2, num_classes=2, cond_channels=3),
     "logistic_unet_grey_cond": dict(output="logistic", resolutions=2, layers=2, cond_channels=2),
+    "logistic_unet_attention_grey_class_cond": dict(
+        output="logistic", resolutions=2, layers=2, attention_every=2, num_classes=2, cond_channels=2
+    ),
     "logistic_attention_rgb_class": dict(output="logistic", channels=3, attention_every=2, num_classes=3),
     "logistic_unet_attention_rgb_position_5x6": dict(
         output="logistic", channels=3, resolutions=2, layers=2, attention_every=2, position_channels=2, width=6

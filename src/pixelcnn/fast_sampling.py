@@ -470,60 +470,18 @@ class _Cache:
         self.model, self.n, self.height, self.width = model, n, height, width
         self.channels, self.groups, self.p = config.channels, config.colours, config.kernel // 2
         self.logistic = config.output == "logistic"
-        G, p = self.groups, self.p
+        G = self.groups
         w = model.head_out.weight
-        kw = dict(device=w.device, dtype=w.dtype)
-        sizes = grid_sizes(height, width, config.resolutions)
+        self.kw = kw = dict(device=w.device, dtype=w.dtype)
+        self.sizes = grid_sizes(height, width, config.resolutions)
         conds = model.resolution_conds(cond, n if cond is not None else 1)  # a position map alone: once, not per image
         # Input features of one category, exactly as model.embed computes them.
         cats = torch.arange(config.levels, device=w.device).view(1, 1, config.levels, 1)  # (1, 1, K, 1)
         self.table = model.embed(cats)[0, :, :, 0].t().contiguous()  # (K, E)
         self.e = self.table.shape[1]
-
-        def vertical(res: int, features: int) -> torch.Tensor:
-            h, w_ = sizes[res]
-            return torch.zeros(n, h + p, w_ + 2 * p, features, **kw)  # (B, H_k + p, W_k + 2p, F)
-
-        def stream(res: int, features: int) -> _Stream:
-            h, w_ = sizes[res]
-            return _Stream(torch.zeros(n, p + w_, features, **kw), torch.zeros(1, features, h, w_, **kw))
-
-        self.v0, self.h0 = vertical(0, config.channels * self.e), stream(0, config.channels * self.e)
-        v, h = self.v0, self.h0
-        self.stages: list[tuple[int, object]] = []  # (output resolution, stage cache) in execution order
-        self.streams: list[tuple[int, _Stream]] = []  # streams a Downsample reads, by resolution
-        saved: dict[int, tuple[torch.Tensor, _Stream]] = {}
-        skip_blocks = []
-        layout = model.layout
-        for number, stage in enumerate(layout):
-            res = stage.resolution
-            last = number == len(layout) - 1
-            if stage.kind is Layer.BLOCK:
-                block = model.blocks[stage.index]
-                cache = _BlockCache(block, v, h, saved.get(stage.shortcut), labels, conds[res], n)
-                v, h = (None, None) if last else (vertical(res, config.hidden), stream(res, config.hidden))
-                cache.connect(v, h)
-                if stage.index in model.shortcut_sources:
-                    saved[stage.index] = (v, h)
-                if block.h_skip is not None:
-                    skip_blocks.append(block)
-                self.stages.append((res, cache))
-            elif stage.kind is Layer.ATTENTION:
-                cache = _AttentionCache(model.attention[stage.index], h, p, conds[res], n)
-                h = stream(res, config.hidden)
-                cache.connect(h)
-                self.stages.append((res, cache))
-            elif stage.kind is Layer.DOWN:
-                cache = _DownCache(model.down[stage.index], v, h, p, G)
-                self.streams.append((res, h))
-                v, h = vertical(res + 1, config.hidden), stream(res + 1, config.hidden)
-                cache.connect(v, h)
-                self.stages.append((res + 1, cache))
-            else:
-                cache = _UpCache(model.up[stage.index], v, h, p, G, sizes[res])
-                v, h = vertical(res, config.hidden), stream(res, config.hidden)
-                cache.connect(v, h)
-                self.stages.append((res, cache))
+        self.v0 = self._vertical(0, config.channels * self.e)  # the embedded canvas
+        self.h0 = self._stream(0, config.channels * self.e)
+        skip_blocks = self._build(labels, conds)
         g = config.hidden // G
         self.head = _head_weights(model, skip_blocks)
         # The current pixel's gated features of the full-resolution blocks, colour-group major,
@@ -550,6 +508,52 @@ class _Cache:
             dtype = torch.promote_types(w.dtype, torch.float32)
             self.pixel_sampler = logistic.PixelSampler(config.channels, config.n_mix, config.levels, dtype, w.device)
         self.tabulated = True  # whether the current pixel's logistic channels come from tables (step) or the sampler
+
+    def _vertical(self, res: int, features: int) -> torch.Tensor:
+        """A vertical stack of resolution res: (B, H_k + p, W_k + 2p, F), zeros."""
+        height, width = self.sizes[res]
+        return torch.zeros(self.n, height + self.p, width + 2 * self.p, features, **self.kw)
+
+    def _stream(self, res: int, features: int) -> _Stream:
+        """A horizontal stream of resolution res: a (B, p + W_k, F) row, offset 0 until connected."""
+        height, width = self.sizes[res]
+        return _Stream(torch.zeros(self.n, self.p + width, features, **self.kw), torch.zeros(1, features, height, width, **self.kw))
+
+    def _build(self, labels: torch.Tensor | None, conds: list[torch.Tensor | None]) -> list[GatedBlock]:
+        """Every stage's cache, in the order of the layout; returns the blocks with a skip output."""
+        model, hidden, p, n = self.model, self.model.config.hidden, self.p, self.n
+        v, h = self.v0, self.h0
+        self.stages: list[tuple[int, object]] = []  # (output resolution, stage cache) in execution order
+        self.streams: list[tuple[int, _Stream]] = []  # streams a Downsample reads, by resolution
+        saved: dict[int, tuple[torch.Tensor, _Stream]] = {}  # the down pass's block outputs, for shortcuts
+        skip_blocks = []
+        for number, stage in enumerate(model.layout):
+            res, last = stage.resolution, number == len(model.layout) - 1
+            if stage.kind is Layer.BLOCK:
+                block = model.blocks[stage.index]
+                cache = _BlockCache(block, v, h, saved.get(stage.shortcut), labels, conds[res], n)
+                v, h = (None, None) if last else (self._vertical(res, hidden), self._stream(res, hidden))
+                cache.connect(v, h)
+                if stage.index in model.shortcut_sources:
+                    saved[stage.index] = (v, h)
+                if block.h_skip is not None:
+                    skip_blocks.append(block)
+            elif stage.kind is Layer.ATTENTION:
+                cache = _AttentionCache(model.attention[stage.index], h, p, conds[res], n)
+                h = self._stream(res, hidden)
+                cache.connect(h)
+            elif stage.kind is Layer.DOWN:
+                cache = _DownCache(model.down[stage.index], v, h, p, self.groups)
+                self.streams.append((res, h))
+                res += 1
+                v, h = self._vertical(res, hidden), self._stream(res, hidden)
+                cache.connect(v, h)
+            else:
+                cache = _UpCache(model.up[stage.index], v, h, p, self.groups, self.sizes[res])
+                v, h = self._vertical(res, hidden), self._stream(res, hidden)
+                cache.connect(v, h)
+            self.stages.append((res, cache))
+        return skip_blocks
 
     def _plan_step(self, i: int, j: int, c: int) -> list:
         """Every stage's step at pixel (i, j), channel group c (i modulo the plan period)."""
