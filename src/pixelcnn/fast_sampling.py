@@ -175,14 +175,17 @@ class AttentionStep(NamedTuple):
 
 @dataclass
 class _HeadWeights:
-    """The head's weights, masked, transposed for ``x @ w`` and split by colour group."""
+    """The head's weights, masked, transposed for ``x @ w`` and split by colour group.
 
-    wskip: list[torch.Tensor]  # [c] (L0·g, (G-c)·gs): h_skip of every full-resolution block, rows block-major
-    skip_bias: torch.Tensor  # (S,) the sum of their biases
+    The biases ride in the matmuls as an extra first row (``*_in``: for inputs
+    that end or start with a constant 1 in the cache), so no step copies a bias.
+    """
+
+    wskip_in: torch.Tensor  # (L0·g + 1, S): group 0 of h_skip of every full-resolution block, rows block-major, then the bias
+    wskip: list[torch.Tensor]  # [c] (L0·g, (G-c)·gs): group c's share of the skip features (c > 0)
+    whh_in: torch.Tensor  # (1 + gs, S): head_hidden's bias, then its weights from group 0
     whh: list[torch.Tensor]  # [c] (gs, (G-c)·gs) head_hidden from group c
-    hh_bias: torch.Tensor  # (S,)
-    who: list[torch.Tensor]  # [c] ((c+1)·gs, K or Q) head_out into group c from groups <= c
-    bho: list[torch.Tensor]  # [c] (K or Q,)
+    who: list[torch.Tensor]  # [c] (1 + (c+1)·gs, K or Q): head_out's bias for group c, then its weights from groups <= c
 
 
 def _head_weights(model: PixelCNN, skip_blocks: list[GatedBlock]) -> _HeadWeights:
@@ -190,15 +193,18 @@ def _head_weights(model: PixelCNN, skip_blocks: list[GatedBlock]) -> _HeadWeight
     g, gs = model.config.hidden // G, S // G
     out = model.head_out.out_channels // G  # K, or Q with one group
     wskip = [b.h_skip.masked_weight()[:, :, 0, 0].t() for b in skip_blocks]  # (F, S) each
+    skip_bias = sum(b.h_skip.bias for b in skip_blocks)  # (S,)
     hh = model.head_hidden.masked_weight()[:, :, 0, 0].t()  # (S, S)
     ho = model.head_out.masked_weight()[:, :, 0, 0].t()  # (S, G·out)
+    bho = model.head_out.bias
+    group = [torch.cat([w[g * c : g * (c + 1), gs * c :] for w in wskip]) for c in range(G)]  # [c] (L0·g, (G-c)·gs)
     return _HeadWeights(
-        wskip=[torch.cat([w[g * c : g * (c + 1), gs * c :] for w in wskip]).contiguous() for c in range(G)],
-        skip_bias=sum(b.h_skip.bias for b in skip_blocks),
+        wskip_in=torch.cat([group[0], skip_bias[None]]).contiguous(),
+        wskip=[w.contiguous() for w in group],
+        whh_in=torch.cat([model.head_hidden.bias[None], hh[:gs]]).contiguous(),
         whh=[hh[gs * c : gs * (c + 1), gs * c :].contiguous() for c in range(G)],
-        hh_bias=model.head_hidden.bias,
-        who=[ho[: gs * (c + 1), out * c : out * (c + 1)].contiguous() for c in range(G)],
-        bho=[model.head_out.bias[out * c : out * (c + 1)] for c in range(G)],
+        who=[torch.cat([bho[None, out * c : out * (c + 1)], ho[: gs * (c + 1), out * c : out * (c + 1)]]).contiguous()
+             for c in range(G)],
     )
 
 
@@ -484,17 +490,19 @@ class _Cache:
         skip_blocks = self._build(labels, conds)
         g = config.hidden // G
         self.head = _head_weights(model, skip_blocks)
-        # The current pixel's gated features of the full-resolution blocks, colour-group major,
-        # so group c of all of them is one (B, L0·g) view for the skip matmul; coarse blocks share a scratch.
-        self.gated = torch.zeros(n, G, len(skip_blocks), g, **kw)
-        scratch = torch.zeros(n, G, g, **kw)
+        # The current pixel's gated features of the full-resolution blocks, colour-group major, and a 1
+        # (for the skip bias): group c of all of them is one (B, L0·g [+ 1]) view for the skip matmul.
+        L0 = len(skip_blocks)
+        self.gated = torch.ones(n, G, L0 * g + 1, **kw)
+        scratch = torch.zeros(n, G, g, **kw)  # coarse blocks' gated features
         skip_index = {id(b): i for i, b in enumerate(skip_blocks)}
         for _, cache in self.stages:
             if isinstance(cache, _BlockCache):
                 index = skip_index.get(id(cache.block))
-                cache.gated = scratch if index is None else self.gated[:, :, index]
+                cache.gated = scratch if index is None else self.gated[:, :, g * index : g * (index + 1)]
         S = config.skip
-        self.acc = torch.zeros(n, 2 * S, **kw)  # current pixel's [skip | head hidden], accumulated over groups
+        # The current pixel's [1 | skip S | 1 | head hidden S], accumulated over groups; the ones carry biases.
+        self.acc = torch.ones(n, 2 * S + 2, **kw)
         self.out = torch.empty(n, model.head_out.out_channels // G, **kw)  # logits (B, K), or mixture parameters (B, Q)
         phases = 1 << (config.resolutions - 1)  # rows repeat their plans with this period
         self._plan = [[[self._plan_step(i, j, c) for c in range(G)] for j in range(width)] for i in range(min(phases, height))]
@@ -562,13 +570,17 @@ class _Cache:
                 if i % stride == 0 and j % stride == 0]
 
     def _plan_head(self, c: int) -> tuple:
-        acc, gs = self.acc, self.model.config.skip // self.groups
-        S = acc.shape[1] // 2
+        acc, gs, L0g = self.acc, self.model.config.skip // self.groups, self.gated.shape[2] - 1
+        S = (acc.shape[1] - 2) // 2
+        skip, hidden = 1, S + 2  # where each starts in acc
         return (
-            acc[:, gs * c : S], acc[:, gs * c : gs * (c + 1)],  # skip, groups >= c / group c
-            acc[:, S + gs * c :], acc[:, S + gs * c : S + gs * (c + 1)],  # head hidden, groups >= c / group c
-            acc[:, S : S + gs * (c + 1)],  # head hidden, groups <= c
-            self.gated[:, c].view(self.n, -1),  # (B, L0·g): group c of every full-resolution block
+            acc[:, skip + gs * c : skip + S],  # skip, groups >= c
+            acc[:, skip + gs * c : skip + gs * (c + 1)],  # skip, group c
+            acc[:, : skip + gs],  # [1 | skip group 0]
+            acc[:, hidden + gs * c :],  # head hidden, groups >= c
+            acc[:, hidden + gs * c : hidden + gs * (c + 1)],  # head hidden, group c
+            acc[:, hidden - 1 : hidden + gs * (c + 1)],  # [1 | head hidden, groups <= c]
+            self.gated[:, c] if c == 0 else self.gated[:, c, :L0g],  # (B, L0·g [+ 1]): group c of every block
         )
 
     def advance_row(self, i: int, x: torch.Tensor) -> None:
@@ -619,18 +631,19 @@ class _Cache:
         return self.pixel_sampler.draw(c, self.values, uniform)
 
     def _head_step(self, c: int) -> torch.Tensor:
-        skip, skip_c, hidden, hidden_c, hidden_seen, gated = self._head[c]
+        """The head at the current pixel, group c: logits (B, K) of channel c, or the mixture's parameters (B, Q)."""
+        skip, skip_c, skip_first, hidden, hidden_c, hidden_seen, gated = self._head[c]
         head = self.head
         if c == 0:
-            torch.addmm(head.skip_bias, gated, head.wskip[0], out=skip)
+            torch.mm(gated, head.wskip_in, out=skip)  # every group's skip features from group 0, and the bias
             skip_c.relu_()
-            torch.addmm(head.hh_bias, skip_c, head.whh[0], out=hidden)
+            torch.mm(skip_first, head.whh_in, out=hidden)
         else:
             skip.addmm_(gated, head.wskip[c])
             skip_c.relu_()
             hidden.addmm_(skip_c, head.whh[c])
         hidden_c.relu_()
-        return torch.addmm(head.bho[c], hidden_seen, head.who[c], out=self.out)
+        return torch.mm(hidden_seen, head.who[c], out=self.out)
 
     def commit(self, j: int, c: int, value: torch.Tensor) -> None:
         """Channel c of column j is now ``value`` (int64 (B,)): feed it to the next steps."""
