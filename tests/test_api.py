@@ -22,7 +22,7 @@ import pixelcnn
 from pixelcnn.api import PixelCNNPipeline, VQPriorPipeline
 from pixelcnn.configs import SamplingOptions
 from pixelcnn.errors import CheckpointError, InputError, UserError
-from pixelcnn.fast_sampling import sample
+from pixelcnn.sampling import sample
 from pixelcnn.model import PixelCNN, PixelCNNConfig
 from pixelcnn.pixel import dequantise, quantise
 from pixelcnn.sampling import class_labels

@@ -1,4 +1,4 @@
-"""The cached sampler equals the naive one: logits, samples, completion, callbacks.
+"""The cached sampler equals the naive one: logits, samples, completion, callbacks, for every model option.
 
 Tiny random-weight models in float64 on 6×6 grids, so the naive reference
 (one full forward pass per step) stays fast and rounding never flips a draw.
@@ -9,26 +9,42 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pixelcnn.fast_sampling import cached_logits, sample, sample_cached
+from pixelcnn.fast_sampling import cached_logits, sample_cached
 from pixelcnn.model import PixelCNN, PixelCNNConfig
-from pixelcnn.sampling import SamplingOptions, sample_naive
+from pixelcnn.sampling import SamplingOptions, sample, sample_naive
 
 H, W, N = 6, 6, 3
 
-# name → (channels, embed_dim, num_classes, cond_channels, kernel, layers[, position_channels])
+# name → config overrides: channels, embedding, conditioning, kernel, layers, and the options
+# (output, resolutions, attention, dropout) alone and combined.
 USES = {
-    "pixels_grey_class_position": (1, 0, 3, 0, 5, 3, 2),
-    "pixels_rgb_position": (3, 0, 0, 0, 3, 3, 3),
-    "codes_cond_position": (1, 4, 0, 5, 3, 3, 2),
-    "pixels_grey": (1, 0, 0, 0, 3, 4),
-    "pixels_rgb": (3, 0, 0, 0, 3, 4),
-    "pixels_rgb_class": (3, 0, 4, 0, 3, 3),
-    "codes": (1, 4, 0, 0, 3, 4),
-    "codes_class": (1, 4, 3, 0, 3, 3),
-    "codes_cond": (1, 4, 0, 5, 3, 3),
-    "codes_cond_class": (1, 4, 3, 5, 3, 4),
-    "pixels_rgb_kernel5": (3, 0, 0, 0, 5, 3),
-    "pixels_grey_one_layer": (1, 0, 0, 0, 3, 1),
+    "pixels_grey_class_position": dict(num_classes=3, kernel=5, layers=3, position_channels=2),
+    "pixels_rgb_position": dict(channels=3, layers=3, position_channels=3),
+    "codes_cond_position": dict(embed_dim=4, cond_channels=5, layers=3, position_channels=2),
+    "pixels_grey": dict(layers=4),
+    "pixels_rgb": dict(channels=3, layers=4),
+    "pixels_rgb_class": dict(channels=3, num_classes=4, layers=3),
+    "codes": dict(embed_dim=4, layers=4),
+    "codes_class": dict(embed_dim=4, num_classes=3, layers=3),
+    "codes_cond": dict(embed_dim=4, cond_channels=5, layers=3),
+    "codes_cond_class": dict(embed_dim=4, num_classes=3, cond_channels=5, layers=4),
+    "pixels_rgb_kernel5": dict(channels=3, kernel=5, layers=3),
+    "pixels_grey_one_layer": dict(layers=1),
+    "logistic_grey_class": dict(output="logistic", num_classes=3, layers=3),
+    "logistic_rgb_position": dict(output="logistic", channels=3, layers=3, position_channels=2),
+    "unet2_rgb_class": dict(channels=3, resolutions=2, layers=2, num_classes=3),
+    "unet3_grey_position": dict(resolutions=3, layers=1, kernel=5, position_channels=2),
+    "unet2_codes_cond": dict(embed_dim=4, resolutions=2, layers=2, cond_channels=5),
+    "attention_rgb_class": dict(channels=3, attention_every=1, layers=3, num_classes=4),
+    "attention_grey_position_2heads": dict(attention_every=2, attention_heads=2, layers=3, position_channels=2),
+    "attention_codes_cond_class": dict(embed_dim=4, attention_every=2, layers=3, num_classes=3, cond_channels=5),
+    "unet_attention_rgb_cond": dict(channels=3, resolutions=2, layers=2, attention_every=3, cond_channels=2),
+    "logistic_unet_attention_rgb_class": dict(
+        output="logistic", channels=3, resolutions=2, layers=2, attention_every=2, num_classes=3, dropout=0.2
+    ),
+    "logistic_unet3_attention_grey_position": dict(
+        output="logistic", resolutions=3, layers=1, attention_every=2, kernel=5, position_channels=2
+    ),
 }
 OPTIONS = [
     SamplingOptions(),
@@ -39,20 +55,20 @@ OPTIONS = [
 
 
 def build(use: str, seed: int = 0, levels: int = 9) -> tuple[PixelCNN, dict]:
-    """A float64 model for ``use`` and its conditioning inputs for N images."""
-    channels, embed_dim, num_classes, cond_channels, kernel, layers, *position = USES[use]
+    """A float64 model for ``use`` (in eval mode) and its conditioning inputs for N images."""
+    overrides = USES[use]
+    channels = overrides.get("channels", 1)
+    groups = channels if overrides.get("output", "categorical") == "categorical" else 1
     torch.manual_seed(seed)
-    cfg = PixelCNNConfig(
-        channels=channels, levels=levels, height=H, width=W, hidden=4 * channels, skip=6 * channels,
-        layers=layers, kernel=kernel, embed_dim=embed_dim, num_classes=num_classes, cond_channels=cond_channels,
-        position_channels=position[0] if position else 0,
-    )
-    model = PixelCNN(cfg).double().eval()
+    config = PixelCNNConfig(**{
+        "levels": levels, "height": H, "width": W, "hidden": 4 * groups, "skip": 6 * groups, "kernel": 3, **overrides,
+    })
+    model = PixelCNN(config).double().eval()
     with torch.no_grad():
         model.head_out.weight.mul_(4)  # peakier distributions, so top-k / top-p cut something
     inputs = {
-        "labels": torch.arange(N) % num_classes if num_classes else None,
-        "cond": torch.randn(N, cond_channels, H, W, dtype=torch.float64) if cond_channels else None,
+        "labels": torch.arange(N) % config.num_classes if config.num_classes else None,
+        "cond": torch.randn(N, config.cond_channels, H, W, dtype=torch.float64) if config.cond_channels else None,
     }
     return model, inputs
 
@@ -77,7 +93,11 @@ def test_sample_cached_equals_naive(use, options):
     assert torch.equal(fast, slow)
 
 
-@pytest.mark.parametrize("use", ["pixels_rgb_class", "codes_cond_class"])
+@pytest.mark.parametrize(
+    "use",
+    ["pixels_rgb_class", "codes_cond_class", "unet_attention_rgb_cond", "logistic_unet_attention_rgb_class",
+     "attention_codes_cond_class", "unet3_grey_position"],
+)
 def test_sample_cached_completion_equals_naive_and_keeps_given_rows(use):
     model, inputs = build(use, seed=2)
     c = model.config
@@ -96,15 +116,16 @@ def test_sample_cached_completion_equals_naive_and_keeps_given_rows(use):
     assert torch.equal(moved, sample_naive(model, N, generator=torch.Generator().manual_seed(5), **kw))
 
 
-def test_sample_cached_calls_on_row_after_each_row_like_naive():
-    model, inputs = build("pixels_rgb")
+@pytest.mark.parametrize("use", ["pixels_rgb", "logistic_unet_attention_rgb_class"])
+def test_sample_cached_calls_on_row_after_each_row_like_naive(use):
+    model, inputs = build(use)
     seen: dict[str, list] = {"cached": [], "naive": []}
 
     def recorder(name):
         return lambda i, canvas: seen[name].append((i, canvas.clone()))
 
-    sample_cached(model, N, start_row=0, generator=torch.Generator().manual_seed(3), on_row=recorder("cached"))
-    final = sample_naive(model, N, generator=torch.Generator().manual_seed(3), on_row=recorder("naive"))
+    sample_cached(model, N, start_row=0, generator=torch.Generator().manual_seed(3), on_row=recorder("cached"), **inputs)
+    final = sample_naive(model, N, generator=torch.Generator().manual_seed(3), on_row=recorder("naive"), **inputs)
     assert [i for i, _ in seen["cached"]] == list(range(H))
     for (i, fast), (_, slow) in zip(seen["cached"], seen["naive"]):
         assert torch.equal(fast, slow)
@@ -120,10 +141,15 @@ def test_sample_cached_on_row_counts_only_sampled_rows_in_completion():
     assert rows == [4, 5]
 
 
-def test_sample_cached_float32_model_equals_naive():
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(), dict(output="logistic", resolutions=2, layers=2, attention_every=2, hidden=8, skip=8)],
+    ids=["categorical", "logistic_unet_attention"],
+)
+def test_sample_cached_float32_model_equals_naive(overrides):
     torch.manual_seed(4)
-    cfg = PixelCNNConfig(channels=3, levels=16, height=5, width=5, hidden=12, skip=12, layers=3, num_classes=2)
-    model = PixelCNN(cfg).eval()
+    config = PixelCNNConfig(**{**dict(channels=3, levels=16, height=5, width=5, hidden=12, skip=12, layers=3, num_classes=2), **overrides})
+    model = PixelCNN(config).eval()
     labels = torch.tensor([0, 1])
     x = torch.randint(0, 16, (2, 3, 5, 5))
     torch.testing.assert_close(cached_logits(model, x, labels), model(x, labels).detach(), rtol=1e-5, atol=1e-5)
@@ -133,13 +159,22 @@ def test_sample_cached_float32_model_equals_naive():
     assert torch.equal(fast, slow)
 
 
-def test_sample_cached_with_shape_override_equals_naive():
-    model, inputs = build("pixels_grey")
-    kw = dict(shape=(4, 7), options=SamplingOptions(top_k=4))
+@pytest.mark.parametrize("use", ["pixels_grey", "unet_attention_rgb_cond", "logistic_unet3_attention_grey_position"])
+def test_sample_cached_with_shape_override_equals_naive(use):
+    model, inputs = build(use)
+    if model.config.position_channels:  # a position map fixes the grid: rebuild without one
+        config = model.config.__class__(**{**vars(model.config), "position_channels": 0})
+        torch.manual_seed(0)
+        model = PixelCNN(config).double().eval()
+    shape = (5, 7)
+    cond = None if inputs["cond"] is None else torch.randn(2, inputs["cond"].shape[1], *shape, dtype=torch.float64)
+    kw = dict(shape=shape, options=SamplingOptions(top_k=4), labels=None if inputs["labels"] is None else inputs["labels"][:2], cond=cond)
     fast = sample_cached(model, 2, generator=torch.Generator().manual_seed(6), **kw)
     slow = sample_naive(model, 2, generator=torch.Generator().manual_seed(6), **kw)
-    assert fast.shape == (2, 1, 4, 7)
+    assert fast.shape == (2, model.config.channels, *shape)
     assert torch.equal(fast, slow)
+    x = torch.randint(0, model.config.levels, (2, model.config.channels, *shape))
+    torch.testing.assert_close(cached_logits(model, x, kw["labels"], cond), model(x, kw["labels"], cond), rtol=0, atol=1e-11)
 
 
 def test_sample_cached_is_deterministic_given_a_generator():

@@ -84,7 +84,7 @@ def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.devi
 
 def _draw(model: PixelCNN, n: int, options: SamplingOptions, sampler: Sampler, **kwargs) -> torch.Tensor:
     """The project's sampler: int64 (n, C, H, W) in [0, K). kwargs: labels, cond, init, start_row, generator, on_row."""
-    from pixelcnn.fast_sampling import sample
+    from pixelcnn.sampling import sample
 
     return sample(model, n, sampler=sampler, options=options, **kwargs)
 

@@ -108,33 +108,80 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class PixelCNNConfig:
-    """Everything needed to rebuild a PixelCNN; stored in its checkpoint."""
+    """Everything needed to rebuild a PixelCNN; stored in its checkpoint.
+
+    Every default rebuilds the gated PixelCNN of van den Oord et al. (2016)
+    that this project started with, so a checkpoint written before a field
+    existed loads into the same model. The newer options combine freely:
+    ``output="logistic"`` (the discretized logistic mixture of PixelCNN++,
+    pixel models only; the network then has no colour-group masks),
+    ``resolutions > 1`` (a U-Net of gated blocks, as PixelCNN++),
+    ``attention_every > 0`` (causal self-attention blocks, as PixelSNAIL),
+    ``dropout > 0``.
+    """
 
     channels: int = 1  # C: 1 (grey or codes) or 3 (RGB, generated R → G → B)
     levels: int = 256  # K: categories per channel (256 for 8-bit pixels, codebook size for codes)
     height: int = 32  # H of the grids the model is trained on (the sampler's default shape)
     width: int = 32  # W
-    hidden: int = 64  # F: features per stack, divisible by channels
-    skip: int = 128  # S: skip-connection features, divisible by channels
-    layers: int = 8  # gated blocks; the receptive field grows by kernel//2 per block
+    hidden: int = 64  # F: features per stack, divisible by channels (categorical output)
+    skip: int = 128  # S: skip-connection features, divisible by channels (categorical output)
+    layers: int = 8  # gated blocks (per resolution and pass when resolutions > 1); the field grows by kernel//2 per block
     kernel: int = 3  # odd kernel width of the vertical and horizontal stacks
     embed_dim: int = 0  # E: 0 → scalar input in [-1, 1]; > 0 → learned embedding per category
     num_classes: int = 0  # 0 → unconditional; else a class label per image
     cond_channels: int = 0  # D: 0 → none; else a (B, D, H, W) conditioning map per image
     position_channels: int = 0  # P: 0 → none; else a learned (P, H, W) map of where each position is
+    output: Literal["categorical", "logistic"] = "categorical"  # categorical: K logits per channel; logistic: mixture of discretized logistics (pixels)
+    n_mix: int = 10  # M: components of the logistic mixture (output logistic only)
+    resolutions: int = 1  # 1: one stack of `layers` blocks; r > 1: U-Net over r resolutions, each halving H and W
+    dropout: float = 0.0  # dropout rate on the gated features of every block while training; 0 turns it off
+    attention_every: int = 0  # 0: no attention; n: a causal self-attention block after every n gated blocks (not after the last)
+    attention_heads: int = 1  # heads of each attention block; divides hidden
+    attention_dim: int = 16  # query and key features per head (values get hidden / attention_heads)
 
     def __post_init__(self) -> None:
         require(self.channels >= 1, "channels", f"must be >= 1, got {self.channels}")
+        require(self.output != "logistic" or self.embed_dim == 0, "output",
+                f"is 'logistic', which models pixel values fed as scalars (embed_dim 0), got embed_dim {self.embed_dim}; "
+                "code priors use output 'categorical'")
         for name in ("hidden", "skip"):
             value = getattr(self, name)
             require(value >= 1, name, f"must be >= 1, got {value}")
-            require(value % self.channels == 0, name,
+            require(value % self.colours == 0, name,
                     f"must be divisible by the {self.channels} channels of the data (colour groups), got {value}")
-        require(self.layers >= 1, "layers", f"must be >= 1, got {self.layers}")
         require(self.kernel >= 3 and self.kernel % 2 == 1, "kernel", f"must be odd and >= 3, got {self.kernel}")
         require(2 <= self.levels <= 2**15, "levels", f"must be in [2, 32768], got {self.levels}")
         require(self.embed_dim >= 0, "embed_dim", f"must be >= 0, got {self.embed_dim}")
         require(self.position_channels >= 0, "position_channels", f"must be >= 0, got {self.position_channels}")
+        for name in ("layers", "n_mix", "resolutions", "attention_heads", "attention_dim"):
+            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+        require(self.attention_every >= 0, "attention_every", f"must be >= 0 (0 turns attention off), got {self.attention_every}")
+        require(not self.attention_every or self.attention_every < self.gated_blocks, "attention_every",
+                f"is {self.attention_every}, which places no attention block among {self.gated_blocks} gated blocks "
+                f"(none follows the last): use a value below {self.gated_blocks}, or 0")
+        require(not self.attention_every or self.hidden % self.attention_heads == 0, "attention_heads",
+                f"must divide hidden {self.hidden}, got {self.attention_heads}")
+
+    @property
+    def colours(self) -> int:
+        """Colour groups of the network: C with the categorical output, 1 with the logistic one."""
+        return self.channels if self.output == "categorical" else 1
+
+    @property
+    def gated_blocks(self) -> int:
+        """Gated blocks in all: ``layers`` in one stack, or per resolution in each of two passes."""
+        return self.layers if self.resolutions == 1 else 2 * self.resolutions * self.layers
+
+
+def grid_sizes(height: int, width: int, resolutions: int) -> list[tuple[int, int]]:
+    """(H, W) of each resolution, finest first; each halves the one before, rounding up."""
+    sizes = [(height, width)]
+    for _ in range(resolutions - 1):
+        h, w = sizes[-1]
+        sizes.append(((h + 1) // 2, (w + 1) // 2))
+    return sizes
 
 
 @dataclass(frozen=True)
@@ -163,6 +210,10 @@ class SamplingOptions:
         require(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
         require(self.top_k >= 0, "top_k", f"must be >= 0 (0 keeps all), got {self.top_k}")
         require(0 < self.top_p <= 1, "top_p", f"must be in (0, 1], got {self.top_p}")
+
+    def filters(self, categories: int) -> bool:
+        """Whether these options change a distribution over ``categories`` values."""
+        return self.temperature != 1.0 or 0 < self.top_k < categories or self.top_p < 1.0
 
 
 @dataclass(frozen=True)

@@ -1,80 +1,30 @@
-"""Autoregressive sampling: logit filters and the naive reference sampler.
+"""Autoregressive sampling: the naive reference sampler and the choice of sampler.
 
 Legend: B batch, C channels, K categories, H W positions, D conditioning features.
 
-Every sampler in the project draws its randomness the same way, so that the
-cached sampler (``pixelcnn.fast_sampling``) and the naive one give identical
-samples for the same generator: one uniform per image at each (row, column,
-channel) step, in raster-then-channel order, turned into a category by
-inverse-CDF lookup in the filtered distribution.
+Every sampler draws its randomness the same way (``pixelcnn.drawing``: one
+uniform per image at each (row, column, channel) step, inverse-CDF lookup in
+the filtered distribution), so the cached sampler
+(``pixelcnn.fast_sampling``) and the naive one here give identical samples
+for the same generator. ``sample`` picks one by name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 
-from pixelcnn.configs import SampleRun, SamplingOptions
+from pixelcnn.configs import SamplingOptions
+from pixelcnn.drawing import RowCallback, draw, filter_logits, prepare_canvas, uniforms
 from pixelcnn.errors import ConfigError
+from pixelcnn.fast_sampling import sample_cached
 from pixelcnn.model import PixelCNN
 
-# Called after each completed row: (row index, canvas int64 (B, C, H, W)).
-RowCallback = Callable[[int, torch.Tensor], None]
-
-
-def filter_logits(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
-    """Temperature, then top-k, then top-p. logits: (B, K) → (B, K), removed = -inf."""
-    logits = logits.float() / options.temperature
-    if options.top_k and options.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, options.top_k, dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if options.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        before = torch.cumsum(probs, dim=-1) - probs  # mass strictly before each entry
-        drop_sorted = before >= options.top_p  # the top entry is always kept
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
-
-
-def draw(logits: torch.Tensor, options: SamplingOptions, uniform: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF draw. logits: (B, K); uniform: (B,) in [0, 1) → int64 (B,) in [0, K)."""
-    probs = torch.softmax(filter_logits(logits, options), dim=-1)
-    cdf = torch.cumsum(probs, dim=-1)  # (B, K)
-    target = uniform.to(cdf.device, cdf.dtype)[:, None] * cdf[:, -1:]
-    index = torch.searchsorted(cdf, target, right=True).squeeze(1)
-    return index.clamp_(max=logits.shape[-1] - 1)
-
-
-def uniforms(batch: int, generator: torch.Generator | None) -> torch.Tensor:
-    """The (B,) uniforms of one step, drawn on the generator's device."""
-    device = generator.device if generator is not None else torch.device("cpu")
-    return torch.rand(batch, generator=generator, device=device)
-
-
-def prepare_canvas(
-    model: PixelCNN,
-    n: int,
-    shape: tuple[int, int] | None,
-    init: torch.Tensor | None,
-    start_row: int,
-    device: torch.device,
-) -> torch.Tensor:
-    """An int64 (n, C, H, W) canvas holding rows ``< start_row`` of ``init`` (zeros elsewhere)."""
-    c = model.config
-    height, width = shape or (c.height, c.width)
-    x = torch.zeros(n, c.channels, height, width, dtype=torch.long, device=device)
-    if start_row:
-        if init is None or init.shape != x.shape:
-            got = None if init is None else tuple(init.shape)
-            raise ValueError(f"completion needs init of shape {tuple(x.shape)}, got {got}")
-        if not 0 <= start_row <= height:
-            raise ValueError(f"start_row must be in [0, {height}], got {start_row}")
-        x[:, :, :start_row] = init[:, :, :start_row].to(device)
-    return x
+__all__ = [
+    "RowCallback", "SamplingOptions", "class_labels", "draw", "filter_logits",
+    "prepare_canvas", "sample", "sample_naive", "uniforms",
+]
 
 
 def class_labels(n: int, num_classes: int, chosen: tuple[int, ...] | list[int] = (), key: str = "labels") -> torch.Tensor | None:
@@ -116,8 +66,23 @@ def sample_naive(
     for i in range(start_row, height):
         for j in range(width):
             for ch in range(channels):
-                logits = model(x, labels, cond)[:, :, ch, i, j]  # (n, K)
+                logits = model.position_logits(x, i, j, labels, cond)[:, :, ch]  # (n, K): a full pass
                 x[:, ch, i, j] = draw(logits, options, uniforms(n, generator))
         if on_row is not None:
             on_row(i, x)
     return x
+
+
+def sample(
+    model: PixelCNN,
+    n: int,
+    *,
+    sampler: Literal["cached", "naive"] = "cached",
+    **kwargs,
+) -> torch.Tensor:
+    """Sample with the chosen sampler; keyword arguments as ``sample_naive``. Returns int64 (n, C, H, W)."""
+    if sampler == "cached":
+        return sample_cached(model, n, **kwargs)
+    if sampler == "naive":
+        return sample_naive(model, n, **kwargs)
+    raise ValueError(f"sampler must be 'cached' or 'naive', got {sampler!r}")

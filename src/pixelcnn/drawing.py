@@ -1,0 +1,80 @@
+"""How every sampler turns logits into values: options, filters, inverse-CDF draws, canvases.
+
+Legend: B batch, C channels, K categories, H W positions.
+
+Every sampler in the project draws its randomness the same way, so that the
+cached sampler (``pixelcnn.fast_sampling``) and the naive one
+(``pixelcnn.sampling``) give identical samples for the same generator: one
+uniform per image at each (row, column, channel) step, in raster-then-channel
+order, turned into a category by inverse-CDF lookup in the filtered
+distribution.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import torch
+
+from pixelcnn.configs import SamplingOptions
+
+if TYPE_CHECKING:
+    from pixelcnn.model import PixelCNN
+
+# Called after each completed row: (row index, canvas int64 (B, C, H, W)).
+RowCallback = Callable[[int, torch.Tensor], None]
+
+
+def filter_logits(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
+    """Temperature, then top-k, then top-p. logits: (B, K) → fp32 (B, K), removed = -inf."""
+    logits = logits.float()
+    if options.temperature != 1.0:  # dividing by 1 would change nothing but cost a pass
+        logits = logits / options.temperature
+    if options.top_k and options.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, options.top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if options.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        before = torch.cumsum(probs, dim=-1) - probs  # mass strictly before each entry
+        drop_sorted = before >= options.top_p  # the top entry is always kept
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def draw(logits: torch.Tensor, options: SamplingOptions, uniform: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw. logits: (B, K); uniform: (B,) in [0, 1) → int64 (B,) in [0, K)."""
+    probs = torch.softmax(filter_logits(logits, options), dim=-1)
+    cdf = torch.cumsum(probs, dim=-1)  # (B, K)
+    target = uniform.to(cdf.device, cdf.dtype)[:, None] * cdf[:, -1:]
+    index = torch.searchsorted(cdf, target, right=True).squeeze(1)
+    return index.clamp_(max=logits.shape[-1] - 1)
+
+
+def uniforms(batch: int, generator: torch.Generator | None) -> torch.Tensor:
+    """The (B,) uniforms of one step, drawn on the generator's device."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    return torch.rand(batch, generator=generator, device=device)
+
+
+def prepare_canvas(
+    model: PixelCNN,
+    n: int,
+    shape: tuple[int, int] | None,
+    init: torch.Tensor | None,
+    start_row: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """An int64 (n, C, H, W) canvas holding rows ``< start_row`` of ``init`` (zeros elsewhere)."""
+    config = model.config
+    height, width = shape or (config.height, config.width)
+    x = torch.zeros(n, config.channels, height, width, dtype=torch.long, device=device)
+    if start_row:
+        if init is None or init.shape != x.shape:
+            got = None if init is None else tuple(init.shape)
+            raise ValueError(f"completion needs init of shape {tuple(x.shape)}, got {got}")
+        if not 0 <= start_row <= height:
+            raise ValueError(f"start_row must be in [0, {height}], got {start_row}")
+        x[:, :, :start_row] = init[:, :, :start_row].to(device)
+    return x
