@@ -198,10 +198,10 @@ def test_pixelcnn_config_rejects_hidden_not_divisible_by_channels():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(output="logistic", embed_dim=4), "embed_dim=0"),
-        (dict(output="softmax"), "output must be one of"),
+        (dict(output="logistic", embed_dim=4), r"pixel values fed as scalars \(embed_dim 0\), got embed_dim 4"),
+        (dict(output="softmax"), "output must be 'categorical' or 'logistic', got 'softmax'"),
         (dict(layers=4, attention_every=4), "places no attention block"),
-        (dict(attention_every=2, attention_heads=3), "divisible by attention_heads"),
+        (dict(attention_every=2, attention_heads=3), "attention_heads must divide hidden 64, got 3"),
         (dict(resolutions=0), "resolutions must be >= 1"),
         (dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
         (dict(n_mix=0), "n_mix must be >= 1"),

@@ -186,9 +186,11 @@ def test_nan_loss_stops_with_one_sentence_naming_step_and_last_good_state(tmp_pa
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["objective"].values())
 
 
-def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch, precision):
     data = write_prepared(tmp_path / "prepared")  # 32 training rows, batch 8: 4 steps per epoch; a state every 2
-    optim = OptimConfig(**{**OPTIM.__dict__, "epochs": 3, "ema_decay": 0.9, "val_fraction": 0.2, "patience": 5})
+    optim = OptimConfig(**{**OPTIM.__dict__, "epochs": 3, "ema_decay": 0.9, "val_fraction": 0.2, "patience": 5,
+                           "precision": precision})
     whole = pixel_trainer(tmp_path / "whole", data, optim)
     whole.fit()
     step = Trainer._step

@@ -142,6 +142,7 @@ class PixelCNNConfig:
 
     def __post_init__(self) -> None:
         require(self.channels >= 1, "channels", f"must be >= 1, got {self.channels}")
+        require(self.output in ("categorical", "logistic"), "output", f"must be 'categorical' or 'logistic', got {self.output!r}")
         require(self.output != "logistic" or self.embed_dim == 0, "output",
                 f"is 'logistic', which models pixel values fed as scalars (embed_dim 0), got embed_dim {self.embed_dim}; "
                 "code priors use output 'categorical'")
