@@ -510,7 +510,6 @@ class _Cache:
         self._head = [self._plan_head(c) for c in range(G)]
         self.history = config.resolutions > 1 or config.attention_every > 0  # later rows read earlier horizontal stacks
         self.mixture: logistic.Mixture | None = None
-        self.values = torch.zeros(n, config.channels, **kw)  # the current pixel's values in [-1, 1] (logistic)
         self.pixel_sampler = None
         if self.logistic:
             dtype = torch.promote_types(w.dtype, torch.float32)
@@ -612,7 +611,7 @@ class _Cache:
             self.run(i, j, 0)
             self.mixture = logistic.mixture(self._head_step(0), config.channels, config.n_mix)
             self.log_weights = self.mixture.log_weights  # (B, M), posterior given the channels drawn so far
-        self.mean = logistic.channel_mean(self.mixture, c, self.values)
+        self.mean = logistic.channel_mean(self.mixture, c, self.h0.row[:, self.p + j])  # values so far, in [-1, 1]
         return logistic.channel_table(self.log_weights, self.mean, self.mixture.log_scales[..., c], config.levels)
 
     def sample(self, i: int, j: int, c: int, options: SamplingOptions, uniform: torch.Tensor) -> torch.Tensor:
@@ -628,7 +627,7 @@ class _Cache:
         if c == 0:
             self.run(i, j, 0)
             self.pixel_sampler.start(self._head_step(0))
-        return self.pixel_sampler.draw(c, self.values, uniform)
+        return self.pixel_sampler.draw(c, self.h0.row[:, self.p + j], uniform)  # (B, C): the values so far, in [-1, 1]
 
     def _head_step(self, c: int) -> torch.Tensor:
         """The head at the current pixel, group c: logits (B, K) of channel c, or the mixture's parameters (B, Q)."""
@@ -649,7 +648,6 @@ class _Cache:
         """Channel c of column j is now ``value`` (int64 (B,)): feed it to the next steps."""
         features = self._feed(j, c, value)
         if self.logistic and c + 1 < self.channels:  # the next channel's coupling and posterior weights
-            self.values[:, c] = features[:, 0]
             if not self.tabulated:
                 self.pixel_sampler.observe(c, value)
                 return
