@@ -62,7 +62,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple
+from functools import partial
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -120,20 +121,21 @@ class BlockStep(NamedTuple):
     residual: torch.Tensor | None  # (B, F) ADDMM: the input stream at J
     carry: tuple[torch.Tensor, torch.Tensor] | None  # colour groups: (output, input) at J, group c
 
-    def run(self) -> None:
-        self.hpre.addmm_(self.window, self.wh)
+    def compile(self) -> list[Callable[[], object]]:
+        """The step as calls of no arguments, its tensors bound (cheaper per step than reading the fields)."""
+        ops = [partial(self.hpre.addmm_, self.window, self.wh)]
         if self.short is not None:
-            self.hpre.addmm_(self.short, self.wsh)
-        self.a.tanh_()
-        torch.mul(self.a, self.b.sigmoid_(), out=self.gated)  # tanh(a) * sigmoid(b)
+            ops.append(partial(self.hpre.addmm_, self.short, self.wsh))
+        ops += [self.a.tanh_, self.b.sigmoid_, partial(torch.mul, self.a, self.b, out=self.gated)]  # tanh(a) * sigmoid(b)
         if self.write is Write.ADDMM:
-            torch.addmm(self.residual, self.gated, self.wo, out=self.out)
+            ops.append(partial(torch.addmm, self.residual, self.gated, self.wo, out=self.out))
         elif self.write is Write.MM:
-            torch.mm(self.gated, self.wo, out=self.out)
+            ops.append(partial(torch.mm, self.gated, self.wo, out=self.out))
         elif self.write is Write.ACC:
-            self.out.addmm_(self.gated, self.wo)
+            ops.append(partial(self.out.addmm_, self.gated, self.wo))
         if self.carry is not None:
-            self.carry[0].add_(self.carry[1])
+            ops.append(partial(self.carry[0].add_, self.carry[1]))
+        return ops
 
 
 class DownStep(NamedTuple):
@@ -144,6 +146,9 @@ class DownStep(NamedTuple):
     w_prev: torch.Tensor  # (2F, g)
     cur: torch.Tensor  # (B, F + (c+1)·g) fine row 2I, columns 2J-1 .. 2J (the anchor's groups <= c)
     w_cur: torch.Tensor  # (F + (c+1)·g, g)
+
+    def compile(self) -> list[Callable[[], object]]:
+        return [self.run]
 
     def run(self) -> None:
         torch.mm(self.prev, self.w_prev, out=self.out)
@@ -157,6 +162,9 @@ class UpStep(NamedTuple):
     src: torch.Tensor  # (B, (c+1)·g) the coarse stream at J // 2, groups <= c
     w: torch.Tensor  # ((c+1)·g, g) the weights of phase (I % 2, J % 2)
 
+    def compile(self) -> list[Callable[[], object]]:
+        return [self.run]
+
     def run(self) -> None:
         torch.mm(self.src, self.w, out=self.out)
 
@@ -168,6 +176,9 @@ class AttentionStep(NamedTuple):
     h_in: torch.Tensor  # (B, F) the input stream at J
     h_out: torch.Tensor  # (B, F) the output stream at J
     c: int
+
+    def compile(self) -> list[Callable[[], object]]:
+        return [self.run]
 
     def run(self) -> None:
         self.cache.advance(self.h_in, self.h_out, self.c)
@@ -505,7 +516,9 @@ class _Cache:
         self.acc = torch.ones(n, 2 * S + 2, **kw)
         self.out = torch.empty(n, model.head_out.out_channels // G, **kw)  # logits (B, K), or mixture parameters (B, Q)
         phases = 1 << (config.resolutions - 1)  # rows repeat their plans with this period
-        self._plan = [[[self._plan_step(i, j, c) for c in range(G)] for j in range(width)] for i in range(min(phases, height))]
+        # [row phase][column][group]: the calls of one step, every stage's in order.
+        self._plan = [[[[op for part in self._plan_step(i, j, c) for op in part.compile()] for c in range(G)]
+                       for j in range(width)] for i in range(min(phases, height))]
         self.phases = phases
         self._head = [self._plan_head(c) for c in range(G)]
         self.history = config.resolutions > 1 or config.attention_every > 0  # later rows read earlier horizontal stacks
@@ -598,8 +611,8 @@ class _Cache:
 
     def run(self, i: int, j: int, c: int) -> None:
         """Every stage's step at pixel (i, j) for colour group c (no head)."""
-        for part in self._plan[i % self.phases][j][c]:
-            part.run()
+        for op in self._plan[i % self.phases][j][c]:
+            op()
 
     def step(self, i: int, j: int, c: int) -> torch.Tensor:
         """Logits (B, K) of channel c at pixel (i, j) (a buffer, valid until the next step)."""
