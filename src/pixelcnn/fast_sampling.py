@@ -21,8 +21,8 @@ What is cached, per resolution k and stage (``pixelcnn.model.network_layout``):
 - vertical stacks, channels-last and zero-padded, (B, H_k + p, W_k + 2p, F):
   once row I of a resolution is complete (fine row 2^k·I), each stage
   computes that one output row: a gated block's vertical convolution from
-  rows I-p .. I (an im2col of (p + 1) × k windows and one matmul), a
-  Downsample's row from two finer rows, an Upsample's from one coarser row;
+  rows I-p .. I (one convolution of that (p + 1)-row band), a Downsample's
+  row from two finer rows, an Upsample's from one coarser row;
 - ``vh``: a gated block's terms of the next row's horizontal pre-activation,
   ``v_to_h(v_pre[row I])`` plus every bias that reaches it (convolution
   biases, class, conditioning map, shortcut, folded offsets), (B, W_k, 2F).
@@ -256,7 +256,6 @@ class _BlockCache:
                 hterms[0] = hterms[0] + term[:, F2:]
         self.vterms = [_channels_last(t).expand(-1, height, width, -1) for t in vterms]  # (1|B, H_k, W_k, 2F) each
         self.hterms = [_channels_last(t).expand(-1, height, width, -1) for t in hterms]
-        self.wv = block.v_conv.weight.permute(2, 3, 1, 0).reshape(-1, F2).contiguous()  # ((p+1)·k·F_in, 2F)
         self.wvh = block.v_to_h.weight[:, :, 0, 0].t().contiguous()  # (2F, 2F)
         self.wh = h_conv.masked_weight()[:, :, 0, :].permute(2, 1, 0).reshape(-1, F2)  # ((p+1)·F_in, 2F), taps left → centre
         self.wo = block.h_out.masked_weight()[:, :, 0, 0].t()  # (F, F)
@@ -280,9 +279,9 @@ class _BlockCache:
         """Row ``row`` of the block's input is complete: its vertical output and the next row's ``vh``."""
         p, v, n = self.p, self.v_in, self.v_in.shape[0]
         height, width, F2 = self.hterms[0].shape[1:]
-        cols = v[:, row : row + p + 1].unfold(2, 2 * p + 1, 1)  # (B, p+1, W_k, F_in, k)
-        cols = cols.permute(0, 2, 1, 4, 3).reshape(n * width, -1)  # (B·W_k, (p+1)·k·F_in)
-        v_pre = torch.mm(cols, self.wv)  # (B·W_k, 2F)
+        window = v[:, row : row + p + 1].permute(0, 3, 1, 2)  # (B, F_in, p+1, W_k + 2p), channels-last strides
+        v_pre = F.conv2d(window, self.block.v_conv.weight)[:, :, 0]  # (B, 2F, W_k), channels-last: a (B, W_k, 2F) buffer
+        v_pre = v_pre.transpose(1, 2).reshape(n * width, F2)  # (B·W_k, 2F)
         for term in self.vterms:
             v_pre.view(n, width, F2).add_(term[:, row])
         if self.short is not None:
