@@ -21,8 +21,8 @@ What is cached, per resolution k and stage (``pixelcnn.model.network_layout``):
 - vertical stacks, channels-last and zero-padded, (B, H_k + p, W_k + 2p, F):
   once row I of a resolution is complete (fine row 2^k·I), each stage
   computes that one output row: a gated block's vertical convolution from
-  rows I-p .. I (an im2col of (p + 1) × k windows and one matmul), a
-  Downsample's row from two finer rows, an Upsample's from one coarser row;
+  rows I-p .. I (one convolution of that (p + 1)-row band), a Downsample's
+  row from two finer rows, an Upsample's from one coarser row;
 - ``vh``: a gated block's terms of the next row's horizontal pre-activation,
   ``v_to_h(v_pre[row I])`` plus every bias that reaches it (convolution
   biases, class, conditioning map, shortcut, folded offsets), (B, W_k, 2F).
@@ -62,7 +62,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple
+from functools import partial
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -121,20 +122,21 @@ class BlockStep(NamedTuple):
     residual: torch.Tensor | None  # (B, F) ADDMM: the input stream at J
     carry: tuple[torch.Tensor, torch.Tensor] | None  # colour groups: (output, input) at J, group c
 
-    def run(self) -> None:
-        self.hpre.addmm_(self.window, self.wh)
+    def compile(self) -> list[Callable[[], object]]:
+        """The step as calls of no arguments, its tensors bound (cheaper per step than reading the fields)."""
+        ops = [partial(self.hpre.addmm_, self.window, self.wh)]
         if self.short is not None:
-            self.hpre.addmm_(self.short, self.wsh)
-        self.a.tanh_()
-        torch.mul(self.a, self.b.sigmoid_(), out=self.gated)  # tanh(a) * sigmoid(b)
+            ops.append(partial(self.hpre.addmm_, self.short, self.wsh))
+        ops += [self.a.tanh_, self.b.sigmoid_, partial(torch.mul, self.a, self.b, out=self.gated)]  # tanh(a) * sigmoid(b)
         if self.write is Write.ADDMM:
-            torch.addmm(self.residual, self.gated, self.wo, out=self.out)
+            ops.append(partial(torch.addmm, self.residual, self.gated, self.wo, out=self.out))
         elif self.write is Write.MM:
-            torch.mm(self.gated, self.wo, out=self.out)
+            ops.append(partial(torch.mm, self.gated, self.wo, out=self.out))
         elif self.write is Write.ACC:
-            self.out.addmm_(self.gated, self.wo)
+            ops.append(partial(self.out.addmm_, self.gated, self.wo))
         if self.carry is not None:
-            self.carry[0].add_(self.carry[1])
+            ops.append(partial(self.carry[0].add_, self.carry[1]))
+        return ops
 
 
 class DownStep(NamedTuple):
@@ -145,6 +147,9 @@ class DownStep(NamedTuple):
     w_prev: torch.Tensor  # (2F, g)
     cur: torch.Tensor  # (B, F + (c+1)·g) fine row 2I, columns 2J-1 .. 2J (the anchor's groups <= c)
     w_cur: torch.Tensor  # (F + (c+1)·g, g)
+
+    def compile(self) -> list[Callable[[], object]]:
+        return [self.run]
 
     def run(self) -> None:
         torch.mm(self.prev, self.w_prev, out=self.out)
@@ -158,6 +163,9 @@ class UpStep(NamedTuple):
     src: torch.Tensor  # (B, (c+1)·g) the coarse stream at J // 2, groups <= c
     w: torch.Tensor  # ((c+1)·g, g) the weights of phase (I % 2, J % 2)
 
+    def compile(self) -> list[Callable[[], object]]:
+        return [self.run]
+
     def run(self) -> None:
         torch.mm(self.src, self.w, out=self.out)
 
@@ -169,6 +177,9 @@ class AttentionStep(NamedTuple):
     h_in: torch.Tensor  # (B, F) the input stream at J
     h_out: torch.Tensor  # (B, F) the output stream at J
     c: int
+
+    def compile(self) -> list[Callable[[], object]]:
+        return [self.run]
 
     def run(self) -> None:
         self.cache.advance(self.h_in, self.h_out, self.c)
@@ -246,7 +257,6 @@ class _BlockCache:
                 hterms[0] = hterms[0] + term[:, F2:]
         self.vterms = [_channels_last(t).expand(-1, height, width, -1) for t in vterms]  # (1|B, H_k, W_k, 2F) each
         self.hterms = [_channels_last(t).expand(-1, height, width, -1) for t in hterms]
-        self.wv = block.v_conv.weight.permute(2, 3, 1, 0).reshape(-1, F2).contiguous()  # ((p+1)·k·F_in, 2F)
         self.wvh = block.v_to_h.weight[:, :, 0, 0].t().contiguous()  # (2F, 2F)
         self.wh = h_conv.masked_weight()[:, :, 0, :].permute(2, 1, 0).reshape(-1, F2)  # ((p+1)·F_in, 2F), taps left → centre
         self.wo = block.h_out.masked_weight()[:, :, 0, 0].t()  # (F, F)
@@ -270,9 +280,9 @@ class _BlockCache:
         """Row ``row`` of the block's input is complete: its vertical output and the next row's ``vh``."""
         p, v, n = self.p, self.v_in, self.v_in.shape[0]
         height, width, F2 = self.hterms[0].shape[1:]
-        cols = v[:, row : row + p + 1].unfold(2, 2 * p + 1, 1)  # (B, p+1, W_k, F_in, k)
-        cols = cols.permute(0, 2, 1, 4, 3).reshape(n * width, -1)  # (B·W_k, (p+1)·k·F_in)
-        v_pre = torch.mm(cols, self.wv)  # (B·W_k, 2F)
+        window = v[:, row : row + p + 1].permute(0, 3, 1, 2)  # (B, F_in, p+1, W_k + 2p), channels-last strides
+        v_pre = F.conv2d(window, self.block.v_conv.weight)[:, :, 0]  # (B, 2F, W_k), channels-last: a (B, W_k, 2F) buffer
+        v_pre = v_pre.transpose(1, 2).reshape(n * width, F2)  # (B·W_k, 2F)
         for term in self.vterms:
             v_pre.view(n, width, F2).add_(term[:, row])
         if self.short is not None:
@@ -506,12 +516,13 @@ class _Cache:
         self.acc = torch.ones(n, 2 * S + 2, **kw)
         self.out = torch.empty(n, model.head_out.out_channels // G, **kw)  # logits (B, K), or mixture parameters (B, Q)
         phases = 1 << (config.resolutions - 1)  # rows repeat their plans with this period
-        self._plan = [[[self._plan_step(i, j, c) for c in range(G)] for j in range(width)] for i in range(min(phases, height))]
+        # [row phase][column][group]: the calls of one step, every stage's in order.
+        self._plan = [[[[op for part in self._plan_step(i, j, c) for op in part.compile()] for c in range(G)]
+                       for j in range(width)] for i in range(min(phases, height))]
         self.phases = phases
         self._head = [self._plan_head(c) for c in range(G)]
         self.history = config.resolutions > 1 or config.attention_every > 0  # later rows read earlier horizontal stacks
         self.mixture: logistic.Mixture | None = None
-        self.values = torch.zeros(n, config.channels, **kw)  # the current pixel's values in [-1, 1] (logistic)
         self.pixel_sampler = None
         if self.logistic:
             dtype = torch.promote_types(w.dtype, torch.float32)
@@ -600,8 +611,8 @@ class _Cache:
 
     def run(self, i: int, j: int, c: int) -> None:
         """Every stage's step at pixel (i, j) for colour group c (no head)."""
-        for part in self._plan[i % self.phases][j][c]:
-            part.run()
+        for op in self._plan[i % self.phases][j][c]:
+            op()
 
     def step(self, i: int, j: int, c: int) -> torch.Tensor:
         """Logits (B, K) of channel c at pixel (i, j) (a buffer, valid until the next step)."""
@@ -613,7 +624,7 @@ class _Cache:
             self.run(i, j, 0)
             self.mixture = logistic.mixture(self._head_step(0), config.channels, config.n_mix)
             self.log_weights = self.mixture.log_weights  # (B, M), posterior given the channels drawn so far
-        self.mean = logistic.channel_mean(self.mixture, c, self.values)
+        self.mean = logistic.channel_mean(self.mixture, c, self.h0.row[:, self.p + j])  # values so far, in [-1, 1]
         return logistic.channel_table(self.log_weights, self.mean, self.mixture.log_scales[..., c], config.levels)
 
     def sample(self, i: int, j: int, c: int, options: SamplingOptions, uniform: torch.Tensor) -> torch.Tensor:
@@ -629,7 +640,7 @@ class _Cache:
         if c == 0:
             self.run(i, j, 0)
             self.pixel_sampler.start(self._head_step(0))
-        return self.pixel_sampler.draw(c, self.values, uniform)
+        return self.pixel_sampler.draw(c, self.h0.row[:, self.p + j], uniform)  # (B, C): the values so far, in [-1, 1]
 
     def _head_step(self, c: int) -> torch.Tensor:
         """The head at the current pixel, group c: logits (B, K) of channel c, or the mixture's parameters (B, Q)."""
@@ -650,7 +661,6 @@ class _Cache:
         """Channel c of column j is now ``value`` (int64 (B,)): feed it to the next steps."""
         features = self._feed(j, c, value)
         if self.logistic and c + 1 < self.channels:  # the next channel's coupling and posterior weights
-            self.values[:, c] = features[:, 0]
             if not self.tabulated:
                 self.pixel_sampler.observe(c, value)
                 return

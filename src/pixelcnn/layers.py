@@ -49,6 +49,13 @@ def colour_groups(n_channels: int, colours: int) -> torch.Tensor:
     return torch.arange(n_channels) * colours // n_channels
 
 
+def group_mask(in_channels: int, out_channels: int, colours: int, mask_type: Literal["A", "B"] = "B") -> torch.Tensor:
+    """What the current pixel's features may read: (out, in), 1 where input group < (A) or <= (B) output group."""
+    out_g = colour_groups(out_channels, colours)[:, None]
+    in_g = colour_groups(in_channels, colours)[None, :]
+    return (in_g < out_g if mask_type == "A" else in_g <= out_g).float()
+
+
 class MaskedConv2d(nn.Conv2d):
     """A causal convolution whose kernel ends at the current pixel.
 
@@ -85,10 +92,7 @@ class MaskedConv2d(nn.Conv2d):
         mask = torch.zeros(out_channels, in_channels, kh, kw)
         mask[:, :, : kh - 1, :] = 1  # rows above
         mask[:, :, kh - 1, :centre] = 1  # current row, left of the pixel
-        out_g = colour_groups(out_channels, colours)[:, None]
-        in_g = colour_groups(in_channels, colours)[None, :]
-        allowed = in_g < out_g if mask_type == "A" else in_g <= out_g  # (out, in)
-        mask[:, :, kh - 1, centre] = allowed.float()
+        mask[:, :, kh - 1, centre] = group_mask(in_channels, out_channels, colours, mask_type)
         self.register_buffer("mask", mask, persistent=False)
 
     def masked_weight(self) -> torch.Tensor:
@@ -98,11 +102,6 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(F.pad(x, self.pad), self.masked_weight(), self.bias, self.stride)
 
 
-def group_mask(in_channels: int, out_channels: int, colours: int) -> torch.Tensor:
-    """Mask B of a 1×1 map at the current pixel: 1 where input group <= output group, (out, in)."""
-    out_g = colour_groups(out_channels, colours)[:, None]
-    in_g = colour_groups(in_channels, colours)[None, :]
-    return (in_g <= out_g).float()
 
 
 def gate(x: torch.Tensor, colours: int = 1) -> torch.Tensor:
