@@ -36,6 +36,7 @@ load: on a shared CPU, compare numbers of one run only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -164,25 +165,23 @@ def main() -> None:
     overrides = parse_overrides(args.set)
     if args.threads:
         torch.set_num_threads(args.threads)
-    sink = open(args.output, "a") if args.output else None
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(args.output, "a")) if args.output else None
 
-    def emit(record: dict[str, Any]) -> None:
-        line = json.dumps(record)
-        print(line, flush=True)
-        if sink is not None:
-            sink.write(line + "\n")
-            sink.flush()
+        def emit(record: dict[str, Any]) -> None:
+            line = json.dumps(record)
+            print(line, flush=True)
+            if sink is not None:
+                sink.write(line + "\n")
+                sink.flush()
 
-    emit({"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-          "load_average_1m": round(os.getloadavg()[0], 2), "overrides": overrides})
-    for case in args.cases:
-        config = case_config(case, overrides)
-        emit({"case": case, "config": dict(vars(config))})
-        for batch in args.batches:
-            emit(run_case(case, config, batch, args.repeats, args.naive_steps))
-    if sink is not None:
-        sink.close()
-
+        emit({"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+              "load_average_1m": round(os.getloadavg()[0], 2), "overrides": overrides})
+        for case in args.cases:
+            config = case_config(case, overrides)
+            emit({"case": case, "config": dict(vars(config))})
+            for batch in args.batches:
+                emit(run_case(case, config, batch, args.repeats, args.naive_steps))
 
 if __name__ == "__main__":
     main()

@@ -22,10 +22,9 @@ import pixelcnn
 from pixelcnn.api import PixelCNNPipeline, VQPriorPipeline
 from pixelcnn.configs import SamplingOptions
 from pixelcnn.errors import CheckpointError, InputError, UserError
-from pixelcnn.sampling import sample
 from pixelcnn.model import PixelCNN, PixelCNNConfig
 from pixelcnn.pixel import dequantise, quantise
-from pixelcnn.sampling import class_labels
+from pixelcnn.sampling import class_labels, sample
 
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 

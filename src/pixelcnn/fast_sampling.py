@@ -60,18 +60,18 @@ attention), every step as well, teacher-forced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from pixelcnn import logistic
 from pixelcnn.attention import CausalSelfAttention
-from pixelcnn.configs import grid_sizes
-from pixelcnn.configs import SamplingOptions
+from pixelcnn.configs import SamplingOptions, grid_sizes
 from pixelcnn.drawing import RowCallback, draw, prepare_canvas, uniforms
 from pixelcnn.layers import Downsample, GatedBlock, Upsample
 from pixelcnn.model import Layer, PixelCNN

@@ -25,8 +25,9 @@ on inputs strictly before it in raster-then-channel order.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from enum import Enum
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
