@@ -19,11 +19,15 @@ step time kept). On a shared CPU, compare numbers of one run only.
 
     uv run python benchmarks/training.py
     uv run python benchmarks/training.py --models kernel5 --steps 2
+    uv run python benchmarks/training.py --models default --output benchmarks/training_results.jsonl
+
+``--models default`` is params.yaml's pixel model (the default run's).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -43,7 +47,10 @@ from pixelcnn.trainer import Trainer
 MODELS = {
     "kernel3": dict(kernel=3, hidden=128, skip=128, layers=10),
     "kernel5": dict(kernel=5, hidden=96, skip=96, layers=10),
+    # params.yaml's pixel model: whether the default run's `precision` should be bf16 is measured on it
+    "default": dict(kernel=5, hidden=24, skip=64, layers=8, position_channels=8),
 }
+DEFAULT_MODELS = ["kernel3", "kernel5"]
 SETTINGS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
 BATCH = 64
 
@@ -97,15 +104,28 @@ def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_la
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=DEFAULT_MODELS)
     p.add_argument("--steps", type=int, default=3, help="timed steps per setting (best kept), after one warm-up")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
+    p.add_argument("--output", help="also append the JSON lines to this file")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(json.dumps({"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(args.output, "a")) if args.output else None
+        run(args, sink)
+
+
+def run(args: argparse.Namespace, sink) -> None:
+    def emit(record: dict) -> None:
+        print(json.dumps(record), flush=True)
+        if sink is not None:
+            sink.write(json.dumps(record) + "\n")
+            sink.flush()
+
+    emit({"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                       "load_average_1m": round(os.getloadavg()[0], 2), "cpu_bf16": cpu_has_bf16(),
-                      "matmul_fp32_2048_gflops": round(matmul_gflops(), 1)}), flush=True)
+                      "matmul_fp32_2048_gflops": round(matmul_gflops(), 1)})
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         write_data(data)
@@ -116,13 +136,13 @@ def main() -> None:
             for precision, channels_last in SETTINGS:
                 seconds = time_setting(config, data, precision, channels_last, args.steps)
                 base = base or seconds
-                print(json.dumps({
+                emit({
                     "model": name, **MODELS[name], "gmac_per_image": round(macs / 1e9, 3),
                     "precision": precision, "channels_last": channels_last, "batch": BATCH,
                     "step_s": round(seconds, 3), "images_per_s": round(BATCH / seconds, 2),
                     "gflops": round(3 * macs * 2 * BATCH / seconds / 1e9, 1), "speedup": round(base / seconds, 2),
                     "load_average_1m": round(os.getloadavg()[0], 2),
-                }), flush=True)
+                })
 
 
 if __name__ == "__main__":

@@ -152,10 +152,10 @@ def test_two_processes_train_the_weights_of_one(name, workspace, tmp_path):
 
 
 def pixel_trainer(tmp: Path, data: Path, optim: OptimConfig, fingerprint: str = "f", seed: int = 0,
-                  init_seed: int = 0) -> Trainer:
+                  init_seed: int = 0, workers: int = 0) -> Trainer:
     torch.manual_seed(init_seed)
     config = PixelCNNConfig(channels=1, levels=256, height=8, width=8, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
-    return Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(checkpoint_every=2), seed=seed,
+    return Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(checkpoint_every=2, workers=workers), seed=seed,
                    device=torch.device("cpu"), ctx=Context(), state_path=tmp / "state.pt", fingerprint=fingerprint,
                    desc="test", section="pixelcnn")
 
@@ -211,6 +211,18 @@ def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch,
     assert result.resumed_from_step == 6
     for key, value in whole.objective.state_dict().items():
         assert torch.equal(resumed.objective.state_dict()[key], value), key
+
+
+def test_dataloader_workers_train_the_weights_of_in_process_reading(tmp_path):
+    """train.workers only moves batch reading into other processes: same order, same bytes."""
+    data = write_prepared(tmp_path / "prepared")
+    optim = OptimConfig(**{**OPTIM.__dict__, "epochs": 3, "val_fraction": 0.2})
+    in_process = pixel_trainer(tmp_path / "w0", data, optim)
+    in_process.fit()
+    with_workers = pixel_trainer(tmp_path / "w2", data, optim, workers=2)
+    with_workers.fit()
+    for key, value in in_process.objective.state_dict().items():
+        assert torch.equal(with_workers.objective.state_dict()[key], value), key
 
 
 def test_a_state_of_other_params_is_discarded_with_a_notice(tmp_path, capsys):

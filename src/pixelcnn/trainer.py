@@ -3,7 +3,7 @@ early stopping, bf16 autocast, DistributedDataParallel, and exact resume after a
 
 Legend: B batch (per process), G global batch, R processes.
 
-A model plugs in as an ``Objective`` (``pixelcnn.tasks``): an ``nn.Module``
+A model plugs in as an ``Objective`` (``pixelcnn.objectives``): an ``nn.Module``
 whose ``forward(batch, generator)`` returns per-example values, one of them
 (``loss_name``) the loss, whose ``evaluate(batch)`` returns sums of
 validation statistics, and whose ``summarize(sums)`` turns them into
