@@ -25,27 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _prepared import write_prepared
+
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def write_data(root: Path, n: int, size: int = 32) -> None:
-    """A prepared data dir with ``n`` random train images (written in chunks) and 8 test images."""
-    import numpy as np
-
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, count in (("train", n), ("test", 8)):
-        images = np.lib.format.open_memmap(root / f"{split}_images.npy", mode="w+", dtype=np.uint8, shape=(count, 1, size, size))
-        for start in range(0, count, 4096):
-            stop = min(start + 4096, count)
-            images[start:stop] = rng.integers(0, 256, (stop - start, 1, size, size), dtype=np.uint8)
-        images.flush()
-        del images
-        np.save(root / f"{split}_labels.npy", np.zeros(count, dtype=np.int64))
-    meta = {"name": "random", "channels": 1, "image_size": size, "num_classes": 1, "class_names": ["x"]}
-    (root / "meta.json").write_text(json.dumps({**meta, "n_train": n, "n_test": 8}))
 
 
 READERS = {
@@ -59,23 +43,28 @@ def setup(tmp: Path, sizes: list[int]) -> None:
     """Write the random-weight checkpoint and one prepared data dir per size."""
     import torch
 
-    from pixelcnn.vqvae import VQVAE, VQVAEParams, save_vqvae
+    from pixelcnn import checkpoints
+    from pixelcnn.configs import VQVAEConfig
+    from pixelcnn.vqvae import VQVAE
 
     torch.manual_seed(0)
-    save_vqvae(tmp / "vqvae.pt", VQVAE(VQVAEParams().model_config(channels=1, image_size=32)))
+    model = VQVAE(VQVAEConfig(channels=1, image_size=32))
+    checkpoints.save(tmp / "vqvae.pt", model, fingerprint=model.fingerprint(), data="random")
     for n in sizes:
-        write_data(tmp / f"data{n}", n)
+        write_prepared(tmp / f"data{n}", n, n_test=8, num_classes=1)
 
 
 def child(data: str, model_path: str, out: str, reader: str) -> None:
     import numpy as np
     import torch
 
+    from pixelcnn import checkpoints
+    from pixelcnn.codes import extract_codes
     from pixelcnn.data import load_split
-    from pixelcnn.vqvae import extract_codes, load_vqvae
+    from pixelcnn.vqvae import VQVAE
 
     torch.set_num_threads(1)
-    model = load_vqvae(model_path)
+    model = checkpoints.load_model(model_path, VQVAE)
     baseline = peak_rss_mb()
     splits = {}
     for split in ("train", "test"):

@@ -27,29 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _prepared import write_prepared
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def write_data(root: Path, n: int, size: int = 32) -> None:
-    """A prepared data dir with ``n`` random train images (written in chunks) and 64 test images."""
-    import numpy as np
-
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, count in (("train", n), ("test", 64)):
-        images = np.lib.format.open_memmap(root / f"{split}_images.npy", mode="w+", dtype=np.uint8, shape=(count, 1, size, size))
-        for start in range(0, count, 4096):
-            stop = min(start + 4096, count)
-            images[start:stop] = rng.integers(0, 256, (stop - start, 1, size, size), dtype=np.uint8)
-        images.flush()
-        del images
-        np.save(root / f"{split}_labels.npy", rng.integers(0, 10, count).astype(np.int64))
-    meta = {"name": "random", "channels": 1, "image_size": size, "num_classes": 10, "class_names": [str(k) for k in range(10)]}
-    (root / "meta.json").write_text(json.dumps({**meta, "n_train": n, "n_test": 64}))
 
 
 def write_params(path: Path) -> None:
@@ -111,7 +95,7 @@ def main() -> None:
         tmp = Path(tmp)
         write_params(tmp / "params.yaml")
         for n in (args.n, 4 * args.n):
-            write_data(tmp / f"data{n}", n)
+            write_prepared(tmp / f"data{n}", n, n_test=64, num_classes=10)
         for mode in ["streamed"] + (["int64 copy"] if args.compare else []):
             for n in (args.n, 4 * args.n):
                 out = tmp / f"out{n}{mode[0]}"

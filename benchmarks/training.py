@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _prepared import write_prepared
 
 from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
@@ -76,15 +77,6 @@ def forward_macs(config: PixelCNNConfig) -> float:
     with FlopCounterMode(display=False) as counter:
         model(x, torch.zeros(1, dtype=torch.long))
     return counter.get_total_flops() / 2
-
-
-def write_data(root: Path) -> None:
-    """A prepared data dir of BATCH random 1×32×32 images, the trainer's input format."""
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        np.save(root / f"{split}_images.npy", rng.integers(0, 256, (BATCH, 1, 32, 32), dtype=np.uint8))
-        np.save(root / f"{split}_labels.npy", rng.integers(0, 10, BATCH).astype(np.int64))
 
 
 def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_last: bool, steps: int) -> float:
@@ -128,7 +120,7 @@ def run(args: argparse.Namespace, sink) -> None:
                       "matmul_fp32_2048_gflops": round(matmul_gflops(), 1)})
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        write_data(data)
+        write_prepared(data, BATCH, BATCH, num_classes=10)
         for name in args.models:
             config = PixelCNNConfig(channels=1, levels=256, height=32, width=32, num_classes=10, **MODELS[name])
             macs = forward_macs(config)
