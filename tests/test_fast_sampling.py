@@ -19,6 +19,13 @@ H, W, N = 6, 6, 3
 # (output, resolutions, attention, dropout) alone and combined.
 USES = {
     "pixels_grey_class_position": dict(num_classes=3, kernel=5, layers=3, position_channels=2),
+    "pixels_rgb_class_position_per_class": dict(channels=3, num_classes=3, layers=3, position_channels=2,
+                                                position_per_class=True),
+    "unet3_attention_grey_class_position_per_class": dict(
+        resolutions=3, layers=1, attention_every=2, kernel=5, num_classes=3, position_channels=2, position_per_class=True
+    ),
+    "codes_cond_class_position_per_class": dict(embed_dim=4, cond_channels=5, num_classes=3, layers=3,
+                                                position_channels=2, position_per_class=True),
     "pixels_rgb_position": dict(channels=3, layers=3, position_channels=3),
     "codes_cond_position": dict(embed_dim=4, cond_channels=5, layers=3, position_channels=2),
     "pixels_grey": dict(layers=4),

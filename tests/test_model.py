@@ -8,6 +8,7 @@ a function of inputs strictly before it, and see all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -46,6 +47,13 @@ def dependency_map(model: PixelCNN, x: torch.Tensor, labels=None, cond=None) -> 
 # with 1 and 3 channels and class / map / position conditioning.
 CASES = {
     "grey_class_position": dict(num_classes=4, position_channels=3),
+    "grey_class_position_per_class": dict(num_classes=4, position_channels=3, position_per_class=True),
+    "rgb_class_cond_position_per_class": dict(channels=3, num_classes=3, cond_channels=2, position_channels=2,
+                                              position_per_class=True),
+    "unet3_attention_rgb_class_position_per_class": dict(
+        channels=3, resolutions=3, layers=2, attention_every=3, num_classes=3, position_channels=2,
+        position_per_class=True, height=6, width=6, kernel=5,
+    ),
     "rgb_cond_position": dict(channels=3, cond_channels=2, position_channels=2),
     "grey": dict(),
     "rgb": dict(channels=3),
@@ -268,6 +276,28 @@ def test_position_logits_equal_the_full_forward_pass():
         full = model(x, labels, cond)
         for i, j in [(0, 0), (2, 3), (4, 4)]:
             torch.testing.assert_close(model.position_logits(x, i, j, labels, cond), full[..., i, j], rtol=0, atol=0)
+
+
+def test_position_per_class_reads_the_map_of_each_images_class():
+    """Each image's logits are those of a shared-map model whose map is its class's; other classes' maps are unread."""
+    config = tiny(**CASES["unet3_attention_rgb_class_position_per_class"])
+    torch.manual_seed(0)
+    model = PixelCNN(config).double().eval()
+    assert model.position.shape == (3, 2, 6, 6)
+    shared = PixelCNN(dataclasses.replace(config, position_per_class=False)).double().eval()
+    x, _, _ = inputs(config, batch=3)
+    labels = torch.tensor([2, 0, 2])
+    out = model(x, labels)
+    for k in range(3):
+        state = {**model.state_dict(), "position": model.position[labels[k]].detach()}
+        shared.load_state_dict(state)
+        torch.testing.assert_close(out[k : k + 1], shared(x[k : k + 1], labels[k : k + 1]), rtol=0, atol=1e-12)
+    out.sum().backward()
+    assert model.position.grad[1].abs().sum() == 0 and model.position.grad[[0, 2]].abs().sum() > 0
+    with pytest.raises(ValueError, match="pass labels"):
+        model.block_cond(None, 1)
+    # unconditional models have one map whatever the option says
+    assert PixelCNN(tiny(position_channels=2, position_per_class=True)).position.shape == (2, 5, 5)
 
 
 def logistic_model(channels: int, levels: int = 7, seed: int = 0) -> PixelCNN:

@@ -132,6 +132,7 @@ class PixelCNNConfig:
     num_classes: int = 0  # 0 → unconditional; else a class label per image
     cond_channels: int = 0  # D: 0 → none; else a (B, D, H, W) conditioning map per image
     position_channels: int = 0  # P: 0 → none; else a learned (P, H, W) map of where each position is
+    position_per_class: bool = False  # a class-conditional model learns one position map per class (a class template)
     output: Literal["categorical", "logistic"] = "categorical"  # categorical: K logits per channel; logistic: mixture of discretized logistics (pixels)
     n_mix: int = 10  # M: components of the logistic mixture (output logistic only)
     resolutions: int = 1  # 1: one stack of `layers` blocks; r > 1: U-Net over r resolutions, each halving H and W

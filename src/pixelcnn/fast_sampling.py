@@ -491,7 +491,7 @@ class _Cache:
         w = model.head_out.weight
         self.kw = kw = dict(device=w.device, dtype=w.dtype)
         self.sizes = grid_sizes(height, width, config.resolutions)
-        conds = model.resolution_conds(cond, n if cond is not None else 1)  # a position map alone: once, not per image
+        conds = model.resolution_conds(cond, n if model.per_image_cond else 1, labels)  # a shared position map: once, not per image
         # Input features of one category, exactly as model.embed computes them.
         cats = torch.arange(config.levels, device=w.device).view(1, 1, config.levels, 1)  # (1, 1, K, 1)
         self.table = model.embed(cats)[0, :, :, 0].t().contiguous()  # (K, E)

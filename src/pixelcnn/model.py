@@ -112,9 +112,12 @@ class PixelCNN(nn.Module):
         c = config
         in_features = c.channels * (c.embed_dim or 1)
         self.embedding = nn.Embedding(c.levels, c.embed_dim) if c.embed_dim else None
-        # Position is known before any value is drawn, so conditioning on it keeps the model
-        # causal; it lets a network with a local receptive field place a global shape.
-        self.position = nn.Parameter(0.1 * torch.randn(c.position_channels, c.height, c.width)) if c.position_channels else None
+        # Position (and the class) is known before any value is drawn, so conditioning on it keeps
+        # the model causal; it lets a network with a local receptive field place a global shape.
+        # With position_per_class a class-conditional model learns one map per class: (classes, P, H, W).
+        self.position_maps = c.num_classes if c.position_per_class and c.num_classes else 0
+        shape = (self.position_maps,) * bool(self.position_maps) + (c.position_channels, c.height, c.width)
+        self.position = nn.Parameter(0.1 * torch.randn(shape)) if c.position_channels else None
         self.layout = network_layout(c)
         stages = {kind: [s for s in self.layout if s.kind is kind] for kind in Layer}
         self.blocks = nn.ModuleList(
@@ -151,16 +154,28 @@ class PixelCNN(nn.Module):
         e = self.embedding(x)  # (B, C, H, W, E)
         return e.permute(0, 1, 4, 2, 3).reshape(b, ch * self.config.embed_dim, h, w)  # (B, C·E, H, W)
 
-    def block_cond(self, cond: torch.Tensor | None, batch: int) -> torch.Tensor | None:
-        """The map every block is conditioned on: ``cond`` (B, D, H, W) and the position map, stacked."""
+    @property
+    def per_image_cond(self) -> bool:
+        """Whether the blocks' conditioning map differs between images (a ``cond`` map or per-class position maps)."""
+        return bool(self.config.cond_channels or self.position_maps)
+
+    def block_cond(self, cond: torch.Tensor | None, batch: int, labels: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The map every block is conditioned on: ``cond`` (B, D, H, W) and the position map (of each label's class), stacked."""
         if self.position is None:
             return cond
-        position = self.position[None].expand(batch, -1, -1, -1)  # (B, P, H, W)
+        if self.position_maps:
+            if labels is None:
+                raise ValueError("this model has a position map per class: pass labels")
+            position = self.position[labels]  # (B, P, H, W)
+        else:
+            position = self.position[None].expand(batch, -1, -1, -1)  # (B, P, H, W)
         return position if cond is None else torch.cat([cond, position.to(cond.dtype)], dim=1)  # (B, D+P, H, W)
 
-    def resolution_conds(self, cond: torch.Tensor | None, batch: int) -> list[torch.Tensor | None]:
+    def resolution_conds(
+        self, cond: torch.Tensor | None, batch: int, labels: torch.Tensor | None = None
+    ) -> list[torch.Tensor | None]:
         """``block_cond`` at every resolution, finest first: (B, D+P, H_r, W_r) each, or None."""
-        conds = [self.block_cond(cond, batch)]
+        conds = [self.block_cond(cond, batch, labels)]
         for _ in range(self.config.resolutions - 1):
             conds.append(None if conds[-1] is None else downsample_map(conds[-1]))
         return conds
@@ -168,7 +183,7 @@ class PixelCNN(nn.Module):
     def trunk(self, e: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
         """Every stage from the embedded input e (B, C·E, H, W) to the summed skip features (B, S, H, W)."""
         sizes = grid_sizes(e.shape[2], e.shape[3], self.config.resolutions)
-        conds = self.resolution_conds(cond, e.shape[0])
+        conds = self.resolution_conds(cond, e.shape[0], labels)
         v = h = e
         skip = 0.0
         saved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # outputs of the down pass's blocks
