@@ -21,7 +21,8 @@ step time kept). On a shared CPU, compare numbers of one run only.
     uv run python benchmarks/training.py --models kernel5 --steps 2
     uv run python benchmarks/training.py --models default --output benchmarks/training_results.jsonl
 
-``--models default`` is params.yaml's pixel model (the default run's).
+``--models default`` is the gated pixel model that was params.yaml's default until the
+3-resolution U-Net replaced it (README: both train at the same images/s).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from pixelcnn.trainer import Trainer
 MODELS = {
     "kernel3": dict(kernel=3, hidden=128, skip=128, layers=10),
     "kernel5": dict(kernel=5, hidden=96, skip=96, layers=10),
-    # params.yaml's pixel model: whether the default run's `precision` should be bf16 is measured on it
+    # the previous default pixel model (gated, 8 blocks); its `precision` measurements are in training_results.jsonl
     "default": dict(kernel=5, hidden=24, skip=64, layers=8, position_channels=8),
 }
 DEFAULT_MODELS = ["kernel3", "kernel5"]

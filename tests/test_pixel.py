@@ -19,7 +19,7 @@ from pixelcnn.pixel import dequantise, quantise
 
 from helpers import outputs, stage, train_args, write_params, write_prepared
 
-TINY = {"hidden": 6, "skip": 6, "layers": 3, "kernel": 3, "position_channels": 2, "epochs": 2, "batch_size": 8,
+TINY = {"hidden": 6, "skip": 6, "layers": 3, "kernel": 3, "resolutions": 1, "position_channels": 2, "epochs": 2, "batch_size": 8,
         "num_samples": 6, "sample_batch_size": 4, "progress_every": 3, "complete_rows": 4, "labels": []}
 
 

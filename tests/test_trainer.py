@@ -40,7 +40,7 @@ def resumable_params(tmp: Path, **sections) -> Path:
     optim = {"epochs": 12, "batch_size": 4, "precision": "fp32", "device": "cpu"}
     defaults = {
         "train": {"checkpoint_every": 7},
-        "pixelcnn": {**optim, "hidden": 16, "skip": 16, "layers": 3, "kernel": 3, "position_channels": 2},
+        "pixelcnn": {**optim, "hidden": 16, "skip": 16, "layers": 3, "kernel": 3, "resolutions": 1, "position_channels": 2},
         "vqvae": {**optim, "bottom_downsample": 2, "top_downsample": 2, "hidden": 16, "warmup_steps": 4},
         "prior": {**optim, "hidden": 16, "skip": 16},
         "classifier": {**optim, "warmup_steps": 4, "width": 8},
