@@ -115,8 +115,7 @@ class PixelCNN(nn.Module):
         # Position (and the class) is known before any value is drawn, so conditioning on it keeps
         # the model causal; it lets a network with a local receptive field place a global shape.
         # With position_per_class a class-conditional model learns one map per class: (classes, P, H, W).
-        self.position_maps = c.num_classes if c.position_per_class and c.num_classes else 0
-        shape = (self.position_maps,) * bool(self.position_maps) + (c.position_channels, c.height, c.width)
+        shape = ((c.num_classes,) if self.class_positions else ()) + (c.position_channels, c.height, c.width)
         self.position = nn.Parameter(0.1 * torch.randn(shape)) if c.position_channels else None
         self.layout = network_layout(c)
         stages = {kind: [s for s in self.layout if s.kind is kind] for kind in Layer}
@@ -155,15 +154,20 @@ class PixelCNN(nn.Module):
         return e.permute(0, 1, 4, 2, 3).reshape(b, ch * self.config.embed_dim, h, w)  # (B, C·E, H, W)
 
     @property
+    def class_positions(self) -> bool:
+        """Whether the position map is one per class: ``position_per_class`` on a class-conditional model."""
+        return bool(self.config.position_per_class and self.config.num_classes)
+
+    @property
     def per_image_cond(self) -> bool:
         """Whether the blocks' conditioning map differs between images (a ``cond`` map or per-class position maps)."""
-        return bool(self.config.cond_channels or self.position_maps)
+        return bool(self.config.cond_channels or self.class_positions)
 
     def block_cond(self, cond: torch.Tensor | None, batch: int, labels: torch.Tensor | None = None) -> torch.Tensor | None:
         """The map every block is conditioned on: ``cond`` (B, D, H, W) and the position map (of each label's class), stacked."""
         if self.position is None:
             return cond
-        if self.position_maps:
+        if self.class_positions:
             if labels is None:
                 raise ValueError("this model has a position map per class: pass labels")
             position = self.position[labels]  # (B, P, H, W)
