@@ -275,7 +275,9 @@ def test_position_logits_equal_the_full_forward_pass():
         x, labels, cond = inputs(config, batch=2)
         full = model(x, labels, cond)
         for i, j in [(0, 0), (2, 3), (4, 4)]:
-            torch.testing.assert_close(model.position_logits(x, i, j, labels, cond), full[..., i, j], rtol=0, atol=0)
+            # The same network on a one-position slice: equal up to the rounding of a different summation
+            # order (on AMD EPYC 5 of 42 float64 logits differ by 4.4e-16), so a few ulps, not bit-exact.
+            torch.testing.assert_close(model.position_logits(x, i, j, labels, cond), full[..., i, j], rtol=1e-13, atol=1e-13)
 
 
 def test_position_per_class_reads_the_map_of_each_images_class():
