@@ -45,7 +45,7 @@ def setup(tmp: Path, sizes: list[int]) -> None:
 
     from pixelcnn import checkpoints
     from pixelcnn.configs import VQVAEConfig
-    from pixelcnn.vqvae import VQVAE
+    from pixelcnn.models.vqvae import VQVAE
 
     torch.manual_seed(0)
     model = VQVAE(VQVAEConfig(channels=1, image_size=32))
@@ -59,9 +59,9 @@ def child(data: str, model_path: str, out: str, reader: str) -> None:
     import torch
 
     from pixelcnn import checkpoints
-    from pixelcnn.codes import extract_codes
-    from pixelcnn.data import load_split
-    from pixelcnn.vqvae import VQVAE
+    from pixelcnn.data.codes import extract_codes
+    from pixelcnn.data.datasets import load_split
+    from pixelcnn.models.vqvae import VQVAE
 
     torch.set_num_threads(1)
     model = checkpoints.load_model(model_path, VQVAE)

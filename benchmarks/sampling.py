@@ -45,9 +45,9 @@ from typing import Any
 
 import torch
 
-from pixelcnn.fast_sampling import sample_cached
-from pixelcnn.model import PixelCNN, PixelCNNConfig
-from pixelcnn.sampling import SamplingOptions, sample_naive
+from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
+from pixelcnn.sampling.cached import sample_cached
+from pixelcnn.sampling.naive import SamplingOptions, sample_naive
 
 NUM_CLASSES = 10
 FAMILIES = {  # today's params.yaml defaults, as numbers

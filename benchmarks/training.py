@@ -41,10 +41,10 @@ from _prepared import write_prepared
 
 from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
-from pixelcnn.model import PixelCNN
-from pixelcnn.objectives.pixel import PixelObjective
+from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import cpu_has_bf16
-from pixelcnn.trainer import Trainer
+from pixelcnn.training.objectives.pixel import PixelObjective
+from pixelcnn.training.trainer import Trainer
 
 MODELS = {
     "kernel3": dict(kernel=3, hidden=128, skip=128, layers=10),

@@ -26,8 +26,8 @@ import torch
 from PIL import Image
 
 import pixelcnn
-from pixelcnn.api import Pipeline, PixelCNNPipeline, grid_image
 from pixelcnn.errors import UserError
+from pixelcnn.pipelines.api import Pipeline, PixelCNNPipeline, grid_image
 
 FILES = {  # key → (label, environment variable, default)
     "pixel": ("Pixel PixelCNN checkpoint", "PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"),
@@ -78,7 +78,7 @@ def complete(_pipe: Pipeline, stamp: tuple, image: np.ndarray, rows: int, labels
 
 @st.cache_data(max_entries=4)
 def read_test_split(data: str, stamp: tuple):
-    from pixelcnn.data import load_split
+    from pixelcnn.data.datasets import load_split
 
     images, labels, meta = load_split(data, "test")
     return np.asarray(images), np.asarray(labels), meta
@@ -238,7 +238,7 @@ def show_progressive(pipe, count, label, names, knobs) -> None:
                    frames_every=every, batch_size=count)
         st.session_state["strip"] = (pipe.title, out.frames)
     if st.session_state.get("strip", (None,))[0] == pipe.title:
-        from pixelcnn.images import progress_strip
+        from pixelcnn.evaluation.images import progress_strip
 
         frames = st.session_state["strip"][1]
         st.write(f"Each row: one image every {every} rows, left to right.")

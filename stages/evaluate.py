@@ -15,10 +15,11 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 from pathlib import Path
 
-from pixelcnn import evaluation, params
+from pixelcnn import params
+from pixelcnn.atomic import write_json, write_text
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data import load_split
-from pixelcnn.io import write_json, write_text
+from pixelcnn.data.datasets import load_split
+from pixelcnn.evaluation import metrics as evaluation
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 
 

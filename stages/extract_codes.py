@@ -11,11 +11,11 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, params
-from pixelcnn.codes import extract_codes
 from pixelcnn.configs import ExtractConfig
-from pixelcnn.data import load_split
+from pixelcnn.data.codes import extract_codes
+from pixelcnn.data.datasets import load_split
+from pixelcnn.models.vqvae import VQVAE
 from pixelcnn.runtime import resolve_device, stage_main
-from pixelcnn.vqvae import VQVAE
 
 
 def main(argv: list[str]) -> None:

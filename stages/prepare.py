@@ -1,6 +1,6 @@
 """Prepare the dataset named in params.yaml `data` into --out.
 
-Output (see pixelcnn.data): train/test images uint8 (N, C, H, W) and labels int64 (N,)
+Output (see pixelcnn.data.datasets): train/test images uint8 (N, C, H, W) and labels int64 (N,)
 as .npy, plus meta.json; written all at once, so a failure leaves no partial output.
 """
 
@@ -10,7 +10,7 @@ import argparse
 
 from pixelcnn import params
 from pixelcnn.configs import DataConfig
-from pixelcnn.data import prepare, save_prepared
+from pixelcnn.data.datasets import prepare, save_prepared
 from pixelcnn.runtime import stage_main
 
 

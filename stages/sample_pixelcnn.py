@@ -13,14 +13,14 @@ import numpy as np
 from tqdm import tqdm
 
 from pixelcnn import params
-from pixelcnn.api import PixelCNNPipeline
+from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import PixelSampleRun, SamplingOptions
-from pixelcnn.data import load_split
+from pixelcnn.data.datasets import load_split
 from pixelcnn.errors import ConfigError
-from pixelcnn.images import progress_strip, save_gif, save_grid
-from pixelcnn.io import atomic_dir
+from pixelcnn.evaluation.images import progress_strip, save_gif, save_grid
+from pixelcnn.pipelines.api import PixelCNNPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.sampling import class_labels
+from pixelcnn.sampling.naive import class_labels
 
 SHOWN = 10  # images in the progressive strip, the GIF and the completion grid
 

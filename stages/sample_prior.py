@@ -14,13 +14,13 @@ import numpy as np
 from tqdm import tqdm
 
 from pixelcnn import params
-from pixelcnn.api import VQPriorPipeline
+from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import SampleRun, SamplingOptions
 from pixelcnn.errors import ConfigError
-from pixelcnn.images import save_grid
-from pixelcnn.io import atomic_dir
+from pixelcnn.evaluation.images import save_grid
+from pixelcnn.pipelines.api import VQPriorPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.sampling import class_labels
+from pixelcnn.sampling.naive import class_labels
 
 
 def main(argv: list[str]) -> None:

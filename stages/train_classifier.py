@@ -12,14 +12,14 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, distributed, params
-from pixelcnn.classifier import Classifier
+from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import Augmentation, ClassifierConfig, Features, OptimConfig, RunConfig
-from pixelcnn.data import load_split
+from pixelcnn.data.datasets import load_split
 from pixelcnn.errors import DataError
-from pixelcnn.io import write_csv, write_json
-from pixelcnn.objectives.classifier import ClassifierObjective
+from pixelcnn.models.classifier import Classifier
 from pixelcnn.runtime import stage_main
-from pixelcnn.trainer import training_run
+from pixelcnn.training.objectives.classifier import ClassifierObjective
+from pixelcnn.training.trainer import training_run
 
 
 def main(argv: list[str]) -> int | None:

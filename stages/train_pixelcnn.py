@@ -9,15 +9,16 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import checkpoints, distributed, params, pixel
+from pixelcnn import checkpoints, distributed, params
+from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
-from pixelcnn.data import load_split
-from pixelcnn.io import write_csv, write_json
-from pixelcnn.model import PixelCNN
-from pixelcnn.objectives.pixel import PixelObjective
-from pixelcnn.plots import save_curves
+from pixelcnn.data import pixels as pixel
+from pixelcnn.data.datasets import load_split
+from pixelcnn.evaluation.plots import save_curves
+from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import stage_main
-from pixelcnn.trainer import training_run
+from pixelcnn.training.objectives.pixel import PixelObjective
+from pixelcnn.training.trainer import training_run
 
 
 def main(argv: list[str]) -> int | None:

@@ -11,14 +11,14 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, distributed, params
-from pixelcnn.codes import load_codes
+from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import ClassConditioning, CondNetConfig, OptimConfig, PixelCNNConfig, RunConfig
-from pixelcnn.io import write_csv, write_json
-from pixelcnn.objectives.prior import PriorObjective
-from pixelcnn.plots import save_curves
-from pixelcnn.prior import CodePrior, CodePriorConfig, LevelPrior, level_config
+from pixelcnn.data.codes import load_codes
+from pixelcnn.evaluation.plots import save_curves
+from pixelcnn.models.prior import CodePrior, CodePriorConfig, LevelPrior, level_config
 from pixelcnn.runtime import stage_main
-from pixelcnn.trainer import training_run
+from pixelcnn.training.objectives.prior import PriorObjective
+from pixelcnn.training.trainer import training_run
 
 
 def main(argv: list[str]) -> int | None:

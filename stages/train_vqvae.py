@@ -11,15 +11,15 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, distributed, params
+from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import OptimConfig, ReconstructionGrid, RunConfig, VQVAEConfig
-from pixelcnn.data import load_split
-from pixelcnn.images import save_grid
-from pixelcnn.io import write_csv, write_json
-from pixelcnn.objectives.vqvae import VQVAEObjective
-from pixelcnn.plots import save_curves
+from pixelcnn.data.datasets import load_split
+from pixelcnn.evaluation.images import save_grid
+from pixelcnn.evaluation.plots import save_curves
+from pixelcnn.models.vqvae import VQVAE, reconstruction_pairs
 from pixelcnn.runtime import stage_main
-from pixelcnn.trainer import training_run
-from pixelcnn.vqvae import VQVAE, reconstruction_pairs
+from pixelcnn.training.objectives.vqvae import VQVAEObjective
+from pixelcnn.training.trainer import training_run
 
 
 def main(argv: list[str]) -> int | None:

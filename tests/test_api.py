@@ -1,4 +1,4 @@
-"""The public Python API (pixelcnn.api) on a tiny trained run: it equals the library underneath.
+"""The public Python API (pixelcnn.pipelines.api) on a tiny trained run: it equals the library underneath.
 
 Same generator → same images as the low-level samplers and the stages'
 ``draw_samples``; completion keeps the given rows; scores equal the models'
@@ -19,12 +19,12 @@ import torch
 from PIL import Image
 
 import pixelcnn
-from pixelcnn.api import PixelCNNPipeline, VQPriorPipeline
 from pixelcnn.configs import SamplingOptions
+from pixelcnn.data.pixels import dequantise, quantise
 from pixelcnn.errors import CheckpointError, InputError, UserError
-from pixelcnn.model import PixelCNN, PixelCNNConfig
-from pixelcnn.pixel import dequantise, quantise
-from pixelcnn.sampling import class_labels, sample
+from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
+from pixelcnn.pipelines.api import PixelCNNPipeline, VQPriorPipeline
+from pixelcnn.sampling.naive import class_labels, sample
 
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
@@ -89,7 +89,7 @@ def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):
     assert pixel.num_classes == vq.num_classes == CLASSES
     assert vq.code_shapes == {"top": (SIZE // 4, SIZE // 4), "bottom": (SIZE // 2, SIZE // 2)}
     assert pixel.device == vq.device == torch.device("cpu")
-    assert pixelcnn.api.resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert pixelcnn.pipelines.api.resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -274,7 +274,7 @@ def test_labels_for_an_unconditional_model_are_refused():
 
 def test_bad_checkpoints_are_one_sentence(tiny_run, tmp_path):
     from pixelcnn import checkpoints
-    from pixelcnn.vqvae import VQVAE
+    from pixelcnn.models.vqvae import VQVAE
 
     models = tiny_run / "models"
     other = VQVAE(checkpoints.load_model(models / "vqvae.pt", VQVAE).config)  # same shape, other (random) weights

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from pixelcnn import checkpoints
-from pixelcnn.classifier import Classifier
 from pixelcnn.configs import ClassifierConfig, PixelCNNConfig, VQVAEConfig
 from pixelcnn.errors import CheckpointError
-from pixelcnn.model import PixelCNN
-from pixelcnn.prior import CodePrior, CodePriorConfig, LevelConfig
-from pixelcnn.vqvae import VQVAE
+from pixelcnn.models.classifier import Classifier
+from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.models.prior import CodePrior, CodePriorConfig, LevelConfig
+from pixelcnn.models.vqvae import VQVAE
 
 from helpers import stage, write_params, write_prepared
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from pixelcnn import checkpoints
-from pixelcnn.classifier import Classifier, ClassifierConfig, accuracy
-from pixelcnn.data import PreparedData, save_prepared
+from pixelcnn.data.datasets import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
+from pixelcnn.models.classifier import Classifier, ClassifierConfig, accuracy
 
 from helpers import outputs, stage, train_args, write_params
 
@@ -80,7 +80,7 @@ def test_classifier_checkpoint_round_trip_device_and_kind(tmp_path):
     again = checkpoints.load_model(tmp_path / "c.pt", Classifier)
     x = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
     assert all(torch.equal(u, v) for u, v in zip(model(x), again(x)))
-    from pixelcnn.model import PixelCNN
+    from pixelcnn.models.pixelcnn import PixelCNN
 
     with pytest.raises(CheckpointError, match="is a 'classifier' checkpoint, expected a 'pixelcnn' checkpoint"):
         checkpoints.load_model(tmp_path / "c.pt", PixelCNN)

@@ -1,4 +1,4 @@
-"""Tests of pixelcnn.data and stages/prepare.py on tiny datasets written in their real on-disk formats.
+"""Tests of pixelcnn.data.datasets and stages/prepare.py on tiny datasets written in their real on-disk formats.
 
 Shape legend: N images, C channels, H W pixels.
 """
@@ -18,7 +18,7 @@ from PIL import Image
 
 from pixelcnn import params
 from pixelcnn.configs import DataConfig
-from pixelcnn.data import PreparedData, load_split, prepare, save_prepared, split_indices
+from pixelcnn.data.datasets import PreparedData, load_split, prepare, save_prepared, split_indices
 from pixelcnn.errors import ConfigError, DataError
 
 from helpers import stage
@@ -362,7 +362,7 @@ def test_load_split_round_trip_memmap(tmp_path):
 
 
 def test_save_prepared_failure_keeps_previous_output(tmp_path, monkeypatch):
-    import pixelcnn.data
+    import pixelcnn.data.datasets
 
     save_prepared(_tiny(), tmp_path / "prepared")
     before = {p.name: p.read_bytes() for p in (tmp_path / "prepared").iterdir()}
@@ -370,7 +370,7 @@ def test_save_prepared_failure_keeps_previous_output(tmp_path, monkeypatch):
     def broken(path, obj):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pixelcnn.data, "write_json", broken)
+    monkeypatch.setattr(pixelcnn.data.datasets, "write_json", broken)
     with pytest.raises(OSError):
         save_prepared(_tiny(), tmp_path / "prepared")
     assert {p.name: p.read_bytes() for p in (tmp_path / "prepared").iterdir()} == before

@@ -2,7 +2,7 @@
 
 Everything is derived from the scripts themselves: the params from their
 ``params.load`` / ``params.load_partial`` calls, the source files from their
-imports followed through the package (``pixelcnn.sources``), the data from
+imports followed through the package (``pixelcnn.imports``), the data from
 the paths on their command line that are not outputs. So forgetting a dep
 when a stage starts using a module or a file fails here.
 """
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from pixelcnn import configs, params
-from pixelcnn.sources import package_files
+from pixelcnn.imports import package_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())

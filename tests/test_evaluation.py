@@ -1,4 +1,4 @@
-"""Tests of pixelcnn.evaluation and stages/evaluate.py: metric properties through torch-fidelity,
+"""Tests of pixelcnn.evaluation.metrics and stages/evaluate.py: metric properties through torch-fidelity,
 the offline paths (Inception, LPIPS), and the stage end to end on tiny fake inputs.
 
 Shape legend: N images, C channels, H W pixels, K classes, D features.
@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn import checkpoints, evaluation
-from pixelcnn.classifier import Classifier, ClassifierConfig
+from pixelcnn import checkpoints
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data import PreparedData, save_prepared
+from pixelcnn.data.datasets import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
-from pixelcnn.evaluation import FeatureSpace
+from pixelcnn.evaluation import metrics as evaluation
+from pixelcnn.evaluation.metrics import FeatureSpace
+from pixelcnn.models.classifier import Classifier, ClassifierConfig
 from pixelcnn.runtime import stage_main
 
 from helpers import default_params, stage, write_params

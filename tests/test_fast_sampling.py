@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pixelcnn.fast_sampling import cached_logits, sample_cached
-from pixelcnn.model import PixelCNN, PixelCNNConfig
-from pixelcnn.sampling import SamplingOptions, sample, sample_naive
+from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
+from pixelcnn.sampling.cached import cached_logits, sample_cached
+from pixelcnn.sampling.naive import SamplingOptions, sample, sample_naive
 
 H, W, N = 6, 6, 3
 

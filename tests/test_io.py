@@ -1,4 +1,4 @@
-"""Tests of pixelcnn.io's atomic writers: stale temporaries, a full disk, non-finite JSON."""
+"""Tests of pixelcnn.atomic's atomic writers: stale temporaries, a full disk, non-finite JSON."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixelcnn import io
-from pixelcnn.data import PreparedData, save_prepared
+from pixelcnn import atomic as io
+from pixelcnn.data.datasets import PreparedData, save_prepared
 from pixelcnn.errors import OutputError
 
 REPO = Path(__file__).resolve().parents[1]

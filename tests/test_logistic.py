@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from pixelcnn import logistic
 from pixelcnn.configs import SamplingOptions
-from pixelcnn.drawing import draw
+from pixelcnn.models import logistic
+from pixelcnn.sampling.draw import draw
 
 
 def random_params(batch: int, channels: int, n_mix: int, seed: int, spread: float = 2.0) -> torch.Tensor:

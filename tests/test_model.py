@@ -15,9 +15,9 @@ import math
 import pytest
 import torch
 
-from pixelcnn import logistic
-from pixelcnn.layers import MaskedConv2d
-from pixelcnn.model import Layer, PixelCNN, PixelCNNConfig, network_layout
+from pixelcnn.models import logistic
+from pixelcnn.models.layers import MaskedConv2d
+from pixelcnn.models.pixelcnn import Layer, PixelCNN, PixelCNNConfig, network_layout
 
 
 def dependency_map(model: PixelCNN, x: torch.Tensor, labels=None, cond=None) -> torch.Tensor:

@@ -102,7 +102,7 @@ def test_pipeline_exp_run_resamples_prior_only_and_metrics_diff_shows_it(repo):
 
 def test_pipeline_queued_experiment_runs_its_own_code(repo):
     """dvc exp run --queue copies the workspace; the copy's stages import the copy's src/, not the workspace's."""
-    evaluation = repo / "src" / "pixelcnn" / "evaluation.py"
+    evaluation = repo / "src" / "pixelcnn" / "evaluation" / "metrics.py"
     original = evaluation.read_text()
     changed = original.replace('    return frame.to_markdown(stralign="right") + "\\n"',
                                f'    return frame.to_markdown(stralign="right") + "\\n{MARKER}\\n"')

@@ -13,9 +13,9 @@ import yaml
 from PIL import Image
 
 from pixelcnn import checkpoints
+from pixelcnn.data.pixels import dequantise, quantise
 from pixelcnn.errors import CheckpointError, ConfigError
-from pixelcnn.model import PixelCNN
-from pixelcnn.pixel import dequantise, quantise
+from pixelcnn.models.pixelcnn import PixelCNN
 
 from helpers import outputs, stage, train_args, write_params, write_prepared
 
@@ -108,7 +108,7 @@ def test_pixel_sampling_bad_knob_is_one_sentence_before_any_sampling(tmp_path, k
 
 
 def test_sample_pixelcnn_refuses_a_checkpoint_of_another_kind(tmp_path):
-    from pixelcnn.classifier import Classifier, ClassifierConfig
+    from pixelcnn.models.classifier import Classifier, ClassifierConfig
 
     checkpoints.save(tmp_path / "classifier.pt", Classifier(ClassifierConfig()))
     with pytest.raises(CheckpointError, match=r"is a 'classifier' checkpoint, expected a 'pixelcnn' checkpoint"):

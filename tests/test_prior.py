@@ -12,8 +12,8 @@ import torch
 from pixelcnn import checkpoints
 from pixelcnn.configs import CondNetConfig, PixelCNNConfig
 from pixelcnn.errors import CheckpointError
-from pixelcnn.prior import CodePrior, CodePriorConfig, LevelPrior, check_pairing, level_config
-from pixelcnn.vqvae import VQVAE
+from pixelcnn.models.prior import CodePrior, CodePriorConfig, LevelPrior, check_pairing, level_config
+from pixelcnn.models.vqvae import VQVAE
 
 from helpers import outputs, stage, train_args, write_params, write_prepared
 from test_model import dependency_map

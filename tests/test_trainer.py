@@ -25,9 +25,9 @@ from pixelcnn import checkpoints
 from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import TrainingError
-from pixelcnn.model import PixelCNN
-from pixelcnn.objectives.pixel import PixelObjective
-from pixelcnn.trainer import Trainer, learning_rate
+from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.training.objectives.pixel import PixelObjective
+from pixelcnn.training.trainer import Trainer, learning_rate
 
 from helpers import ROOT, outputs, stage, train_args, write_params, write_prepared
 
@@ -297,7 +297,7 @@ def test_learning_rate_schedules():
 
 
 def test_sampler_rows_of_every_epoch_each_once_and_shards_concatenate(tmp_path):
-    from pixelcnn.loader import EpochBatches
+    from pixelcnn.training.loader import EpochBatches
 
     rows = np.arange(0, 50, 2)
     one = [key.rows for key in EpochBatches(rows, 4, seed=1, epoch=3)]

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pixelcnn import checkpoints, params
-from pixelcnn.codes import extract_codes, load_codes
 from pixelcnn.configs import VQVAEConfig
+from pixelcnn.data.codes import extract_codes, load_codes
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
-from pixelcnn.images import save_grid
-from pixelcnn.vqvae import VQVAE, Quantizer, to_float
+from pixelcnn.evaluation.images import save_grid
+from pixelcnn.models.vqvae import VQVAE, Quantizer, to_float
 
 from helpers import blobs, outputs, stage, train_args, write_params, write_prepared
 
@@ -152,7 +152,7 @@ def test_params_levels_other_than_1_or_2_is_one_sentence(tmp_path, monkeypatch):
 
 
 def test_load_vqvae_refuses_a_checkpoint_of_another_kind(tmp_path):
-    from pixelcnn.classifier import Classifier, ClassifierConfig
+    from pixelcnn.models.classifier import Classifier, ClassifierConfig
 
     path = tmp_path / "classifier.pt"
     checkpoints.save(path, Classifier(ClassifierConfig()))
@@ -220,7 +220,7 @@ def test_stages_train_then_extract_codes_that_decode_to_reconstructions(tmp_path
 
 def test_train_mse_and_test_mse_measure_the_same_thing():
     """The MSE logged while training (reconstruction from the codebook before its EMA step) is the test's measure."""
-    from pixelcnn.objectives.vqvae import VQVAEObjective
+    from pixelcnn.training.objectives.vqvae import VQVAEObjective
 
     model = tiny_model(2)
     objective = VQVAEObjective(model)

@@ -1,6 +1,6 @@
 """Autoregressive image generation: PixelCNN and VQ-VAE(-2) + PixelCNN prior.
 
-The public API (see ``pixelcnn.api``), imported on first use so that
+The public API (see ``pixelcnn.pipelines.api``), imported on first use so that
 ``import pixelcnn`` stays cheap:
 
     import torch, pixelcnn
@@ -17,8 +17,7 @@ _API = {"load", "Pipeline", "PixelCNNPipeline", "VQPriorPipeline", "Samples", "P
 
 def __getattr__(name: str):
     if name in _API:
-        from pixelcnn import api
-
+        from pixelcnn.pipelines import api
         return getattr(api, name)
     raise AttributeError(f"module 'pixelcnn' has no attribute {name!r}")
 

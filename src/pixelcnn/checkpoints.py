@@ -32,8 +32,8 @@ from typing import Any, TypeVar, get_args, get_origin
 import torch
 from torch import nn
 
+from pixelcnn.atomic import atomic_path
 from pixelcnn.errors import CheckpointError
-from pixelcnn.io import atomic_path
 
 FORMAT = 2
 M = TypeVar("M", bound=nn.Module)

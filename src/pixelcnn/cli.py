@@ -5,7 +5,7 @@
     pixelcnn score    --model models/prior.pt --vqvae models/vqvae.pt --data data/prepared
     pixelcnn info     --model models/pixelcnn.pt
 
-A thin shell over ``pixelcnn.api``: arguments are parsed (and checked) before
+A thin shell over ``pixelcnn.pipelines.api``: arguments are parsed (and checked) before
 torch is imported, so ``--help`` and argument errors are instant. Bad input
 prints ``error: <one sentence>`` and exits 1.
 """
@@ -166,8 +166,8 @@ def _progress_bar(total_images: int, desc: str):
 def _sample(args) -> None:
     import numpy as np
 
-    from pixelcnn.images import save_gif, save_grid
-    from pixelcnn.io import atomic_path
+    from pixelcnn.atomic import atomic_path
+    from pixelcnn.evaluation.images import save_gif, save_grid
 
     out = _check_png(args.out)
     pipe = _load(args)
@@ -198,7 +198,7 @@ def _read_images(args, pipe, split: str) -> tuple:
 
     _check_label_flag(args, pipe)
     if args.data:
-        from pixelcnn.data import load_split
+        from pixelcnn.data.datasets import load_split
 
         images, labels, _ = load_split(args.data, split)
         n = getattr(args, "n", None) or len(images)
@@ -208,7 +208,7 @@ def _read_images(args, pipe, split: str) -> tuple:
         return images, labels if pipe.num_classes else None
     from PIL import Image, UnidentifiedImageError
 
-    from pixelcnn.api import as_images
+    from pixelcnn.pipelines.api import as_images
 
     pictures = []
     for name in args.image:
@@ -227,7 +227,7 @@ def _read_images(args, pipe, split: str) -> tuple:
 def _complete(args) -> None:
     import numpy as np
 
-    from pixelcnn.images import save_grid
+    from pixelcnn.evaluation.images import save_grid
 
     out = _check_png(args.out)
     pipe = _load(args)

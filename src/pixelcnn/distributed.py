@@ -4,7 +4,7 @@ The only module that talks to ``torch.distributed``. A training stage reads
 ``train.processes``; with more than one it re-runs itself under ``torchrun``
 (``launch``), each process joins the group (``Context.start``: NCCL on GPUs,
 gloo on CPUs), takes its contiguous share of every global batch
-(``pixelcnn.loader``), and only rank 0 writes files. Launched by hand with
+(``pixelcnn.training.loader``), and only rank 0 writes files. Launched by hand with
 ``torchrun`` (several machines), the stage finds the group in its
 environment and skips the relaunch.
 

@@ -21,7 +21,7 @@ def _never_run_by_stages(tree: ast.AST) -> set[ast.AST]:
     Imports under ``if TYPE_CHECKING:`` (read by type checkers only), and those
     in a module-level ``__getattr__`` (PEP 562: the package's public API,
     loaded when ``pixelcnn.load`` & co. are first asked for; a stage that uses
-    the API imports ``pixelcnn.api`` itself).
+    the API imports ``pixelcnn.pipelines.api`` itself).
     """
     skipped: set[ast.AST] = set()
     for node in ast.walk(tree):
@@ -46,8 +46,7 @@ def _imported(tree: ast.AST) -> set[str]:
             if node.module.split(".")[0] != PACKAGE:
                 continue
             names.add(node.module)
-            if node.module == PACKAGE:  # from pixelcnn import x: x may be a module
-                names.update(f"{PACKAGE}.{a.name}" for a in node.names)
+            names.update(f"{node.module}.{a.name}" for a in node.names)  # from pixelcnn.pkg import x: x may be a module
     return names
 
 

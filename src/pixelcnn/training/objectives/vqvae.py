@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pixelcnn.objectives import Batch, _count
-from pixelcnn.trainer import Objective
-from pixelcnn.vqvae import perplexity
+from pixelcnn.models.vqvae import perplexity
+from pixelcnn.training.objectives import Batch, _count
+from pixelcnn.training.trainer import Objective
 
 if TYPE_CHECKING:
-    from pixelcnn.vqvae import VQVAE
+    from pixelcnn.models.vqvae import VQVAE
 
 
 def _to_signed(images: torch.Tensor) -> torch.Tensor:

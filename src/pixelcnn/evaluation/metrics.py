@@ -4,7 +4,7 @@ Every set of images (a generator's samples, or the train split as the data's
 own floor) is scored against the test split by ONE
 ``torch_fidelity.calculate_metrics`` call, in one of two feature spaces:
 
-- ``classifier``: the project's classifier (``pixelcnn.classifier``),
+- ``classifier``: the project's classifier (``pixelcnn.models.classifier``),
   registered with torch-fidelity as the feature extractor
   ``pixelcnn-classifier``. It rebuilds the network from the checkpoint passed
   as ``feature_extractor_weights_path`` and provides two features:
@@ -43,7 +43,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data import load_npy, load_split
+from pixelcnn.data.datasets import load_npy, load_split
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
@@ -195,7 +195,7 @@ def _classifier_space(
     config: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
 ) -> FeatureSpace:
     from pixelcnn.checkpoints import load_model
-    from pixelcnn.classifier import Classifier, accuracy
+    from pixelcnn.models.classifier import Classifier, accuracy
 
     if classifier_path is None:
         raise ConfigError(
@@ -254,7 +254,7 @@ def _classifier_extractor_class() -> type:
     from torch_fidelity.helpers import vassert
 
     from pixelcnn.checkpoints import load_model
-    from pixelcnn.classifier import Classifier
+    from pixelcnn.models.classifier import Classifier
 
     class FeatureExtractorClassifier(FeatureExtractorBase):
         """The project's classifier as a torch-fidelity feature extractor (uint8 (B, C, H, W) in)."""

@@ -2,10 +2,10 @@
 
 Legend: B batch, C channels, K categories, H W positions, D conditioning features.
 
-Every sampler draws its randomness the same way (``pixelcnn.drawing``: one
+Every sampler draws its randomness the same way (``pixelcnn.sampling.draw``: one
 uniform per image at each (row, column, channel) step, inverse-CDF lookup in
 the filtered distribution), so the cached sampler
-(``pixelcnn.fast_sampling``) and the naive one here give identical samples
+(``pixelcnn.sampling.cached``) and the naive one here give identical samples
 for the same generator. ``sample`` picks one by name.
 """
 
@@ -16,10 +16,10 @@ from typing import Literal
 import torch
 
 from pixelcnn.configs import SamplingOptions
-from pixelcnn.drawing import RowCallback, draw, filter_logits, prepare_canvas, uniforms
 from pixelcnn.errors import ConfigError
-from pixelcnn.fast_sampling import sample_cached
-from pixelcnn.model import PixelCNN
+from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.sampling.cached import sample_cached
+from pixelcnn.sampling.draw import RowCallback, draw, filter_logits, prepare_canvas, uniforms
 
 __all__ = [
     "RowCallback", "SamplingOptions", "class_labels", "draw", "filter_logits",

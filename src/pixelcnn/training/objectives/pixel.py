@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pixelcnn.objectives import IMAGES, Batch, _count
-from pixelcnn.pixel import quantise
-from pixelcnn.trainer import Objective
+from pixelcnn.data.pixels import quantise
+from pixelcnn.training.objectives import IMAGES, Batch, _count
+from pixelcnn.training.trainer import Objective
 
 if TYPE_CHECKING:
-    from pixelcnn.model import PixelCNN
+    from pixelcnn.models.pixelcnn import PixelCNN
 
 
 class PixelObjective(Objective):

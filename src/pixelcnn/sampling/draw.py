@@ -3,8 +3,8 @@
 Legend: B batch, C channels, K categories, H W positions.
 
 Every sampler in the project draws its randomness the same way, so that the
-cached sampler (``pixelcnn.fast_sampling``) and the naive one
-(``pixelcnn.sampling``) give identical samples for the same generator: one
+cached sampler (``pixelcnn.sampling.cached``) and the naive one
+(``pixelcnn.sampling.naive``) give identical samples for the same generator: one
 uniform per image at each (row, column, channel) step, in raster-then-channel
 order, turned into a category by inverse-CDF lookup in the filtered
 distribution.
@@ -20,7 +20,7 @@ import torch
 from pixelcnn.configs import SamplingOptions
 
 if TYPE_CHECKING:
-    from pixelcnn.model import PixelCNN
+    from pixelcnn.models.pixelcnn import PixelCNN
 
 # Called after each completed row: (row index, canvas int64 (B, C, H, W)).
 RowCallback = Callable[[int, torch.Tensor], None]

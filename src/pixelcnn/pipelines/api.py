@@ -41,9 +41,9 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
 
     from pixelcnn.configs import SamplingOptions
-    from pixelcnn.model import PixelCNN
-    from pixelcnn.prior import CodePrior
-    from pixelcnn.vqvae import VQVAE
+    from pixelcnn.models.pixelcnn import PixelCNN
+    from pixelcnn.models.prior import CodePrior
+    from pixelcnn.models.vqvae import VQVAE
 
 Sampler = Literal["cached", "naive"]
 # Images the pipelines accept: uint8 array/tensor (N, C, H, W), (C, H, W) or (H, W); PIL image(s).
@@ -67,15 +67,15 @@ def _checkpoint_kind(path: Path) -> str:
 
 def _load_pixel_model(path: Path, device: torch.device) -> PixelCNN:
     from pixelcnn.checkpoints import load_model
-    from pixelcnn.model import PixelCNN
+    from pixelcnn.models.pixelcnn import PixelCNN
 
     return load_model(path, PixelCNN, device)
 
 
 def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.device) -> tuple[CodePrior, VQVAE]:
     from pixelcnn.checkpoints import load_model
-    from pixelcnn.prior import CodePrior, check_pairing
-    from pixelcnn.vqvae import VQVAE
+    from pixelcnn.models.prior import CodePrior, check_pairing
+    from pixelcnn.models.vqvae import VQVAE
 
     prior, vqvae = load_model(prior_path, CodePrior, device), load_model(vqvae_path, VQVAE, device)
     check_pairing(prior, str(prior_path), vqvae.fingerprint(), str(vqvae_path))
@@ -84,40 +84,40 @@ def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.devi
 
 def _draw(model: PixelCNN, n: int, options: SamplingOptions, sampler: Sampler, **kwargs) -> torch.Tensor:
     """The project's sampler: int64 (n, C, H, W) in [0, K). kwargs: labels, cond, init, start_row, generator, on_row."""
-    from pixelcnn.sampling import sample
+    from pixelcnn.sampling.naive import sample
 
     return sample(model, n, sampler=sampler, options=options, **kwargs)
 
 
 def _cycled_labels(n: int, num_classes: int, pool: list[int] | None) -> torch.Tensor | None:
     """``pool`` cycled over n images (every class in turn when None); None for an unconditional model."""
-    from pixelcnn.sampling import class_labels
+    from pixelcnn.sampling.naive import class_labels
 
     return class_labels(n, num_classes, pool or (), "labels")
 
 
 def _quantise(images: np.ndarray, levels: int) -> torch.Tensor:
-    from pixelcnn.pixel import quantise
+    from pixelcnn.data.pixels import quantise
 
     return quantise(images, levels)
 
 
 def _dequantise(x: torch.Tensor, levels: int) -> np.ndarray:
-    from pixelcnn.pixel import dequantise
+    from pixelcnn.data.pixels import dequantise
 
     return dequantise(x, levels)
 
 
 def _decode(vqvae: VQVAE, codes: list[torch.Tensor]) -> np.ndarray:
     """Code grids int64 [(B, h, w)] coarse → fine → uint8 (B, C, H, W)."""
-    from pixelcnn.vqvae import to_uint8
+    from pixelcnn.models.vqvae import to_uint8
 
     return to_uint8(vqvae.decode_codes(codes))
 
 
 def _encode(vqvae: VQVAE, images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
     """uint8 (B, C, H, W) → code grids int64 [(B, h, w)] coarse → fine."""
-    from pixelcnn.vqvae import to_float
+    from pixelcnn.models.vqvae import to_float
 
     return vqvae.encode(to_float(images, device))
 
@@ -157,7 +157,7 @@ def grid_image(images: np.ndarray, nrow: int | None = None, scale: int = 1) -> P
     """uint8 (N, C, H, W) → one PIL image, ``nrow`` images per row (default: a square), nearest-neighbour ``scale``."""
     from PIL import Image
 
-    from pixelcnn.images import grid_array
+    from pixelcnn.evaluation.images import grid_array
 
     nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
     picture = Image.fromarray(_hwc(grid_array(np.asarray(images), nrow)))

@@ -1,8 +1,8 @@
 """Image grids as PNG and GIF files.
 
 Cheap to import: importing it loads NumPy only (``tests/test_images.py``
-checks that torch and PIL stay out). PIL and ``pixelcnn.io.atomic_path`` are
-imported by the two writers. ``pixelcnn.io`` imports torch for its checkpoint
+checks that torch and PIL stay out). PIL and ``pixelcnn.atomic.atomic_path`` are
+imported by the two writers. ``pixelcnn.atomic`` imports torch for its checkpoint
 functions; once those move out of it, its import can return to the top.
 
 Shapes: N images, C channels (1 grey or 3 RGB), H W pixels.
@@ -42,7 +42,7 @@ def save_grid(path: str | Path, images_uint8: np.ndarray, nrow: int, scale: int 
     """
     from PIL import Image
 
-    from pixelcnn.io import atomic_path  # here, not at the top: pixelcnn.io still imports torch
+    from pixelcnn.atomic import atomic_path  # here, not at the top: pixelcnn.atomic still imports torch
 
     images = np.asarray(images_uint8)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
@@ -63,7 +63,7 @@ def save_gif(path: str | Path, frames: list[np.ndarray], nrow: int, scale: int |
     """
     from PIL import Image
 
-    from pixelcnn.io import atomic_path  # here, not at the top: pixelcnn.io still imports torch
+    from pixelcnn.atomic import atomic_path  # here, not at the top: pixelcnn.atomic still imports torch
 
     if not frames:
         raise ValueError("save_gif needs at least one frame")

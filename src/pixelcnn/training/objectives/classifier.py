@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from pixelcnn.configs import Augmentation
-from pixelcnn.objectives import IMAGES, Batch, _count
-from pixelcnn.trainer import Objective
+from pixelcnn.training.objectives import IMAGES, Batch, _count
+from pixelcnn.training.trainer import Objective
 
 if TYPE_CHECKING:
-    from pixelcnn.classifier import Classifier
+    from pixelcnn.models.classifier import Classifier
 
 
 def shift_images(x: torch.Tensor, max_shift: int, draws: torch.Tensor) -> torch.Tensor:

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pixelcnn.atomic import atomic_dir, write_json
 from pixelcnn.errors import CheckpointError, DataError
-from pixelcnn.io import atomic_dir, write_json
-from pixelcnn.vqvae import VQVAE, to_float
+from pixelcnn.models.vqvae import VQVAE, to_float
 
 CODES_DTYPE = np.int16  # codes on disk; hence K <= 32768
 SCAN_ROWS = 4096  # code grids checked per read when validating a file

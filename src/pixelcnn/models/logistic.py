@@ -131,7 +131,7 @@ class PixelSampler:
     never tabulated. The value drawn for a uniform u is the number of inner
     edges t_e (the upper edges of values 0 .. K-2) where the channel's CDF
     F(t) = Σ_m w_m σ((t - μ_m) / s_m) / Σ_m w_m is <= u: the smallest k with
-    P(value <= k) > u, which ``pixelcnn.drawing.draw`` returns from
+    P(value <= k) > u, which ``pixelcnn.sampling.draw.draw`` returns from
     ``channel_table`` with unfiltered options (up to rounding). Two levels of
     search (blocks of about √K edges, then the edges of one block) evaluate
     the CDF at about 2√K edges instead of K. The posterior weights stay

@@ -3,14 +3,14 @@ early stopping, bf16 autocast, DistributedDataParallel, and exact resume after a
 
 Legend: B batch (per process), G global batch, R processes.
 
-A model plugs in as an ``Objective`` (``pixelcnn.objectives``): an ``nn.Module``
+A model plugs in as an ``Objective`` (``pixelcnn.training.objectives``): an ``nn.Module``
 whose ``forward(batch, generator)`` returns per-example values, one of them
 (``loss_name``) the loss, whose ``evaluate(batch)`` returns sums of
 validation statistics, and whose ``summarize(sums)`` turns them into
 metrics. Everything else is here, the same for the pixel PixelCNN, the
 priors, the VQ-VAE and the classifier:
 
-- **Data** is read per batch from the ``.npy`` files (``pixelcnn.loader``),
+- **Data** is read per batch from the ``.npy`` files (``pixelcnn.training.loader``),
   in an order fixed by the seed and the epoch, through a ``DataLoader``
   (``train.workers`` processes, pinned memory on CUDA).
 - **Optimisation**: AdamW (decoupled weight decay on weights of two or more
@@ -60,8 +60,8 @@ from pixelcnn.checkpoints import read_payload, save_payload
 from pixelcnn.configs import OptimConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import ConfigError, TrainingError
-from pixelcnn.loader import EpochBatches, NpyRows, SplitBatches, holdout
 from pixelcnn.runtime import autocast, resolve_precision
+from pixelcnn.training.loader import EpochBatches, NpyRows, SplitBatches, holdout
 
 STATE_FORMAT = 1
 
@@ -431,7 +431,7 @@ class TrainingRun:
         """A ``Trainer`` whose state lives in ``state_dir/<name>.pt``, fingerprinted by ``configs``, the data and the code."""
         import __main__
         import pixelcnn
-        from pixelcnn.sources import package_files
+        from pixelcnn.imports import package_files
 
         script = Path(__main__.__file__)
         code = [script, *package_files(script, Path(pixelcnn.__file__).parent)]

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pixelcnn.objectives import Batch, _count
-from pixelcnn.trainer import Objective
+from pixelcnn.training.objectives import Batch, _count
+from pixelcnn.training.trainer import Objective
 
 if TYPE_CHECKING:
-    from pixelcnn.prior import LevelPrior
+    from pixelcnn.models.prior import LevelPrior
 
 
 class PriorObjective(Objective):

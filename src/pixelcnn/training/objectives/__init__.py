@@ -3,7 +3,7 @@
 Legend: B batch (this process's shard), G global batch, C channels, H W pixels,
 K classes or codes, h w a code grid.
 
-Each objective wraps one model for ``pixelcnn.trainer.Trainer``: ``files``
+Each objective wraps one model for ``pixelcnn.training.trainer.Trainer``: ``files``
 names the ``.npy`` files of a split that a batch is read from (``{split}``
 is ``train`` or ``test``), ``forward(batch, generator)`` returns per-example
 values (``loss_name`` is the one optimised), ``evaluate`` sums validation

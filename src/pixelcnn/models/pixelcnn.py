@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelcnn import logistic
-from pixelcnn.attention import CausalSelfAttention
 from pixelcnn.configs import PixelCNNConfig, grid_sizes
-from pixelcnn.layers import Downsample, GatedBlock, MaskedConv2d, Upsample
+from pixelcnn.models import logistic
+from pixelcnn.models.attention import CausalSelfAttention
+from pixelcnn.models.layers import Downsample, GatedBlock, MaskedConv2d, Upsample
 
 __all__ = ["Layer", "PixelCNN", "PixelCNNConfig", "Stage", "network_layout"]
 

@@ -54,9 +54,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pixelcnn.atomic import atomic_dir, write_json
 from pixelcnn.configs import DataConfig
 from pixelcnn.errors import DataError
-from pixelcnn.io import atomic_dir, write_json
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})

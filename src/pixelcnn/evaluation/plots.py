@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pixelcnn.io import atomic_path
+from pixelcnn.atomic import atomic_path
 
 
 def save_curves(

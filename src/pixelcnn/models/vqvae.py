@@ -26,7 +26,7 @@ and gathered over processes, so every process keeps the codebook one process
 would have.
 
 Training (``pixelcnn.tasks.VQVAEObjective`` in the shared trainer), code
-extraction (``pixelcnn.codes``) and checkpoints (``pixelcnn.checkpoints``)
+extraction (``pixelcnn.data.codes``) and checkpoints (``pixelcnn.checkpoints``)
 live elsewhere.
 """
 

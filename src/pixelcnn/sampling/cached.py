@@ -16,7 +16,7 @@ order, ``draw``), so the two return the same samples for the same generator
 up to float rounding of the logits (a draw can differ only if a uniform lands
 within rounding of a CDF boundary).
 
-What is cached, per resolution k and stage (``pixelcnn.model.network_layout``):
+What is cached, per resolution k and stage (``pixelcnn.models.pixelcnn.network_layout``):
 
 - vertical stacks, channels-last and zero-padded, (B, H_k + p, W_k + 2p, F):
   once row I of a resolution is complete (fine row 2^k·I), each stage
@@ -48,7 +48,7 @@ read the prefix of groups <= c. A pixel costs about one network evaluation at
 one position, whatever C is. With the logistic output (one colour group) the
 network runs once per pixel, then each channel is drawn from its exact
 distribution given the channels drawn before it (the coupled means and
-posterior mixture weights of ``pixelcnn.logistic``): from its K-way table
+posterior mixture weights of ``pixelcnn.models.logistic``): from its K-way table
 when the sampling options filter it (temperature, top-k, top-p), else by
 ``logistic.PixelSampler``'s search of the same CDF at the bin edges, which
 returns what ``draw`` would from the table.
@@ -69,12 +69,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from pixelcnn import logistic
-from pixelcnn.attention import CausalSelfAttention
 from pixelcnn.configs import SamplingOptions, grid_sizes
-from pixelcnn.drawing import RowCallback, draw, prepare_canvas, uniforms
-from pixelcnn.layers import Downsample, GatedBlock, Upsample
-from pixelcnn.model import Layer, PixelCNN
+from pixelcnn.models import logistic
+from pixelcnn.models.attention import CausalSelfAttention
+from pixelcnn.models.layers import Downsample, GatedBlock, Upsample
+from pixelcnn.models.pixelcnn import Layer, PixelCNN
+from pixelcnn.sampling.draw import RowCallback, draw, prepare_canvas, uniforms
 
 
 def _channels_last(x: torch.Tensor | float) -> torch.Tensor | float:

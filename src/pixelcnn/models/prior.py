@@ -29,7 +29,7 @@ from torch import nn
 
 from pixelcnn.configs import CondNetConfig, PixelCNNConfig
 from pixelcnn.errors import CheckpointError
-from pixelcnn.model import PixelCNN
+from pixelcnn.models.pixelcnn import PixelCNN
 
 
 @dataclass(frozen=True)

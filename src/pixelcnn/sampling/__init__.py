@@ -1,0 +1,1 @@
+"""Autoregressive sampling: how logits become values, the naive reference sampler, the exact cached sampler."""
