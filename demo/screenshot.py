@@ -5,7 +5,7 @@ it in headless Chromium (Debian's `chromium` and `chromium-driver`, driven by
 selenium; nothing is downloaded), waits until the samples are shown, and
 saves the page as a PNG. Run it from the repository root after
 `uv run dvc repro`, so the app finds the default run's models. The browser
-test (tests/test_browser.py) uses the same functions.
+test (tests/demo/test_browser.py) uses the same functions.
 """
 
 from __future__ import annotations

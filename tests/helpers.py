@@ -86,3 +86,15 @@ def train_args(stage_name: str, params: Path, data: Path, out: dict[str, str]) -
     if stage_name == "train_vqvae":
         args += ["--grid", out["grid"]]
     return args
+
+
+# A tiny VQ-VAE config (params keys of the vqvae section), for the model and stage tests.
+TINY_VQVAE = dict(hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_dim=4, bottom_downsample=2, top_downsample=2)
+
+
+def point_at(monkeypatch, root: Path) -> None:
+    """The demo's paths (environment variables) → a run laid out like the default one under root."""
+    for env, rel in (("PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"), ("PIXELCNN_PRIOR", "models/prior.pt"),
+                     ("PIXELCNN_VQVAE", "models/vqvae.pt"), ("PIXELCNN_METRICS", "metrics/eval.json"),
+                     ("PIXELCNN_DATA", "data/prepared")):
+        monkeypatch.setenv(env, str(root / rel))

@@ -1,6 +1,6 @@
 """Image grids as PNG and GIF files.
 
-Cheap to import: importing it loads NumPy only (``tests/test_images.py``
+Cheap to import: importing it loads NumPy only (``tests/evaluation/test_images.py``
 checks that torch and PIL stay out). PIL and ``pixelcnn.atomic.atomic_path`` are
 imported by the two writers. ``pixelcnn.atomic`` imports torch for its checkpoint
 functions; once those move out of it, its import can return to the top.

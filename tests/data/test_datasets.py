@@ -23,7 +23,7 @@ from pixelcnn.errors import ConfigError, DataError
 
 from helpers import stage
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _md5(path: Path) -> str:

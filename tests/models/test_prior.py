@@ -15,9 +15,8 @@ from pixelcnn.errors import CheckpointError
 from pixelcnn.models.prior import CodePrior, CodePriorConfig, LevelPrior, check_pairing, level_config
 from pixelcnn.models.vqvae import VQVAE
 
-from helpers import outputs, stage, train_args, write_params, write_prepared
-from test_model import dependency_map
-from test_vqvae import TINY
+from causality import dependency_map
+from helpers import TINY_VQVAE, outputs, stage, train_args, write_params, write_prepared
 
 TINY_PRIOR = dict(hidden=8, skip=16, layers=3, embed_dim=4, cond_hidden=6, cond_blocks=1, epochs=2,
                   batch_size=8, num_samples=6, sample_batch_size=4, labels=[])
@@ -80,7 +79,7 @@ def test_code_prior_config_round_trips_through_its_checkpoint(tmp_path):
 
 def run_two_stage(tmp_path: Path, levels: int, seed: int = 1, **prior) -> dict[str, str]:
     data = write_prepared(tmp_path / "prepared")
-    p = write_params(tmp_path / "params.yaml", seed=seed, vqvae={**TINY, "levels": levels, "epochs": 1, "batch_size": 8},
+    p = write_params(tmp_path / "params.yaml", seed=seed, vqvae={**TINY_VQVAE, "levels": levels, "epochs": 1, "batch_size": 8},
                      prior={**TINY_PRIOR, **prior})
     vq, pr = outputs(tmp_path, "vqvae"), outputs(tmp_path, "prior")
     stage("train_vqvae")(train_args("train_vqvae", p, data, vq))
@@ -123,7 +122,7 @@ def test_sample_prior_same_seed_same_samples_and_refuses_another_autoencoder(tmp
     assert np.array_equal(first, np.load(Path(out["samples"]) / "samples.npy"))
 
     # a second autoencoder (another seed) does not match the prior's codes
-    other_params = write_params(tmp_path / "other.yaml", seed=2, vqvae={**TINY, "levels": 2, "epochs": 1, "batch_size": 8})
+    other_params = write_params(tmp_path / "other.yaml", seed=2, vqvae={**TINY_VQVAE, "levels": 2, "epochs": 1, "batch_size": 8})
     other = outputs(tmp_path / "other", "vqvae")
     stage("train_vqvae")(train_args("train_vqvae", other_params, Path(out["data"]), other))
     with pytest.raises(CheckpointError, match="was trained on codes of autoencoder .* re-run extract_codes and train_prior"):

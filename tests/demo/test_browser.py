@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_demo import point_at
 
+from helpers import point_at
 from tiny_models import tiny_run  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("demo_screenshot", ROOT / "demo" / "screenshot.py")
 shot = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(shot)

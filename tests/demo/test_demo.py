@@ -16,19 +16,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from helpers import point_at
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
-APP = Path(__file__).resolve().parents[1] / "demo" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "demo" / "app.py"
 PIXEL, PRIOR = "pixel PixelCNN", "VQ-VAE-2 + PixelCNN prior"
 SAMPLE, PROGRESSIVE, COMPLETE, COMPARE = range(4)  # tab order
-
-
-def point_at(monkeypatch, root: Path) -> None:
-    """The demo's paths (environment variables) → a run laid out like the default one under root."""
-    for env, rel in (("PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"), ("PIXELCNN_PRIOR", "models/prior.pt"),
-                     ("PIXELCNN_VQVAE", "models/vqvae.pt"), ("PIXELCNN_METRICS", "metrics/eval.json"),
-                     ("PIXELCNN_DATA", "data/prepared")):
-        monkeypatch.setenv(env, str(root / rel))
 
 
 @pytest.fixture

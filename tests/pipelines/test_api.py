@@ -28,7 +28,7 @@ from pixelcnn.sampling.naive import class_labels, sample
 
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

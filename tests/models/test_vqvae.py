@@ -23,19 +23,18 @@ from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.evaluation.images import save_grid
 from pixelcnn.models.vqvae import VQVAE, Quantizer, to_float
 
-from helpers import blobs, outputs, stage, train_args, write_params, write_prepared
+from helpers import TINY_VQVAE, blobs, outputs, stage, train_args, write_params, write_prepared
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_dim=4, bottom_downsample=2, top_downsample=2)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny_model(levels: int, seed: int = 0) -> VQVAE:
     torch.manual_seed(seed)
-    return VQVAE(VQVAEConfig(channels=1, image_size=8, levels=levels, **TINY))
+    return VQVAE(VQVAEConfig(channels=1, image_size=8, levels=levels, **TINY_VQVAE))
 
 
 def run_vqvae_stage(tmp_path: Path, **vqvae) -> dict[str, str]:
-    p = write_params(tmp_path / "params.yaml", seed=3, vqvae={**TINY, "epochs": 2, "batch_size": 8, "grid_images": 16, **vqvae})
+    p = write_params(tmp_path / "params.yaml", seed=3, vqvae={**TINY_VQVAE, "epochs": 2, "batch_size": 8, "grid_images": 16, **vqvae})
     data = tmp_path / "prepared"
     if not data.exists():
         write_prepared(data)

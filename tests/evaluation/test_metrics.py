@@ -25,7 +25,7 @@ from pixelcnn.runtime import stage_main
 
 from helpers import default_params, stage, write_params
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
 TINY = EvaluateConfig(num_samples=400, kid_subset_size=50, kid_subsets=10, lpips_pairs=20, batch_size=200, device="cpu")
 INCEPTION, CLASSIFIER = Features("inception"), Features("classifier")
