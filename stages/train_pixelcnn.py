@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int | None:
 
     with training_run(run, optim.device, "pixelcnn.device", seed, args.state) as session:
         model = PixelCNN(config)
-        result = session.trainer(PixelObjective(model), args.data, optim, name="pixelcnn", configs={"model": config},
+        result = session.trainer(PixelObjective(model, conditioning.cond_dropout), args.data, optim, name="pixelcnn",
+                                 configs={"model": config, "conditioning": conditioning},
                                  desc="train_pixelcnn", section="pixelcnn").fit()
         if session.ctx.main:
             checkpoints.save(args.out, model, data=meta["name"])

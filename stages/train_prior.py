@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int | None:
     load_codes(args.codes, "test")
     names = list(meta["level_names"])
     num_classes = conditioning.num_classes(int(meta["num_classes"]))
-    template = architecture.build(channels=1, levels=int(meta["codebook_size"]), num_classes=num_classes)
+    template = architecture.build(channels=1, levels=int(meta["codebook_size"]), num_classes=num_classes,
+                                  null_class=conditioning.null_class(int(meta["num_classes"])))
     cond_template = cond_architecture.build()
 
     with training_run(run, optim.device, "prior.device", seed, args.state) as session:
@@ -53,8 +54,8 @@ def main(argv: list[str]) -> int | None:
             config = level_config(template, cond_template, name, int(meta["codebook_size"]), tuple(meta["shapes"][name]),
                                   num_classes, tuple(meta["shapes"][top]) if top else None)
             level = LevelPrior(config)
-            result = session.trainer(PriorObjective(level, name, top), args.codes, optim, name=name,
-                                     configs={"level": config, "codes": meta}, desc=f"train_prior {name}",
+            result = session.trainer(PriorObjective(level, name, top, conditioning.cond_dropout), args.codes, optim, name=name,
+                                     configs={"level": config, "codes": meta, "conditioning": conditioning}, desc=f"train_prior {name}",
                                      section="prior").fit()
             levels.append(level)
             for row in result.history:

@@ -140,9 +140,13 @@ class PixelCNNConfig:
     attention_every: int = 0  # 0: no attention; n: a causal self-attention block after every n gated blocks (not after the last)
     attention_heads: int = 1  # heads of each attention block; divides hidden
     attention_dim: int = 16  # query and key features per head (values get hidden / attention_heads)
+    context: bool = False  # every block also reads a causal summary of the whole past (the mean of every row so far, and of the current row to the left): a receptive field of every earlier input at any depth
+    null_class: bool = False  # a learned "no class" label (index num_classes) for classifier-free guidance; needs num_classes > 0
 
     def __post_init__(self) -> None:
         require(self.channels >= 1, "channels", f"must be >= 1, got {self.channels}")
+        require(not self.null_class or self.num_classes > 0, "null_class",
+                "needs a class-conditional model (num_classes > 0): an unconditional model has no label to drop")
         require(self.output in ("categorical", "logistic"), "output", f"must be 'categorical' or 'logistic', got {self.output!r}")
         require(self.output != "logistic" or self.embed_dim == 0, "output",
                 f"is 'logistic', which models pixel values fed as scalars (embed_dim 0), got embed_dim {self.embed_dim}; "
@@ -172,6 +176,11 @@ class PixelCNNConfig:
         return self.channels if self.output == "categorical" else 1
 
     @property
+    def label_count(self) -> int:
+        """Rows of the class embeddings: the classes, plus the "no class" label with ``null_class``."""
+        return self.num_classes + int(self.null_class)
+
+    @property
     def gated_blocks(self) -> int:
         """Gated blocks in all: ``layers`` in one stack, or per resolution in each of two passes."""
         return self.layers if self.resolutions == 1 else 2 * self.resolutions * self.layers
@@ -188,13 +197,21 @@ def grid_sizes(height: int, width: int, resolutions: int) -> list[tuple[int, int
 
 @dataclass(frozen=True)
 class ClassConditioning:
-    """Whether a model is conditioned on the class label (params key ``conditional``)."""
+    """Whether a model is conditioned on the class label, and how often training hides it (classifier-free guidance)."""
 
     conditional: bool = True  # condition on the class label when the data has labels
+    cond_dropout: float = 0.0  # share of training labels replaced by a learned "no class" label, so the model can be guided (sampling guidance) or sampled without a label; 0 keeps every label
+
+    def __post_init__(self) -> None:
+        require(0 <= self.cond_dropout < 1, "cond_dropout", f"must be in [0, 1) (0 keeps every label), got {self.cond_dropout}")
 
     def num_classes(self, data_classes: int) -> int:
         """The model's ``num_classes``: the data's when conditional, else 0."""
         return data_classes if self.conditional else 0
+
+    def null_class(self, data_classes: int) -> bool:
+        """Whether the model learns a "no class" label: a conditional model trained with ``cond_dropout > 0``."""
+        return self.num_classes(data_classes) > 0 and self.cond_dropout > 0
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -207,11 +224,18 @@ class SamplingOptions:
     temperature: float = 1.0  # > 0; below 1 sharpens, above 1 flattens
     top_k: int = 0  # keep the k most likely categories; 0 keeps all
     top_p: float = 1.0  # keep the smallest set whose probability reaches p (nucleus); 1 keeps all
+    guidance: float = 1.0  # classifier-free guidance scale s: log p = uncond + s·(cond − uncond) at every step; 1 is plain conditional sampling, 0 ignores the label, > 1 pushes towards the class (needs a model trained with cond_dropout > 0)
 
     def __post_init__(self) -> None:
         require(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
+        require(self.guidance >= 0, "guidance", f"must be >= 0 (1 is plain conditional sampling), got {self.guidance}")
         require(self.top_k >= 0, "top_k", f"must be >= 0 (0 keeps all), got {self.top_k}")
         require(0 < self.top_p <= 1, "top_p", f"must be in (0, 1], got {self.top_p}")
+
+    @property
+    def guided(self) -> bool:
+        """Whether sampling runs the unconditional stream beside the conditional one (guidance other than 1)."""
+        return self.guidance != 1.0
 
     def filters(self, categories: int) -> bool:
         """Whether these options change a distribution over ``categories`` values."""

@@ -50,8 +50,8 @@ class Part:
 
 
 # Fields of PixelCNNConfig that the data (pixels) or the codes (priors) decide.
-_PIXEL_DERIVED = ("channels", "height", "width", "embed_dim", "num_classes", "cond_channels")
-_PRIOR_DERIVED = ("channels", "levels", "height", "width", "num_classes", "cond_channels", "output", "n_mix")
+_PIXEL_DERIVED = ("channels", "height", "width", "embed_dim", "num_classes", "cond_channels", "null_class")
+_PRIOR_DERIVED = ("channels", "levels", "height", "width", "num_classes", "cond_channels", "output", "n_mix", "null_class")
 
 SECTIONS: dict[str, tuple[Part, ...]] = {
     "data": (Part(c.DataConfig),),

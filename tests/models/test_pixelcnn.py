@@ -19,7 +19,7 @@ from pixelcnn.models import logistic
 from pixelcnn.models.layers import MaskedConv2d
 from pixelcnn.models.pixelcnn import Layer, PixelCNN, PixelCNNConfig, network_layout
 
-from causality import dependency_map
+from causality import dependency_map, perturbation_map, strictly_before
 
 # name → config overrides of a tiny model (see ``tiny``); every option, alone and combined,
 # with 1 and 3 channels and class / map / position conditioning.
@@ -117,6 +117,50 @@ def test_pixelcnn_causal_at_every_position(case):
     model = open_relus(PixelCNN(config).double().eval())
     x, labels, cond = inputs(config)
     assert_causal_without_blind_spot(dependency_map(model, x, labels, cond))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_pixelcnn_with_context_every_output_sees_every_earlier_input(case):
+    """With ``context``, the dependencies are exactly the strict past, exhaustively (perturbation, float64)."""
+    config = tiny(**CASES[case], context=True)
+    torch.manual_seed(0)
+    model = PixelCNN(config).double().eval()
+    x, labels, cond = inputs(config)
+    dep = perturbation_map(model, x, labels, cond)
+    expected = strictly_before(dep.shape[0])
+    missing, leaks = (expected & ~dep).nonzero().tolist(), (dep & ~expected).nonzero().tolist()
+    assert not leaks, f"{case}: outputs depend on inputs at or after them, (output, input) {leaks[:5]}"
+    assert not missing, f"{case}: {len(missing)} (output, input) pairs unseen, e.g. {missing[:5]}"
+
+
+DEFAULT_FIELD_CASES = {  # the defaults' grids, depths, kernels and resolutions (params.yaml), narrow for speed
+    "pixel_unet3": dict(height=32, width=32, resolutions=3, layers=2, kernel=5, position_channels=8, num_classes=10,
+                        null_class=True),
+    "pixel_gated": dict(height=32, width=32, resolutions=1, layers=8, kernel=5, position_channels=8, num_classes=10),
+    "pixel_unet3_attention": dict(height=32, width=32, resolutions=3, layers=2, kernel=5, attention_every=3,
+                                  num_classes=10),
+    "pixel_unet3_rgb_logistic_16x16": dict(height=16, width=16, channels=3, output="logistic", resolutions=3, layers=2,
+                                           kernel=5, num_classes=10),
+    "prior_bottom": dict(height=8, width=8, embed_dim=8, layers=8, kernel=3, num_classes=10, cond_channels=8, null_class=True),
+    "prior_top": dict(height=4, width=4, embed_dim=8, layers=8, kernel=3, num_classes=10, null_class=True),
+}
+
+
+@pytest.mark.parametrize("case", list(DEFAULT_FIELD_CASES))
+def test_pixelcnn_with_context_at_default_sizes_sees_the_whole_past(case):
+    """At the sizes the default models are used at (32×32 pixels, 8×8 and 4×4 codes), by gradients."""
+    overrides = DEFAULT_FIELD_CASES[case]
+    channels = overrides.get("channels", 1)
+    config = PixelCNNConfig(**{"levels": 16, "hidden": 3 * channels if channels == 3 else 4, "skip": 6, "context": True,
+                               **overrides})
+    torch.manual_seed(0)
+    model = open_relus(PixelCNN(config).double().eval())
+    x, labels, cond = inputs(config)
+    dep = dependency_map(model, x, labels, cond, chunk=256)
+    expected = strictly_before(dep.shape[0])
+    assert not (dep & ~expected).any(), f"{case}: an output depends on an input at or after it"
+    missing = (expected & ~dep).nonzero()
+    assert len(missing) == 0, f"{case}: {len(missing)} (output, input) pairs unseen, e.g. {missing[:5].tolist()}"
 
 
 def test_pixelcnn_dropout_keeps_training_mode_causal_and_eval_deterministic():

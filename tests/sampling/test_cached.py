@@ -52,7 +52,38 @@ USES = {
     "logistic_unet3_attention_grey_position": dict(
         output="logistic", resolutions=3, layers=1, attention_every=2, kernel=5, position_channels=2
     ),
+    # the causal context (every block reads the means of the rows so far and of the row to the left)
+    "context_pixels_grey_class_position": dict(context=True, num_classes=3, layers=3, position_channels=2),
+    "context_pixels_rgb_class": dict(context=True, channels=3, num_classes=3, layers=3),
+    "context_unet3_attention_grey_class_position_per_class": dict(
+        context=True, resolutions=3, layers=1, attention_every=2, kernel=5, num_classes=3, position_channels=2,
+        position_per_class=True,
+    ),
+    "context_unet2_rgb_cond": dict(context=True, channels=3, resolutions=2, layers=2, cond_channels=2),
+    "context_codes_cond_class": dict(context=True, embed_dim=4, cond_channels=5, num_classes=3, layers=3),
+    "context_logistic_unet_attention_rgb_class": dict(
+        context=True, output="logistic", channels=3, resolutions=2, layers=2, attention_every=2, num_classes=3
+    ),
 }
+# Models with a "no class" label (classifier-free guidance), each option among them.
+GUIDED = {
+    "pixels_grey_class_position": dict(num_classes=3, null_class=True, layers=3, position_channels=2),
+    "pixels_rgb_class_position_per_class": dict(channels=3, num_classes=3, null_class=True, layers=3,
+                                                position_channels=2, position_per_class=True),
+    "context_unet3_attention_grey_class": dict(context=True, resolutions=3, layers=1, attention_every=2, kernel=5,
+                                               num_classes=3, null_class=True),
+    "context_codes_cond_class": dict(context=True, embed_dim=4, cond_channels=5, num_classes=3, null_class=True, layers=3),
+    "logistic_unet_attention_rgb_class": dict(output="logistic", channels=3, resolutions=2, layers=2, attention_every=2,
+                                              num_classes=3, null_class=True),
+    "context_unet2_rgb_class_cond": dict(context=True, channels=3, resolutions=2, layers=2, num_classes=2,
+                                         null_class=True, cond_channels=2),
+}
+USES.update({f"guided_{name}": overrides for name, overrides in GUIDED.items()})
+GUIDANCE = [
+    SamplingOptions(guidance=3.0),
+    SamplingOptions(guidance=0.0),
+    SamplingOptions(guidance=1.5, temperature=0.8, top_k=5, top_p=0.9),
+]
 OPTIONS = [
     SamplingOptions(),
     SamplingOptions(temperature=0.7, top_k=3),
@@ -218,3 +249,45 @@ def test_sample_cached_rejects_missing_conditioning_like_naive():
         sample_cached(model, N, labels=inputs["labels"])
     with pytest.raises(ValueError, match="completion needs init"):
         sample_cached(model, N, start_row=2, **inputs)
+
+
+@pytest.mark.parametrize("use", list(GUIDED))
+@pytest.mark.parametrize("options", GUIDANCE, ids=lambda o: f"s{o.guidance}-t{o.temperature}-k{o.top_k}-p{o.top_p}")
+def test_sample_cached_guided_equals_naive(use, options):
+    model, inputs = build(f"guided_{use}")
+    fast = sample_cached(model, N, options=options, generator=torch.Generator().manual_seed(1), **inputs)
+    slow = sample_naive(model, N, options=options, generator=torch.Generator().manual_seed(1), **inputs)
+    assert torch.equal(fast, slow)
+
+
+@pytest.mark.parametrize("use", ["pixels_rgb_class_position_per_class", "context_codes_cond_class"])
+def test_guidance_one_is_plain_conditional_sampling_and_zero_ignores_the_label(use):
+    model, inputs = build(f"guided_{use}")
+    options = SamplingOptions(temperature=0.9, top_k=6)
+    plain = sample_cached(model, N, options=options, generator=torch.Generator().manual_seed(2), **inputs)
+    one = sample_cached(model, N, options=SamplingOptions(temperature=0.9, top_k=6, guidance=1.0),
+                        generator=torch.Generator().manual_seed(2), **inputs)
+    assert torch.equal(plain, one)
+    null = {**inputs, "labels": torch.full((N,), model.config.num_classes)}  # the "no class" label
+    zero = sample_cached(model, N, options=SamplingOptions(guidance=0.0), generator=torch.Generator().manual_seed(3), **inputs)
+    unconditional = sample_naive(model, N, generator=torch.Generator().manual_seed(3), **null)
+    assert torch.equal(zero, unconditional)
+    strong = sample_cached(model, N, options=SamplingOptions(guidance=4.0), generator=torch.Generator().manual_seed(3), **inputs)
+    assert not torch.equal(strong, zero)
+
+
+def test_guided_completion_equals_naive():
+    model, inputs = build("guided_logistic_unet_attention_rgb_class", seed=2)
+    c = model.config
+    init = torch.randint(0, c.levels, (N, c.channels, H, W))
+    kw = dict(options=SamplingOptions(guidance=2.0), init=init, start_row=2, **inputs)
+    fast = sample_cached(model, N, generator=torch.Generator().manual_seed(5), **kw)
+    assert torch.equal(fast, sample_naive(model, N, generator=torch.Generator().manual_seed(5), **kw))
+    assert torch.equal(fast[:, :, :2], init[:, :, :2])
+
+
+def test_guidance_needs_a_model_with_a_no_class_label():
+    model, inputs = build("codes_cond_class")
+    with pytest.raises(ValueError, match="guidance 2.0 needs a model trained with a 'no class' label"):
+        sample_cached(model, N, options=SamplingOptions(guidance=2.0), **inputs)
+

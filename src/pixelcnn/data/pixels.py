@@ -42,5 +42,7 @@ def model_config(architecture: Partial[PixelCNNConfig], conditioning: ClassCondi
     if not 2 <= architecture["levels"] <= 256:
         raise ConfigError(f"params.yaml: pixelcnn.levels must be in [2, 256] for 8-bit pixels, got {architecture['levels']}")
     size = int(meta["image_size"])
+    classes = int(meta["num_classes"])
     return architecture.build(channels=int(meta["channels"]), height=size, width=size, embed_dim=0,
-                              num_classes=conditioning.num_classes(int(meta["num_classes"])), cond_channels=0)
+                              num_classes=conditioning.num_classes(classes), cond_channels=0,
+                              null_class=conditioning.null_class(classes))

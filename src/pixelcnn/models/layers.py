@@ -20,6 +20,18 @@ field has no blind spot:
 - the horizontal stack sees the current row to the left, and the current
   pixel through the colour-group mask.
 
+With ``context`` each block also reads a causal summary of the whole past,
+so that every output depends on every earlier input whatever the depth,
+kernel and resolutions (a stack of local kernels alone leaves far corners
+unseen, and a U-Net's coarse grids skip the rows between their anchors):
+
+- the vertical stack at row i adds a 1×1 map of ``rows_so_far``: the mean of
+  its input over rows 0 .. i, every column (rows <= i: allowed, as the stack
+  reaches the horizontal one only shifted down);
+- the horizontal stack at (i, j) adds a 1×1 map of ``left_in_row``: the mean
+  of its input over columns 0 .. j-1 of row i, every channel of those
+  complete pixels (no colour mask needed).
+
 The U-Net of PixelCNN++ moves both stacks between resolutions causally
 (``Downsample``, ``Upsample``): coarse position (I, J) is anchored at fine
 (2I, 2J). The coarse vertical row I reads fine vertical rows 2I-1 .. 2I (so
@@ -120,6 +132,19 @@ def shift_down(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, 0, 1, 0))[:, :, :-1, :]
 
 
+def rows_so_far(v: torch.Tensor) -> torch.Tensor:
+    """Row i of the result: the mean of v over rows 0 .. i and every column. v: (B, F, H, W) → (B, F, H, 1)."""
+    count = torch.arange(1, v.shape[2] + 1, device=v.device, dtype=v.dtype).view(1, 1, -1, 1)  # (1, 1, H, 1)
+    return v.mean(3, keepdim=True).cumsum(2) / count
+
+
+def left_in_row(h: torch.Tensor) -> torch.Tensor:
+    """(i, j) of the result: the mean of h over columns 0 .. j-1 of row i (0 at j = 0). h: (B, F, H, W) → same."""
+    before = F.pad(h.cumsum(3), (1, 0))[..., :-1]  # (B, F, H, W): sums over columns < j
+    count = torch.arange(h.shape[3], device=h.device, dtype=h.dtype).clamp(min=1)  # (W,)
+    return before / count
+
+
 class GatedBlock(nn.Module):
     """One gated PixelCNN layer: vertical stack, horizontal stack, skip output.
 
@@ -129,7 +154,9 @@ class GatedBlock(nn.Module):
     ``skip=False`` blocks (the coarse resolutions of a U-Net) have no skip
     output; ``shortcut=True`` blocks (the up pass of a U-Net) add 1×1 maps of
     the matching down-pass block's outputs to both pre-activations. Dropout
-    (``config.dropout``, training only) acts on the gated features.
+    (``config.dropout``, training only) acts on the gated features. With
+    ``config.context`` both stacks add 1×1 maps of their causal summaries
+    (``rows_so_far``, ``left_in_row``).
     """
 
     def __init__(
@@ -155,10 +182,12 @@ class GatedBlock(nn.Module):
         self.h_skip = MaskedConv2d(hidden, config.skip, (1, 1), "B", colours) if skip else None
         # Conditioning biases for both stacks: [vertical 2F | horizontal 2F].
         cond_channels = config.cond_channels + config.position_channels
-        self.class_bias = nn.Embedding(config.num_classes, 4 * hidden) if config.num_classes else None
+        self.class_bias = nn.Embedding(config.label_count, 4 * hidden) if config.num_classes else None
         self.cond_proj = nn.Conv2d(cond_channels, 4 * hidden, 1) if cond_channels else None
         self.v_short = nn.Conv2d(hidden, 2 * hidden, 1) if shortcut else None
         self.h_short = MaskedConv2d(hidden, 2 * hidden, (1, 1), "B", colours) if shortcut else None
+        self.v_context = nn.Conv2d(in_channels, 2 * hidden, 1) if config.context else None
+        self.h_context = nn.Conv2d(in_channels, 2 * hidden, 1) if config.context else None
 
     def v_pad(self, v: torch.Tensor) -> torch.Tensor:
         """Pad so the vertical conv covers rows i-k//2..i, columns j-k//2..j+k//2."""
@@ -205,9 +234,13 @@ class GatedBlock(nn.Module):
         v_pre = self.v_conv(self.v_pad(v)) + v_bias  # (B, 2F, H, W), rows <= i
         if shortcut is not None:
             v_pre = v_pre + self.v_short(shortcut[0])
+        if self.v_context is not None:
+            v_pre = v_pre + self.v_context(rows_so_far(v))  # (B, 2F, H, 1): every column of rows <= i
         h_pre = self.h_conv(h) + self.v_to_h(shift_down(v_pre)) + h_bias  # rows < i from v
         if shortcut is not None:
             h_pre = h_pre + self.h_short(shortcut[1])
+        if self.h_context is not None:
+            h_pre = h_pre + self.h_context(left_in_row(h))  # columns < j of row i
         v_new = self.drop(gate(v_pre))
         h_gated = self.drop(gate(h_pre, self.colours))  # (B, F, H, W)
         h_new = self.h_out(h_gated)

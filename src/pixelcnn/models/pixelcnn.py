@@ -115,7 +115,7 @@ class PixelCNN(nn.Module):
         # Position (and the class) is known before any value is drawn, so conditioning on it keeps
         # the model causal; it lets a network with a local receptive field place a global shape.
         # With position_per_class a class-conditional model learns one map per class: (classes, P, H, W).
-        shape = ((c.num_classes,) if self.class_positions else ()) + (c.position_channels, c.height, c.width)
+        shape = ((c.label_count,) if self.class_positions else ()) + (c.position_channels, c.height, c.width)
         self.position = nn.Parameter(0.1 * torch.randn(shape)) if c.position_channels else None
         self.layout = network_layout(c)
         stages = {kind: [s for s in self.layout if s.kind is kind] for kind in Layer}

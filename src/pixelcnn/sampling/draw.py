@@ -1,13 +1,16 @@
 """How every sampler turns logits into values: options, filters, inverse-CDF draws, canvases.
 
-Legend: B batch, C channels, K categories, H W positions.
+Legend: B batch, C channels, K categories, H W positions, D conditioning features.
 
 Every sampler in the project draws its randomness the same way, so that the
 cached sampler (``pixelcnn.sampling.cached``) and the naive one
 (``pixelcnn.sampling.naive``) give identical samples for the same generator: one
 uniform per image at each (row, column, channel) step, in raster-then-channel
 order, turned into a category by inverse-CDF lookup in the filtered
-distribution.
+distribution. Classifier-free guidance (``guided_inputs``, ``guide``) runs
+the model on the images twice, with their labels and with the "no class"
+label, and draws from ``uncond + s · (cond − uncond)`` of the per-channel
+log-probabilities, before temperature, top-k and top-p.
 """
 
 from __future__ import annotations
@@ -42,6 +45,42 @@ def filter_logits(logits: torch.Tensor, options: SamplingOptions) -> torch.Tenso
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+
+
+def guided_inputs(
+    model: PixelCNN, labels: torch.Tensor | None, cond: torch.Tensor | None, options: SamplingOptions
+) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+    """The labels and conditioning map of the images a sampler runs for ``options.guidance``, and their copies.
+
+    Guidance 1: the inputs as given (1 copy). Guidance 0: every label is the
+    model's "no class" label (1 copy: unconditional sampling). Otherwise 2
+    copies: the n images with their labels, then the same n with the "no
+    class" label (the map repeated); ``guide`` combines their logits.
+    labels: int64 (n,); cond: (n, D, H, W).
+    """
+    if not options.guided:
+        return labels, cond, 1
+    config = model.config
+    if not config.null_class:
+        raise ValueError(f"guidance {options.guidance} needs a model trained with a 'no class' label (cond_dropout > 0)")
+    null = torch.full_like(labels, config.num_classes)
+    if options.guidance == 0:
+        return null, cond, 1
+    return torch.cat([labels, null]), None if cond is None else torch.cat([cond, cond]), 2
+
+
+def guide(logits: torch.Tensor, scale: float, copies: int) -> torch.Tensor:
+    """Classifier-free guidance of one step's logits.
+
+    logits: (copies·B, K), the conditional images first; with 2 copies the
+    per-image log-probabilities become ``uncond + scale · (cond − uncond)``
+    (fp32 at least; ``draw`` renormalises). One copy passes through unchanged.
+    """
+    if copies == 1:
+        return logits
+    log_probs = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+    cond, uncond = log_probs.chunk(2)  # (B, K) each
+    return torch.lerp(uncond, cond, scale)
 
 
 def draw(logits: torch.Tensor, options: SamplingOptions, uniform: torch.Tensor) -> torch.Tensor:

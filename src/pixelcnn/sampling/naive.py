@@ -19,7 +19,7 @@ from pixelcnn.configs import SamplingOptions
 from pixelcnn.errors import ConfigError
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.sampling.cached import sample_cached
-from pixelcnn.sampling.draw import RowCallback, draw, filter_logits, prepare_canvas, uniforms
+from pixelcnn.sampling.draw import RowCallback, draw, filter_logits, guide, guided_inputs, prepare_canvas, uniforms
 
 __all__ = [
     "RowCallback", "SamplingOptions", "class_labels", "draw", "filter_logits",
@@ -62,12 +62,14 @@ def sample_naive(
     """
     device = next(model.parameters()).device
     x = prepare_canvas(model, n, shape, init, start_row, device)
+    labels, cond, copies = guided_inputs(model, labels, cond, options)
     _, channels, height, width = x.shape
     for i in range(start_row, height):
         for j in range(width):
             for ch in range(channels):
-                logits = model.position_logits(x, i, j, labels, cond)[:, :, ch]  # (n, K): a full pass
-                x[:, ch, i, j] = draw(logits, options, uniforms(n, generator))
+                batch = x.repeat(copies, 1, 1, 1)  # (copies·n, C, H, W): guidance runs the images twice
+                logits = model.position_logits(batch, i, j, labels, cond)[:, :, ch]  # (copies·n, K): a full pass
+                x[:, ch, i, j] = draw(guide(logits, options.guidance, copies), options, uniforms(n, generator))
         if on_row is not None:
             on_row(i, x)
     return x

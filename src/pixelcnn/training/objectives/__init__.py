@@ -28,3 +28,18 @@ IMAGES = {"images": "{split}_images.npy", "labels": "{split}_labels.npy"}
 
 def _count(batch: Batch, key: str) -> torch.Tensor:
     return torch.tensor(float(batch[key].shape[0]), dtype=torch.float64)
+
+
+def drop_labels(batch: Batch, labels: torch.Tensor, rate: float, null: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Classifier-free guidance training: each label is replaced by ``null`` (the "no class" label) with
+    probability ``rate``. labels: int64 (B,) of this process's shard → int64 (B,).
+
+    The draws are made for the whole global batch and sliced at the shard's offset, so any number of
+    processes sees the labels one process would; ``rate`` 0 draws nothing (training unchanged).
+    """
+    if not rate:
+        return labels
+    offset, total = int(batch["offset"]), int(batch["total"])
+    dropped = torch.rand(total, generator=generator)[offset : offset + len(labels)] < rate  # (B,)
+    return torch.where(dropped.to(labels.device), torch.full_like(labels, null), labels)
+
