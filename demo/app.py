@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 import pixelcnn
+from pixelcnn.data.prepared import PreparedMeta
 from pixelcnn.errors import UserError
 from pixelcnn.pipelines.api import Pipeline, PixelCNNPipeline, grid_image
 
@@ -78,10 +79,10 @@ def complete(_pipe: Pipeline, stamp: tuple, image: np.ndarray, rows: int, labels
 
 @st.cache_data(max_entries=4)
 def read_test_split(data: str, stamp: tuple):
-    from pixelcnn.data.datasets import load_split
+    from pixelcnn.data.prepared import load_split
 
-    images, labels, meta = load_split(data, "test")
-    return np.asarray(images), np.asarray(labels), meta
+    test = load_split(data, "test")
+    return np.asarray(test.images), np.asarray(test.labels), test.meta
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -144,8 +145,8 @@ def load_generators(paths: dict[str, Path]) -> tuple[dict[str, tuple[Pipeline, t
     return found, problems
 
 
-def class_names(pipe: Pipeline, meta: dict | None) -> list[str]:
-    names = (meta or {}).get("class_names") or []
+def class_names(pipe: Pipeline, meta: PreparedMeta | None) -> list[str]:
+    names = meta.class_names if meta is not None else ()
     return [str(n) for n in names] if len(names) == pipe.num_classes else [str(i) for i in range(pipe.num_classes)]
 
 

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from pixelcnn import params
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import PixelSampleRun, SamplingOptions
-from pixelcnn.data.datasets import load_split
+from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import ConfigError
 from pixelcnn.evaluation.images import progress_strip, save_gif, save_grid
 from pixelcnn.pipelines.api import PixelCNNPipeline
@@ -52,9 +52,9 @@ def main(argv: list[str]) -> None:
     with tqdm(total=run.num_samples * height, desc="sample_pixelcnn rows", unit="row") as bar:
         out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
                           frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size), **knobs)
-    test_x, test_y, _ = load_split(args.data, "test")
-    originals = np.asarray(test_x[:SHOWN])
-    done = pipe.complete(originals, run.complete_rows, labels=test_y[:SHOWN] if pipe.num_classes else None, **knobs)
+    test = load_split(args.data, "test")
+    originals = np.asarray(test.images[:SHOWN])
+    done = pipe.complete(originals, run.complete_rows, labels=test.labels[:SHOWN] if pipe.num_classes else None, **knobs)
     kept = originals.copy()
     kept[:, :, run.complete_rows :] = 0
     frames = [frame[:SHOWN] for frame in out.frames]

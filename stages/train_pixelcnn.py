@@ -13,7 +13,7 @@ from pixelcnn import checkpoints, distributed, params
 from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data import pixels as pixel
-from pixelcnn.data.datasets import load_split
+from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation.plots import save_curves
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import stage_main
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int | None:
     conditioning = params.load(args.params, "pixelcnn", ClassConditioning)
     optim = params.load(args.params, "pixelcnn", OptimConfig)
     seed = params.load_seed(args.params)
-    _, _, meta = load_split(args.data, "train")
+    meta = load_split(args.data, "train").meta  # the split's files checked against it before training
     config = pixel.model_config(architecture, conditioning, meta)
 
     with training_run(run, optim.device, "pixelcnn.device", seed, args.state) as session:
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int | None:
         result = session.trainer(PixelObjective(model), args.data, optim, name="pixelcnn", configs={"model": config},
                                  desc="train_pixelcnn", section="pixelcnn").fit()
         if session.ctx.main:
-            checkpoints.save(args.out, model, data=meta["name"])
+            checkpoints.save(args.out, model, data=meta.name)
             write_csv(args.plots, result.history)
             save_curves(args.curves, result.history, {"bits/dim": ["train_bpd", "val_bpd", "test_bpd"]},
                         "Pixel PixelCNN")

@@ -13,7 +13,8 @@ import argparse
 from pixelcnn import checkpoints, distributed, params
 from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import ClassConditioning, CondNetConfig, OptimConfig, PixelCNNConfig, RunConfig
-from pixelcnn.data.codes import load_codes
+from pixelcnn.data.codes import load_codes, read_codes_meta
+from pixelcnn.data.prepared import SPLITS
 from pixelcnn.evaluation.plots import save_curves
 from pixelcnn.models.prior import CodePrior, CodePriorConfig, LevelPrior, level_config
 from pixelcnn.runtime import stage_main
@@ -39,19 +40,22 @@ def main(argv: list[str]) -> int | None:
     conditioning = params.load(args.params, "prior", ClassConditioning)
     optim = params.load(args.params, "prior", OptimConfig)
     seed = params.load_seed(args.params)
-    _, _, meta = load_codes(args.codes, "train")  # checks every file and code before training starts
-    load_codes(args.codes, "test")
-    names = list(meta["level_names"])
-    num_classes = conditioning.num_classes(int(meta["num_classes"]))
-    template = architecture.build(channels=1, levels=int(meta["codebook_size"]), num_classes=num_classes)
+    # Both splits' files are there and fit meta.json before training starts; their headers are enough (scan=False):
+    # extract_codes writes each code as an index into the codebook, so [0, K) holds by construction.
+    meta = read_codes_meta(args.codes)
+    for split in SPLITS:
+        load_codes(args.codes, split, scan=False)
+    names = meta.level_names
+    num_classes = conditioning.num_classes(meta.num_classes)
+    template = architecture.build(channels=1, levels=meta.codebook_size, num_classes=num_classes)
     cond_template = cond_architecture.build()
 
     with training_run(run, optim.device, "prior.device", seed, args.state) as session:
         levels, rows, metrics = [], {}, {}
         for index, name in enumerate(names):
             top = names[index - 1] if index else None
-            config = level_config(template, cond_template, name, int(meta["codebook_size"]), tuple(meta["shapes"][name]),
-                                  num_classes, tuple(meta["shapes"][top]) if top else None)
+            config = level_config(template, cond_template, name, meta.codebook_size, meta.shapes[name],
+                                  num_classes, meta.shapes[top] if top else None)
             level = LevelPrior(config)
             result = session.trainer(PriorObjective(level, name, top), args.codes, optim, name=name,
                                      configs={"level": config, "codes": meta}, desc=f"train_prior {name}",
@@ -64,10 +68,10 @@ def main(argv: list[str]) -> int | None:
                 "train_bits_per_code": result.metrics["train_bits_per_code"],
                 "test_bits_per_code": result.metrics["test_bits_per_code"],
                 "epochs": int(result.metrics["epoch"]),
-                "grid": "x".join(map(str, meta["shapes"][name])),
+                "grid": "x".join(map(str, meta.shapes[name])),
             }
         if session.ctx.main:
-            prior = CodePrior(CodePriorConfig(str(meta["vqvae_fingerprint"]), tuple(level.config for level in levels)))
+            prior = CodePrior(CodePriorConfig(meta.vqvae_fingerprint, tuple(level.config for level in levels)))
             for level, own in zip(prior.levels.values(), levels):
                 level.load_state_dict(own.state_dict())
             checkpoints.save(args.out, prior)

@@ -198,7 +198,7 @@ def _read_images(args, pipe, split: str) -> tuple:
 
     _check_label_flag(args, pipe)
     if args.data:
-        from pixelcnn.data.datasets import load_split
+        from pixelcnn.data.prepared import load_split
 
         images, labels, _ = load_split(args.data, split)
         n = getattr(args, "n", None) or len(images)

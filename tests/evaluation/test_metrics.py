@@ -16,7 +16,7 @@ import torch
 
 from pixelcnn import checkpoints
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data.datasets import PreparedData, save_prepared
+from pixelcnn.data.prepared import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
 from pixelcnn.evaluation import metrics as evaluation
 from pixelcnn.evaluation.metrics import FeatureSpace

@@ -1,21 +1,24 @@
-"""The pixel-space branch: pixels ↔ model values, and the model's shape from the data.
+"""Pixel values: uint8 images ↔ what the models take, and the pixel model's shape from the data.
 
 Legend: N images, B batch, C channels, H W pixels, K = ``levels`` values per channel.
 
-Pixels are uint8 in [0, 255]; the model sees them quantised to ``levels``
-values (``levels = 256`` is lossless). Bits per dimension are reported for the
-quantised data, per channel value.
+Pixels are uint8 in [0, 255] everywhere on disk and at every API boundary.
+The one place they become model values and back:
+
+- ``quantise`` / ``dequantise``: uint8 ↔ int64 categories in [0, K) (the
+  pixel PixelCNN; ``levels = 256`` is lossless). Bits per dimension are
+  reported for the quantised data, per channel value.
+- ``to_float`` / ``to_uint8``: uint8 ↔ float32 in [-1, 1] (``x / 127.5 - 1``;
+  the VQ-VAE, the classifier, LPIPS), back by clamping and rounding.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import torch
 
 from pixelcnn.configs import ClassConditioning, PixelCNNConfig
+from pixelcnn.data.prepared import PreparedMeta
 from pixelcnn.errors import ConfigError
 from pixelcnn.params import Partial
 
@@ -37,10 +40,25 @@ def dequantise(x: torch.Tensor, levels: int) -> np.ndarray:
     return x.to(torch.uint8).numpy()
 
 
-def model_config(architecture: Partial[PixelCNNConfig], conditioning: ClassConditioning, meta: Mapping[str, Any]) -> PixelCNNConfig:
-    """The pixel model's config for prepared data described by ``meta`` (from ``data.load_split``)."""
+def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 (B, C, H, W) → float32 (B, C, H, W) in [-1, 1], on ``device`` (None: a tensor's own, else the CPU)."""
+    if not isinstance(images, torch.Tensor):
+        array = np.ascontiguousarray(images)
+        images = torch.from_numpy(array if array.flags.writeable else array.copy())
+    if device is not None:
+        images = images.to(device)
+    return images.float() / 127.5 - 1
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (B, C, H, W) in [-1, 1] (clamped) → uint8 (B, C, H, W) NumPy array."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+def model_config(architecture: Partial[PixelCNNConfig], conditioning: ClassConditioning, meta: PreparedMeta) -> PixelCNNConfig:
+    """The pixel model's config for prepared data described by ``meta`` (from ``data.prepared.load_split``)."""
     if not 2 <= architecture["levels"] <= 256:
         raise ConfigError(f"params.yaml: pixelcnn.levels must be in [2, 256] for 8-bit pixels, got {architecture['levels']}")
-    size = int(meta["image_size"])
-    return architecture.build(channels=int(meta["channels"]), height=size, width=size, embed_dim=0,
-                              num_classes=conditioning.num_classes(int(meta["num_classes"])), cond_channels=0)
+    size = meta.image_size
+    return architecture.build(channels=meta.channels, height=size, width=size, embed_dim=0,
+                              num_classes=conditioning.num_classes(meta.num_classes), cond_channels=0)

@@ -43,7 +43,9 @@ import torch
 from torch.utils.data import Dataset
 
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data.datasets import load_npy, load_split
+from pixelcnn.data.npy import load_npy
+from pixelcnn.data.pixels import to_float
+from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
@@ -422,7 +424,7 @@ def lpips_diversity(
 
 def _to_lpips_input(images: np.ndarray, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 (N, C, H, W)[idx] → float (B, 3, H', W') in [-1, 1], H' W' at least ``LPIPS_MIN_SIZE``."""
-    x = torch.from_numpy(np.asarray(images)[idx.numpy()]).to(device).float() / 127.5 - 1.0
+    x = to_float(np.asarray(images)[idx.numpy()], device)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)  # (B, 3, H, W)
     if min(x.shape[2:]) < LPIPS_MIN_SIZE:
@@ -448,7 +450,7 @@ def load_samples(sample_dir: str | Path) -> np.ndarray:
 
 def collect_sets(data_dir: str | Path, sample_dirs: list[str]) -> dict[str, np.ndarray]:
     """The sets to score: the train split as ``floor``, then each sample dir under its own name."""
-    sets = {FLOOR: load_split(data_dir, "train")[0]}
+    sets = {FLOOR: load_split(data_dir, "train").images}
     for d in sample_dirs:
         name = Path(d).name
         if name in sets:

@@ -110,14 +110,14 @@ def _dequantise(x: torch.Tensor, levels: int) -> np.ndarray:
 
 def _decode(vqvae: VQVAE, codes: list[torch.Tensor]) -> np.ndarray:
     """Code grids int64 [(B, h, w)] coarse → fine → uint8 (B, C, H, W)."""
-    from pixelcnn.models.vqvae import to_uint8
+    from pixelcnn.data.pixels import to_uint8
 
     return to_uint8(vqvae.decode_codes(codes))
 
 
 def _encode(vqvae: VQVAE, images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
     """uint8 (B, C, H, W) → code grids int64 [(B, h, w)] coarse → fine."""
-    from pixelcnn.models.vqvae import to_float
+    from pixelcnn.data.pixels import to_float
 
     return vqvae.encode(to_float(images, device))
 
