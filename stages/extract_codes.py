@@ -25,8 +25,11 @@ def main(argv: list[str]) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    config = params.load(args.params, "vqvae", ExtractConfig)  # no seed: extraction draws nothing
-    model = checkpoints.load_model(args.model, VQVAE, resolve_device(config.extract_device, "vqvae.extract_device"))
+    settings = params.load_file(args.params)
+    config = settings.load("vqvae", ExtractConfig)  # no seed: extraction draws nothing
+    with settings.naming("vqvae", ExtractConfig):
+        device = resolve_device(config.extract_device, "extract_device")
+    model = checkpoints.load_model(args.model, VQVAE, device)
     splits = {split: load_split(args.data, split) for split in SPLITS}
     meta = extract_codes(
         model,

@@ -20,7 +20,8 @@ def main(argv: list[str]) -> None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--out", required=True)  # the prepared data dir, as dvc.yaml lists under outs
     args = p.parse_args(argv)
-    config = params.load(args.params, "data", DataConfig)
+    settings = params.load_file(args.params)
+    config = settings.load("data", DataConfig)
     data = prepare(config)  # seeded by data.split_seed; draws nothing else
     save_prepared(data, args.out)
     meta = data.meta()

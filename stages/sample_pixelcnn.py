@@ -16,7 +16,7 @@ from pixelcnn import params
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import PixelSampleRun, SamplingOptions
 from pixelcnn.data.prepared import load_split
-from pixelcnn.errors import ConfigError
+from pixelcnn.errors import require
 from pixelcnn.evaluation.images import progress_strip, save_gif, save_grid
 from pixelcnn.pipelines.api import PixelCNNPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
@@ -36,16 +36,16 @@ def main(argv: list[str]) -> None:
     p.add_argument("--gif", required=True, help="progressive generation as an animated GIF")
     p.add_argument("--completion", required=True, help="PNG: originals, kept rows, completions")
     args = p.parse_args(argv)
-    options = params.load(args.params, "pixelcnn", SamplingOptions)
-    run = params.load(args.params, "pixelcnn", PixelSampleRun)
-    generator = seed_everything(params.load_seed(args.params))
-    pipe = PixelCNNPipeline.from_checkpoint(args.model, device=resolve_device(run.device, "pixelcnn.device"))
-    height = pipe.image_shape[1]
-    if run.complete_rows >= height:
-        raise ConfigError(f"params.yaml: pixelcnn.complete_rows must be < the image height {height}, got {run.complete_rows}")
-    if run.labels and not pipe.num_classes:
-        raise ConfigError(f"params.yaml: pixelcnn.labels is {list(run.labels)} but {args.model} is unconditional; set it to []")
-    labels = class_labels(run.num_samples, pipe.num_classes, run.labels, "pixelcnn.labels")
+    settings = params.load_file(args.params)
+    options = settings.load("pixelcnn", SamplingOptions)
+    run = settings.load("pixelcnn", PixelSampleRun)
+    generator = seed_everything(settings.seed)
+    with settings.naming("pixelcnn", PixelSampleRun):  # the device, and the run against the trained model
+        pipe = PixelCNNPipeline.from_checkpoint(args.model, device=resolve_device(run.device))
+        height = pipe.image_shape[1]
+        require(run.complete_rows < height, "complete_rows", f"must be < the image height {height}, got {run.complete_rows}")
+        require(not run.labels or pipe.num_classes, "labels", f"is {list(run.labels)} but {args.model} is unconditional; set it to []")
+        labels = class_labels(run.num_samples, pipe.num_classes, run.labels)
     knobs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, sampler=run.sampler,
                  generator=generator)
 

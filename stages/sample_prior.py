@@ -16,7 +16,7 @@ from tqdm import tqdm
 from pixelcnn import params
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import SampleRun, SamplingOptions
-from pixelcnn.errors import ConfigError
+from pixelcnn.errors import require
 from pixelcnn.evaluation.images import save_grid
 from pixelcnn.pipelines.api import VQPriorPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
@@ -31,13 +31,14 @@ def main(argv: list[str]) -> None:
     p.add_argument("--out", required=True, help="samples dir: samples.npy, labels.npy, codes_<level>.npy")
     p.add_argument("--grid", required=True, help="PNG grid of samples")
     args = p.parse_args(argv)
-    options = params.load(args.params, "prior", SamplingOptions)
-    run = params.load(args.params, "prior", SampleRun)
-    generator = seed_everything(params.load_seed(args.params))
-    pipe = VQPriorPipeline.from_checkpoints(args.prior, args.vqvae, device=resolve_device(run.device, "prior.device"))
-    if run.labels and not pipe.num_classes:
-        raise ConfigError(f"params.yaml: prior.labels is {list(run.labels)} but {args.prior} is unconditional; set it to []")
-    labels = class_labels(run.num_samples, pipe.num_classes, run.labels, "prior.labels")
+    settings = params.load_file(args.params)
+    options = settings.load("prior", SamplingOptions)
+    run = settings.load("prior", SampleRun)
+    generator = seed_everything(settings.seed)
+    with settings.naming("prior", SampleRun):  # the device, and the labels against the trained priors
+        pipe = VQPriorPipeline.from_checkpoints(args.prior, args.vqvae, device=resolve_device(run.device))
+        require(not run.labels or pipe.num_classes, "labels", f"is {list(run.labels)} but {args.prior} is unconditional; set it to []")
+        labels = class_labels(run.num_samples, pipe.num_classes, run.labels)
     rows = sum(h for h, _ in pipe.code_shapes.values())
 
     with tqdm(total=run.num_samples * rows, desc="sample_prior rows", unit="row") as bar:

@@ -31,8 +31,9 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--plots", required=True, help="per-epoch curves CSV")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    features = params.load(args.params, "evaluate", Features)
-    run = params.load(args.params, "train", RunConfig)
+    settings = params.load_file(args.params)
+    features = settings.load("evaluate", Features)
+    run = settings.load("train", RunConfig)
     meta = load_split(args.data, "train").meta  # the split's files checked against it before training
     if features.features != "classifier":
         reason = f"evaluate.features is {features.features!r}: evaluate does not use a classifier"
@@ -48,17 +49,17 @@ def main(argv: list[str]) -> int | None:
         )
     if distributed.needs_launch(run.processes):
         return distributed.launch(run.processes)
-    architecture = params.load_partial(args.params, "classifier", ClassifierConfig)
-    augmentation = params.load(args.params, "classifier", Augmentation)
-    optim = params.load(args.params, "classifier", OptimConfig)
-    seed = params.load_seed(args.params)
+    architecture = settings.load_partial("classifier", ClassifierConfig)
+    augmentation = settings.load("classifier", Augmentation)
+    optim = settings.load("classifier", OptimConfig)
     config = architecture.build(in_channels=meta.channels, num_classes=meta.num_classes)
 
-    with training_run(run, optim.device, "classifier.device", seed, args.state) as session:
+    with (settings.naming("train", RunConfig), settings.naming("classifier", OptimConfig),
+          training_run(run, optim.device, settings.seed, args.state) as session):
         model = Classifier(config)
         result = session.trainer(ClassifierObjective(model, augmentation), args.data, optim, name="classifier",
                                  configs={"model": config, "augmentation": augmentation}, desc="train_classifier",
-                                 section="classifier").fit()
+                                 keys=params.field_keys("classifier", OptimConfig)).fit()
         if session.ctx.main:
             checkpoints.save(args.out, model, data=meta.name,
                              class_names=list(meta.class_names), image_size=meta.image_size)

@@ -31,20 +31,22 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--curves", required=True, help="per-epoch curves PNG")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    run = params.load(args.params, "train", RunConfig)
+    settings = params.load_file(args.params)
+    run = settings.load("train", RunConfig)
     if distributed.needs_launch(run.processes):
         return distributed.launch(run.processes)
-    architecture = params.load_partial(args.params, "pixelcnn", PixelCNNConfig)
-    conditioning = params.load(args.params, "pixelcnn", ClassConditioning)
-    optim = params.load(args.params, "pixelcnn", OptimConfig)
-    seed = params.load_seed(args.params)
+    architecture = settings.load_partial("pixelcnn", PixelCNNConfig)
+    conditioning = settings.load("pixelcnn", ClassConditioning)
+    optim = settings.load("pixelcnn", OptimConfig)
     meta = load_split(args.data, "train").meta  # the split's files checked against it before training
-    config = pixel.model_config(architecture, conditioning, meta)
+    with settings.naming("pixelcnn", PixelCNNConfig):
+        config = pixel.model_config(architecture.build(), meta.channels, meta.image_size, conditioning.num_classes(meta.num_classes))
 
-    with training_run(run, optim.device, "pixelcnn.device", seed, args.state) as session:
+    with (settings.naming("train", RunConfig), settings.naming("pixelcnn", OptimConfig),
+          training_run(run, optim.device, settings.seed, args.state) as session):
         model = PixelCNN(config)
         result = session.trainer(PixelObjective(model), args.data, optim, name="pixelcnn", configs={"model": config},
-                                 desc="train_pixelcnn", section="pixelcnn").fit()
+                                 desc="train_pixelcnn", keys=params.field_keys("pixelcnn", OptimConfig)).fit()
         if session.ctx.main:
             checkpoints.save(args.out, model, data=meta.name)
             write_csv(args.plots, result.history)

@@ -33,20 +33,21 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--grid", required=True, help="PNG of test images beside their reconstructions")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    run = params.load(args.params, "train", RunConfig)
+    settings = params.load_file(args.params)
+    run = settings.load("train", RunConfig)
     if distributed.needs_launch(run.processes):
         return distributed.launch(run.processes)
-    architecture = params.load_partial(args.params, "vqvae", VQVAEConfig)
-    optim = params.load(args.params, "vqvae", OptimConfig)
-    grid = params.load(args.params, "vqvae", ReconstructionGrid)
-    seed = params.load_seed(args.params)
+    architecture = settings.load_partial("vqvae", VQVAEConfig)
+    optim = settings.load("vqvae", OptimConfig)
+    grid = settings.load("vqvae", ReconstructionGrid)
     test = load_split(args.data, "test")
     config = architecture.build(channels=test.meta.channels, image_size=test.meta.image_size)
 
-    with training_run(run, optim.device, "vqvae.device", seed, args.state) as session:
+    with (settings.naming("train", RunConfig), settings.naming("vqvae", OptimConfig),
+          training_run(run, optim.device, settings.seed, args.state) as session):
         model = VQVAE(config)
         result = session.trainer(VQVAEObjective(model), args.data, optim, name="vqvae", configs={"model": config},
-                                 desc="train_vqvae", section="vqvae").fit()
+                                 desc="train_vqvae", keys=params.field_keys("vqvae", OptimConfig)).fit()
         if session.ctx.main:
             checkpoints.save(args.out, model, fingerprint=model.fingerprint(), data=test.meta.name)
             write_csv(args.plots, result.history)

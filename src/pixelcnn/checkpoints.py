@@ -10,7 +10,7 @@ pickled callable is refused with one sentence and never executed.
 
 ``save(path, model)`` and ``load_model(path, ModelClass)`` are the one way
 in and out (a model class names its ``CHECKPOINT_KIND`` and rebuilds itself
-``from_config``). ``load_model`` checks the kind, that
+``from_config``, with ``configs.config_from_dict``). ``load_model`` checks the kind, that
 the config still fits this version of the code, that every weight is finite
 (a model trained into NaN is refused by name), and returns the model in eval
 mode on the requested device. The same atomic, byte-reproducible writer
@@ -23,11 +23,9 @@ import dataclasses
 import hashlib
 import io
 import pickle
-import types
-import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -51,38 +49,8 @@ STAGES: dict[str, str] = {
 
 
 def config_to_dict(config: Any) -> dict:
+    """A config dataclass as plain values; ``configs.config_from_dict`` rebuilds it."""
     return dataclasses.asdict(config)
-
-
-def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
-    """Rebuild a (possibly nested) frozen config dataclass from ``config_to_dict``'s output.
-
-    Fields missing from ``data`` take their defaults (checkpoints written
-    before an option existed); an unknown field raises ``TypeError``.
-    """
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
-    return cls(**{name: _value(hints[name], value) for name, value in data.items()})
-
-
-def _value(annotation: Any, value: Any) -> Any:
-    origin = get_origin(annotation)
-    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
-        return config_from_dict(annotation, value)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
-        for option in get_args(annotation):
-            if dataclasses.is_dataclass(option) and isinstance(value, Mapping):
-                return config_from_dict(option, value)
-        return value
-    if origin is tuple and isinstance(value, (list, tuple)):
-        inner = get_args(annotation)[0]
-        return tuple(_value(inner, v) for v in value)
-    return value
 
 
 # ----------------------------------------------------------------------------- files

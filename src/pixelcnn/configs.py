@@ -5,7 +5,8 @@ whole params.yaml cheaply) with a comment on every default and a range check
 that names the field (``errors.require``). The library takes these types;
 ``pixelcnn.params`` builds them from params.yaml (``params.SECTIONS`` says
 which keys of which section fill which type) and names the key when a value
-is wrong. Model configs are also what checkpoints store to rebuild a model.
+is wrong. Model configs are also what checkpoints store to rebuild a model
+(``dataclasses.asdict`` in, ``config_from_dict`` out).
 
 Legend: C channels, H W pixels, K categories per channel (values or codes),
 F hidden features, S skip features.
@@ -13,12 +14,50 @@ F hidden features, S skip features.
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pixelcnn.errors import require
 
 Device = Literal["auto", "cpu", "cuda"]  # auto: CUDA when present
+
+
+# ----------------------------------------------------------------------------- configs as data
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild a (possibly nested) frozen config dataclass from ``config_to_dict``'s output.
+
+    Fields missing from ``data`` take their defaults (checkpoints written
+    before an option existed); an unknown field raises ``TypeError``.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    return cls(**{name: _value(hints[name], value) for name, value in data.items()})
+
+
+def _value(annotation: Any, value: Any) -> Any:
+    origin = get_origin(annotation)
+    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+        return config_from_dict(annotation, value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        for option in get_args(annotation):
+            if dataclasses.is_dataclass(option) and isinstance(value, Mapping):
+                return config_from_dict(option, value)
+        return value
+    if origin is tuple and isinstance(value, (list, tuple)):
+        inner = get_args(annotation)[0]
+        return tuple(_value(inner, v) for v in value)
+    return value
 
 
 def _is_power_of_two(n: int) -> bool:

@@ -5,12 +5,16 @@ Legend: N images, C channels, H W pixels.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from pixelcnn.data.pixels import to_float, to_uint8
+from pixelcnn.configs import PixelCNNConfig
+from pixelcnn.data.pixels import model_config, to_float, to_uint8
+from pixelcnn.errors import InvalidValue
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "pixelcnn"
 
@@ -36,3 +40,14 @@ def test_pixels_conversion_to_signed_floats_is_written_once():
     """uint8 ↔ [-1, 1] lives in data/pixels.py only: the VQ-VAE, its objective, the classifier and LPIPS call it."""
     writers = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "127.5" in p.read_text()]
     assert writers == ["data/pixels.py"], writers
+
+
+def test_pixels_model_config_takes_plain_values_and_names_the_field():
+    architecture = PixelCNNConfig(hidden=12, skip=12, embed_dim=4, cond_channels=2)
+    config = model_config(architecture, channels=3, image_size=8, num_classes=5)
+    assert (config.channels, config.height, config.width, config.num_classes) == (3, 8, 8, 5)
+    assert (config.embed_dim, config.cond_channels, config.hidden) == (0, 0, 12)  # pixels as scalars; the network kept
+    with pytest.raises(InvalidValue, match=r"^levels must be in \[2, 256\] for 8-bit pixels, got 300$"):
+        model_config(replace(architecture, levels=300), 1, 8, 0)
+    with pytest.raises(InvalidValue, match=r"^hidden must be divisible by the 3 channels"):
+        model_config(PixelCNNConfig(hidden=8, skip=12), 3, 8, 0)

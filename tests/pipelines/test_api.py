@@ -97,7 +97,7 @@ def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):
 
 def test_pixel_sample_equals_the_low_level_sampler_batch_by_batch(pixel):
     out = pixel.sample(5, labels=[1, 7], temperature=0.8, top_k=50, top_p=0.9, generator=gen(), batch_size=2)
-    g, labels, expected = gen(), class_labels(5, CLASSES, [1, 7], "labels"), []
+    g, labels, expected = gen(), class_labels(5, CLASSES, [1, 7]), []
     for start in range(0, 5, 2):
         x = sample(pixel.model, min(2, 5 - start), options=SamplingOptions(0.8, 50, 0.9),
                    labels=labels[start : start + 2], generator=g)

@@ -1,4 +1,4 @@
-"""Pixel values: uint8 images ↔ what the models take, and the pixel model's shape from the data.
+"""Pixel values: uint8 images ↔ what the models take, and the pixel model's shape from the data (``model_config``).
 
 Legend: N images, B batch, C channels, H W pixels, K = ``levels`` values per channel.
 
@@ -14,13 +14,13 @@ The one place they become model values and back:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
-from pixelcnn.configs import ClassConditioning, PixelCNNConfig
-from pixelcnn.data.prepared import PreparedMeta
-from pixelcnn.errors import ConfigError
-from pixelcnn.params import Partial
+from pixelcnn.configs import PixelCNNConfig
+from pixelcnn.errors import require
 
 
 def quantise(images: np.ndarray | torch.Tensor, levels: int) -> torch.Tensor:
@@ -55,10 +55,14 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
-def model_config(architecture: Partial[PixelCNNConfig], conditioning: ClassConditioning, meta: PreparedMeta) -> PixelCNNConfig:
-    """The pixel model's config for prepared data described by ``meta`` (from ``data.prepared.load_split``)."""
-    if not 2 <= architecture["levels"] <= 256:
-        raise ConfigError(f"params.yaml: pixelcnn.levels must be in [2, 256] for 8-bit pixels, got {architecture['levels']}")
-    size = meta.image_size
-    return architecture.build(channels=meta.channels, height=size, width=size, embed_dim=0,
-                              num_classes=conditioning.num_classes(meta.num_classes), cond_channels=0)
+def model_config(architecture: PixelCNNConfig, channels: int, image_size: int, num_classes: int) -> PixelCNNConfig:
+    """The pixel model's config: ``architecture``'s network over images (C, H, W) = (channels, image_size, image_size).
+
+    ``architecture`` gives the network (its shape fields are replaced: pixels
+    enter as scalars, no conditioning map); ``num_classes`` is 0 for an
+    unconditional model. A field out of range raises ``errors.InvalidValue``
+    naming it (``levels`` must fit 8-bit pixels).
+    """
+    require(2 <= architecture.levels <= 256, "levels", f"must be in [2, 256] for 8-bit pixels, got {architecture.levels}")
+    return replace(architecture, channels=channels, height=image_size, width=image_size, embed_dim=0,
+                   num_classes=num_classes, cond_channels=0)

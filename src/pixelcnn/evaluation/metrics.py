@@ -18,7 +18,7 @@ random pairs of one set, on images upsampled to at least 64 pixels. Offline,
 torchvision's AlexNet weights cannot be fetched: the metric is then recorded
 as ``None`` with one log line, never computed with a random trunk.
 
-Weights are looked up in this order: the path set in params.yaml, the torch
+Weights are looked up in this order: the path the config sets, the torch
 hub cache (``$TORCH_HOME/hub/checkpoints``), a download into that cache. The
 file found is loaded (``weights_only=True``) and its key tensors checked before
 any work, so a damaged one stops with a sentence naming it.
@@ -46,7 +46,7 @@ from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data.npy import load_npy
 from pixelcnn.data.pixels import to_float
 from pixelcnn.data.prepared import load_split
-from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
+from pixelcnn.errors import CheckpointError, DataError, InvalidValue, UserError, require
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
 INCEPTION_EXTRACTOR = "inception-v3-compat"
@@ -97,18 +97,15 @@ def _hub_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def _local_or_download(configured: str, key: str, name: str, url: str) -> Path:
+def _local_or_download(configured: str, field: str, name: str, url: str) -> Path:
     """The configured file, else the torch hub cache's copy, else a fresh download into that cache.
 
-    A configured path that does not exist raises ``ConfigError``; a failed
-    download raises ``OSError`` (the caller words the failure).
+    A configured path that does not exist raises ``InvalidValue`` naming ``field``;
+    a failed download raises ``OSError`` (the caller words the failure).
     """
     if configured:
         if not Path(configured).is_file():
-            raise ConfigError(
-                f"params.yaml: evaluate.{key} is {configured!r}, which does not exist; "
-                f"put {name} there or set evaluate.{key} to \"\" (the torch hub cache)"
-            )
+            raise InvalidValue(field, f"is {configured!r}, which does not exist; put {name} there or set it to \"\" (the torch hub cache)")
         return Path(configured)
     cached = _hub_file(name)
     if not cached.is_file():
@@ -144,18 +141,15 @@ def _state_dict_problem(path: Path, signature: dict[str, tuple[int, ...]]) -> st
     return None
 
 
-def _check_weights(path: Path, configured: bool, key: str, title: str, url: str,
+def _check_weights(path: Path, configured: bool, field: str, title: str, url: str,
                    signature: dict[str, tuple[int, ...]], instead: str | None) -> Path:
-    """``path`` when it holds ``title``'s weights; else one sentence blaming the params key or the hub cache."""
+    """``path`` when it holds ``title``'s weights; else one sentence blaming the config ``field`` or the hub cache."""
     problem = _state_dict_problem(path, signature)
     if problem is None:
         return path
     if configured:
-        fallback = instead or f'set evaluate.{key} to "" (the torch hub cache)'
-        raise ConfigError(
-            f"params.yaml: evaluate.{key}: {path} is not {title} state dict ({problem}); "
-            f"download {url} to that path again, or {fallback}"
-        )
+        fallback = instead or f'set {field} to "" (the torch hub cache)'
+        raise InvalidValue(field, f": {path} is not {title} state dict ({problem}); download {url} to that path again, or {fallback}")
     raise CheckpointError(
         f"{path}: the torch hub cache's copy is not {title} state dict ({problem}); "
         f"delete it and download {url} there again" + (f", or {instead}" if instead else "")
@@ -200,10 +194,7 @@ def _classifier_space(
     from pixelcnn.models.classifier import Classifier, accuracy
 
     if classifier_path is None:
-        raise ConfigError(
-            "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
-            "pass the train_classifier output"
-        )
+        raise InvalidValue("features", "is 'classifier' but no classifier checkpoint was given; pass the train_classifier output")
     model = load_model(classifier_path, Classifier)
     channels, k = int(test_images.shape[1]), model.config.num_classes
     if model.config.in_channels != channels:
@@ -347,11 +338,8 @@ def fidelity_metrics(
     import torch_fidelity
 
     n = min(len(images), len(reference))
-    if n <= config.prc_neighborhood:
-        raise ConfigError(
-            f"params.yaml: evaluate.prc_neighborhood ({config.prc_neighborhood}) must be below the smallest set's size "
-            f"({n} images); lower it or score more images"
-        )
+    require(n > config.prc_neighborhood, "prc_neighborhood",
+            f"({config.prc_neighborhood}) must be below the smallest set's size ({n} images); lower it or score more images")
     if space.extractor == CLASSIFIER_EXTRACTOR:
         register_classifier_extractor()
     with warnings.catch_warnings():
@@ -393,10 +381,8 @@ def _lpips_model(trunk_weights: Path, device: torch.device) -> torch.nn.Module:
         trunk = {k: state["features." + k.split(".", 1)[1]] for k in model.net.state_dict()}
         model.net.load_state_dict(trunk, strict=True)
     except Exception as exc:
-        raise ConfigError(
-            f"params.yaml: evaluate.lpips_trunk_weights: {trunk_weights} is not torchvision's AlexNet state dict "
-            f"({exc.__class__.__name__}); point it to {ALEXNET_FILE}"
-        ) from None
+        raise InvalidValue("lpips_trunk_weights", f": {trunk_weights} is not torchvision's AlexNet state dict "
+                           f"({exc.__class__.__name__}); point it to {ALEXNET_FILE}") from None
     return model.eval().to(device)
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pixelcnn.configs import ClassifierConfig
+from pixelcnn.configs import ClassifierConfig, config_from_dict
 from pixelcnn.data.pixels import to_float
 
 
@@ -52,8 +52,6 @@ class Classifier(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Classifier:
-        from pixelcnn.checkpoints import config_from_dict
-
         return cls(config_from_dict(ClassifierConfig, config))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

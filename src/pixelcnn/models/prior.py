@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelcnn.configs import CondNetConfig, PixelCNNConfig
+from pixelcnn.configs import CondNetConfig, PixelCNNConfig, config_from_dict
 from pixelcnn.errors import CheckpointError
 from pixelcnn.models.pixelcnn import PixelCNN
 
@@ -147,8 +147,6 @@ class CodePrior(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CodePrior:
-        from pixelcnn.checkpoints import config_from_dict
-
         return cls(config_from_dict(CodePriorConfig, config))
 
     @property

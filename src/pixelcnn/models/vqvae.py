@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pixelcnn import distributed
-from pixelcnn.configs import VQVAEConfig
+from pixelcnn.configs import VQVAEConfig, config_from_dict
 from pixelcnn.data.pixels import to_float, to_uint8
 
 # ----------------------------------------------------------------------------- quantiser
@@ -283,8 +283,6 @@ class VQVAE(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> VQVAE:
-        from pixelcnn.checkpoints import config_from_dict
-
         return cls(config_from_dict(VQVAEConfig, config))
 
     def fingerprint(self) -> str:

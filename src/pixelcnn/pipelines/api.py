@@ -93,7 +93,7 @@ def _cycled_labels(n: int, num_classes: int, pool: list[int] | None) -> torch.Te
     """``pool`` cycled over n images (every class in turn when None); None for an unconditional model."""
     from pixelcnn.sampling.naive import class_labels
 
-    return class_labels(n, num_classes, pool or (), "labels")
+    return class_labels(n, num_classes, pool or ())
 
 
 def _quantise(images: np.ndarray, levels: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 
 from pixelcnn.configs import SamplingOptions
-from pixelcnn.errors import ConfigError
+from pixelcnn.errors import require
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.sampling.cached import sample_cached
 from pixelcnn.sampling.draw import RowCallback, draw, filter_logits, prepare_canvas, uniforms
@@ -27,16 +27,17 @@ __all__ = [
 ]
 
 
-def class_labels(n: int, num_classes: int, chosen: tuple[int, ...] | list[int] = (), key: str = "labels") -> torch.Tensor | None:
-    """Labels int64 (n,): ``chosen`` cycled, or every class in turn when empty; None if unconditional."""
+def class_labels(n: int, num_classes: int, labels: tuple[int, ...] | list[int] = ()) -> torch.Tensor | None:
+    """Labels int64 (n,): ``labels`` cycled, or every class in turn when empty; None if unconditional.
+
+    A class the model does not know raises ``errors.InvalidValue`` naming ``labels``.
+    """
     if not num_classes:
         return None
-    pool = list(chosen) or list(range(num_classes))
+    pool = list(labels) or list(range(num_classes))
     for label in pool:
-        if not 0 <= label < num_classes:
-            raise ConfigError(
-                f"params.yaml: {key} contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})"
-            )
+        require(0 <= label < num_classes, "labels",
+                f"contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})")
     return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
