@@ -18,6 +18,7 @@ from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import SampleRun, SamplingOptions
 from pixelcnn.errors import require
 from pixelcnn.evaluation.images import save_grid
+from pixelcnn.models import prior, vqvae  # noqa: F401  (run by VQPriorPipeline, which imports them lazily: deps of this stage)
 from pixelcnn.pipelines.api import VQPriorPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pixelcnn.atomic import atomic_dir, write_json
+from pixelcnn.checkpoints import fingerprint
 from pixelcnn.data.npy import NpyWriter, load_npy, read_rows
 from pixelcnn.data.pixels import to_float
 from pixelcnn.data.prepared import SPLITS, PreparedMeta, meta_from_json, meta_to_json, read_json
@@ -92,8 +93,6 @@ def extract_codes(
     """
     from tqdm.auto import tqdm
 
-    from pixelcnn.checkpoints import fingerprint
-
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise ValueError(f"splits must be 'train' and/or 'test', got {sorted(unknown)}")
@@ -143,8 +142,6 @@ def read_codes_meta(codes_dir: str | Path) -> CodesMeta:
 
 def check_codes_match(meta: CodesMeta, model: VQVAE, codes_dir: str | Path = "codes") -> None:
     """Refuse codes that were not extracted by ``model`` (levels, grids, K, fingerprint)."""
-    from pixelcnn.checkpoints import fingerprint
-
     c = model.config
     grids = {name: tuple(shape) for name, shape in zip(c.level_names, c.code_shapes)}
     if meta.level_names != tuple(c.level_names) or dict(meta.shapes) != grids:

@@ -42,11 +42,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pixelcnn.checkpoints import load_model
 from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data.npy import load_npy
 from pixelcnn.data.pixels import to_float
 from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import CheckpointError, DataError, InvalidValue, UserError, require
+from pixelcnn.models.classifier import Classifier, accuracy
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
 INCEPTION_EXTRACTOR = "inception-v3-compat"
@@ -190,9 +192,6 @@ def resolve_feature_space(
 def _classifier_space(
     config: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
 ) -> FeatureSpace:
-    from pixelcnn.checkpoints import load_model
-    from pixelcnn.models.classifier import Classifier, accuracy
-
     if classifier_path is None:
         raise InvalidValue("features", "is 'classifier' but no classifier checkpoint was given; pass the train_classifier output")
     model = load_model(classifier_path, Classifier)
@@ -245,9 +244,6 @@ def _classifier_extractor_class() -> type:
     """Build the torch-fidelity extractor class (torch-fidelity is imported only here)."""
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
     from torch_fidelity.helpers import vassert
-
-    from pixelcnn.checkpoints import load_model
-    from pixelcnn.models.classifier import Classifier
 
     class FeatureExtractorClassifier(FeatureExtractorBase):
         """The project's classifier as a torch-fidelity feature extractor (uint8 (B, C, H, W) in)."""

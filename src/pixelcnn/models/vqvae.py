@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pixelcnn import distributed
+from pixelcnn.checkpoints import fingerprint
 from pixelcnn.configs import VQVAEConfig, config_from_dict
 from pixelcnn.data.pixels import to_float, to_uint8
 
@@ -287,8 +288,6 @@ class VQVAE(nn.Module):
 
     def fingerprint(self) -> str:
         """sha256 (16 hex) of the current weights: names codes of this exact autoencoder."""
-        from pixelcnn.checkpoints import fingerprint
-
         return fingerprint(self.state_dict())
 
 

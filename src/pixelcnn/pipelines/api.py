@@ -34,14 +34,18 @@ from typing import TYPE_CHECKING, Literal, Union
 import numpy as np
 import torch
 
+from pixelcnn.checkpoints import kind_of, load_model
+from pixelcnn.configs import SamplingOptions
+from pixelcnn.data.pixels import dequantise, quantise, to_float, to_uint8
 from pixelcnn.errors import CheckpointError, InputError, InvalidValue
+from pixelcnn.evaluation.images import grid_array
+from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import resolve_device
+from pixelcnn.sampling.naive import class_labels, sample
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-    from pixelcnn.configs import SamplingOptions
-    from pixelcnn.models.pixelcnn import PixelCNN
     from pixelcnn.models.prior import CodePrior
     from pixelcnn.models.vqvae import VQVAE
 
@@ -55,25 +59,21 @@ TRAIN_HINT = "train the models first with `uv run dvc repro`, or pass the path o
 
 # ----------------------------------------------------------------------------- adapter
 # The only place this module reaches the rest of the library (loaders, sampler,
-# quantisation, likelihood). When the library changes, re-point these.
+# quantisation, likelihood). When the library changes, re-point these. What every
+# pipeline runs is imported at the top (so it is a dep of the stages that use the
+# API); the VQ models only here, so sampling the pixel model does not depend on them.
 
 
 def _checkpoint_kind(path: Path) -> str:
     """The ``kind`` a checkpoint was saved as ("pixelcnn", "prior", "vqvae", ...)."""
-    from pixelcnn.checkpoints import kind_of
-
     return kind_of(path, TRAIN_HINT)
 
 
 def _load_pixel_model(path: Path, device: torch.device) -> PixelCNN:
-    from pixelcnn.checkpoints import load_model
-    from pixelcnn.models.pixelcnn import PixelCNN
-
     return load_model(path, PixelCNN, device)
 
 
 def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.device) -> tuple[CodePrior, VQVAE]:
-    from pixelcnn.checkpoints import load_model
     from pixelcnn.models.prior import CodePrior, check_pairing
     from pixelcnn.models.vqvae import VQVAE
 
@@ -84,41 +84,29 @@ def _load_prior_and_vqvae(prior_path: Path, vqvae_path: Path, device: torch.devi
 
 def _draw(model: PixelCNN, n: int, options: SamplingOptions, sampler: Sampler, **kwargs) -> torch.Tensor:
     """The project's sampler: int64 (n, C, H, W) in [0, K). kwargs: labels, cond, init, start_row, generator, on_row."""
-    from pixelcnn.sampling.naive import sample
-
     return sample(model, n, sampler=sampler, options=options, **kwargs)
 
 
 def _cycled_labels(n: int, num_classes: int, pool: list[int] | None) -> torch.Tensor | None:
     """``pool`` cycled over n images (every class in turn when None); None for an unconditional model."""
-    from pixelcnn.sampling.naive import class_labels
-
     return class_labels(n, num_classes, pool or ())
 
 
 def _quantise(images: np.ndarray, levels: int) -> torch.Tensor:
-    from pixelcnn.data.pixels import quantise
-
     return quantise(images, levels)
 
 
 def _dequantise(x: torch.Tensor, levels: int) -> np.ndarray:
-    from pixelcnn.data.pixels import dequantise
-
     return dequantise(x, levels)
 
 
 def _decode(vqvae: VQVAE, codes: list[torch.Tensor]) -> np.ndarray:
     """Code grids int64 [(B, h, w)] coarse → fine → uint8 (B, C, H, W)."""
-    from pixelcnn.data.pixels import to_uint8
-
     return to_uint8(vqvae.decode_codes(codes))
 
 
 def _encode(vqvae: VQVAE, images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
     """uint8 (B, C, H, W) → code grids int64 [(B, h, w)] coarse → fine."""
-    from pixelcnn.data.pixels import to_float
-
     return vqvae.encode(to_float(images, device))
 
 
@@ -156,8 +144,6 @@ class Samples:
 def grid_image(images: np.ndarray, nrow: int | None = None, scale: int = 1) -> PILImage.Image:
     """uint8 (N, C, H, W) → one PIL image, ``nrow`` images per row (default: a square), nearest-neighbour ``scale``."""
     from PIL import Image
-
-    from pixelcnn.evaluation.images import grid_array
 
     nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
     picture = Image.fromarray(_hwc(grid_array(np.asarray(images), nrow)))
@@ -666,8 +652,6 @@ def _draw_arguments(temperature: float, top_k: int, top_p: float, generator: tor
 
 def _check_options(temperature: float, top_k: int, top_p: float) -> SamplingOptions:
     """The sampler's options; the types are checked here, the ranges by ``SamplingOptions`` itself."""
-    from pixelcnn.configs import SamplingOptions
-
     for name, value, whole in (("temperature", temperature, False), ("top_k", top_k, True), ("top_p", top_p, False)):
         numbers = (int, np.integer) if whole else (int, float, np.integer, np.floating)
         if isinstance(value, bool) or not isinstance(value, numbers) or not math.isfinite(value):

@@ -56,11 +56,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+import pixelcnn
+from pixelcnn import distributed
 from pixelcnn.checkpoints import read_payload, save_payload
 from pixelcnn.configs import OptimConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import InvalidValue, TrainingError, require
-from pixelcnn.runtime import autocast, resolve_precision
+from pixelcnn.imports import package_files
+from pixelcnn.runtime import autocast, resolve_device, resolve_precision, seed_everything
 from pixelcnn.training.loader import EpochBatches, NpyRows, SplitBatches, holdout
 
 STATE_FORMAT = 1
@@ -436,8 +439,6 @@ class TrainingRun:
         ``keys``: what its sentences call ``optim``'s fields (``params.field_keys``; default the field names).
         """
         import __main__
-        import pixelcnn
-        from pixelcnn.imports import package_files
 
         script = Path(__main__.__file__)
         code = [script, *package_files(script, Path(pixelcnn.__file__).parent)]
@@ -478,9 +479,6 @@ def training_run(run: RunConfig, device_name: str, seed: int, state_dir: str | P
 
     A device that cannot be had raises ``errors.InvalidValue`` naming ``device`` (``OptimConfig.device``).
     """
-    from pixelcnn import distributed
-    from pixelcnn.runtime import resolve_device, seed_everything
-
     device = resolve_device(device_name)
     with distributed.session(device) as ctx:
         seed_everything(seed)  # the same initial weights in every process
