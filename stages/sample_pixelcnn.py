@@ -18,7 +18,7 @@ from pixelcnn.configs import PixelSampleRun, SamplingOptions
 from pixelcnn.data.datasets import load_split
 from pixelcnn.errors import ConfigError
 from pixelcnn.evaluation.images import progress_strip, save_gif, save_grid
-from pixelcnn.pipelines.api import PixelCNNPipeline
+from pixelcnn.pipelines.pixel import PixelCNNPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels
 
@@ -46,15 +46,15 @@ def main(argv: list[str]) -> None:
     if run.labels and not pipe.num_classes:
         raise ConfigError(f"params.yaml: pixelcnn.labels is {list(run.labels)} but {args.model} is unconditional; set it to []")
     labels = class_labels(run.num_samples, pipe.num_classes, run.labels, "pixelcnn.labels")
-    knobs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, sampler=run.sampler,
-                 generator=generator)
 
     with tqdm(total=run.num_samples * height, desc="sample_pixelcnn rows", unit="row") as bar:
         out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
-                          frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size), **knobs)
+                          options=options, sampler=run.sampler, generator=generator,
+                          frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size))
     test_x, test_y, _ = load_split(args.data, "test")
     originals = np.asarray(test_x[:SHOWN])
-    done = pipe.complete(originals, run.complete_rows, labels=test_y[:SHOWN] if pipe.num_classes else None, **knobs)
+    done = pipe.complete(originals, run.complete_rows, labels=test_y[:SHOWN] if pipe.num_classes else None,
+                         options=options, sampler=run.sampler, generator=generator)
     kept = originals.copy()
     kept[:, :, run.complete_rows :] = 0
     frames = [frame[:SHOWN] for frame in out.frames]

@@ -21,7 +21,7 @@ def _never_run_by_stages(tree: ast.AST) -> set[ast.AST]:
     Imports under ``if TYPE_CHECKING:`` (read by type checkers only), and those
     in a module-level ``__getattr__`` (PEP 562: the package's public API,
     loaded when ``pixelcnn.load`` & co. are first asked for; a stage that uses
-    the API imports ``pixelcnn.pipelines.api`` itself).
+    the API imports its ``pixelcnn.pipelines`` module itself).
     """
     skipped: set[ast.AST] = set()
     for node in ast.walk(tree):

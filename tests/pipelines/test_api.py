@@ -1,4 +1,4 @@
-"""The public Python API (pixelcnn.pipelines.api) on a tiny trained run: it equals the library underneath.
+"""The public Python API (pixelcnn.pipelines) on a tiny trained run: it equals the library underneath.
 
 Same generator → same images as the low-level samplers and the stages'
 ``draw_samples``; completion keeps the given rows; scores equal the models'
@@ -23,7 +23,9 @@ from pixelcnn.configs import SamplingOptions
 from pixelcnn.data.pixels import dequantise, quantise
 from pixelcnn.errors import CheckpointError, InputError, UserError
 from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
-from pixelcnn.pipelines.api import PixelCNNPipeline, VQPriorPipeline
+from pixelcnn.pipelines.pixel import PixelCNNPipeline
+from pixelcnn.pipelines.vq import VQPriorPipeline
+from pixelcnn.runtime import resolve_device
 from pixelcnn.sampling.naive import class_labels, sample
 
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
@@ -89,7 +91,7 @@ def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):
     assert pixel.num_classes == vq.num_classes == CLASSES
     assert vq.code_shapes == {"top": (SIZE // 4, SIZE // 4), "bottom": (SIZE // 2, SIZE // 2)}
     assert pixel.device == vq.device == torch.device("cpu")
-    assert pixelcnn.pipelines.api.resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # ----------------------------------------------------------------------------- sampling
