@@ -13,7 +13,13 @@ is causal in the bottom codes and free to use any top code.
 Codebook size, grid shapes and number of classes come from the extracted
 codes' metadata (and through it from the autoencoder checkpoint), never from
 params.yaml. ``CodePrior.config`` records them with the fingerprint of the
-autoencoder whose codes the priors model.
+autoencoder whose codes the priors model; ``check_pairing`` is the one check
+that a prior meets the autoencoder it was trained with.
+
+What the public API uses of the priors is small and documented on
+``CodePrior``: ``num_classes``, ``code_shapes``, ``codebook_size``, ``sample``
+(every level given the grids above, each grid drawn by a sampler the caller
+passes in, so this module needs none) and ``nll``.
 """
 
 from __future__ import annotations
