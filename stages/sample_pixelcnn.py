@@ -18,7 +18,7 @@ from pixelcnn.configs import PixelSampleRun, SamplingOptions
 from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import require
 from pixelcnn.evaluation.images import progress_strip, save_gif, save_grid
-from pixelcnn.pipelines.api import PixelCNNPipeline
+from pixelcnn.pipelines.pixel import PixelCNNPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels
 
@@ -46,15 +46,15 @@ def main(argv: list[str]) -> None:
         require(run.complete_rows < height, "complete_rows", f"must be < the image height {height}, got {run.complete_rows}")
         require(not run.labels or pipe.num_classes, "labels", f"is {list(run.labels)} but {args.model} is unconditional; set it to []")
         labels = class_labels(run.num_samples, pipe.num_classes, run.labels)
-    knobs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, sampler=run.sampler,
-                 generator=generator)
 
     with tqdm(total=run.num_samples * height, desc="sample_pixelcnn rows", unit="row") as bar:
         out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
-                          frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size), **knobs)
+                          options=options, sampler=run.sampler, generator=generator,
+                          frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size))
     test = load_split(args.data, "test")
     originals = np.asarray(test.images[:SHOWN])
-    done = pipe.complete(originals, run.complete_rows, labels=test.labels[:SHOWN] if pipe.num_classes else None, **knobs)
+    done = pipe.complete(originals, run.complete_rows, labels=test.labels[:SHOWN] if pipe.num_classes else None,
+                         options=options, sampler=run.sampler, generator=generator)
     kept = originals.copy()
     kept[:, :, run.complete_rows :] = 0
     frames = [frame[:SHOWN] for frame in out.frames]

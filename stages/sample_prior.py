@@ -18,8 +18,7 @@ from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import SampleRun, SamplingOptions
 from pixelcnn.errors import require
 from pixelcnn.evaluation.images import save_grid
-from pixelcnn.models import prior, vqvae  # noqa: F401  (run by VQPriorPipeline, which imports them lazily: deps of this stage)
-from pixelcnn.pipelines.api import VQPriorPipeline
+from pixelcnn.pipelines.vq import VQPriorPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels
 
@@ -44,8 +43,8 @@ def main(argv: list[str]) -> None:
 
     with tqdm(total=run.num_samples * rows, desc="sample_prior rows", unit="row") as bar:
         out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
-                          temperature=options.temperature, top_k=options.top_k, top_p=options.top_p,
-                          sampler=run.sampler, generator=generator, callback=lambda p: bar.update(p.batch_size))
+                          options=options, sampler=run.sampler, generator=generator,
+                          callback=lambda p: bar.update(p.batch_size))
 
     with atomic_dir(args.out) as tmp:
         np.save(tmp / "samples.npy", out.images)

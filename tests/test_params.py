@@ -17,6 +17,8 @@ from pixelcnn.configs import (
     PixelCNNConfig,
     PixelSampleRun,
     RunConfig,
+    Sampler,
+    SampleRun,
     SamplingOptions,
 )
 from pixelcnn.errors import ConfigError, InvalidValue
@@ -95,6 +97,15 @@ def test_params_load_builds_the_requested_types(tmp_path):
     assert run.labels == (3, 7) and run.complete_rows == 16
     assert params.load(path, "train", RunConfig) == RunConfig(**default_params()["train"])
     assert params.load(path, "pixelcnn", ClassConditioning).conditional
+
+
+def test_params_sampler_string_becomes_the_sampler_enum(tmp_path):
+    path = write(tmp_path, lambda r: r["prior"].update(sampler="naive"))
+    assert params.load(path, "prior", SampleRun).sampler is Sampler.NAIVE
+    assert params.load(path, "pixelcnn", PixelSampleRun).sampler is Sampler.CACHED
+    with pytest.raises(ConfigError, match=r"params\.yaml: prior\.sampler must be 'cached' or 'naive', got 'NAIVE'$"):
+        params.load(write(tmp_path, lambda r: r["prior"].update(sampler="NAIVE")), "prior", SampleRun)
+    assert SampleRun(sampler="naive").sampler is Sampler.NAIVE  # built in Python from the plain string too
 
 
 def test_params_int_accepted_where_float_expected(tmp_path):

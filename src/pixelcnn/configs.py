@@ -19,6 +19,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal, get_args, get_origin
 
 from pixelcnn.errors import require
@@ -239,6 +240,31 @@ class ClassConditioning:
 # ----------------------------------------------------------------------------- sampling
 
 
+class Sampler(StrEnum):
+    """Which sampler draws the values; both give the same samples for the same generator.
+
+    The one declaration of the names: params.yaml's ``sampler`` keys, the API's
+    ``sampler=``, the sampling dispatcher, the CLI's ``--sampler`` and the demo
+    take these members (a plain string equal to a value works too).
+    """
+
+    description: str  # a few words for people, shown in error sentences and help texts
+
+    CACHED = "cached", "fast, exact"  # incremental: one cached step per value (the default)
+    NAIVE = "naive", "the slow reference"  # one full forward pass per value
+
+    def __new__(cls, value: str, description: str) -> Sampler:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    @classmethod
+    def choices(cls, described: bool = False) -> str:
+        """The values for a sentence: "'cached' or 'naive'" (each with its description if ``described``)."""
+        return " or ".join(f"{s.value!r} ({s.description})" if described else repr(s.value) for s in cls)
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     """How logits become a category at each step."""
@@ -263,7 +289,7 @@ class SampleRun:
 
     num_samples: int = 500  # images to draw (evaluate scores them)
     labels: tuple[int, ...] = ()  # classes to draw, cycled (e.g. [3, 7]); []: every class in turn
-    sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
+    sampler: Sampler = Sampler.CACHED  # cached is exact and much faster; naive is the reference
     sample_batch_size: int = 100  # images sampled at once
     device: Device = "auto"  # auto: CUDA when present
 
@@ -272,6 +298,8 @@ class SampleRun:
         require(self.sample_batch_size >= 1, "sample_batch_size", f"must be >= 1, got {self.sample_batch_size}")
         require(all(v >= 0 for v in self.labels), "labels",
                 f"must be a list of class indices >= 0 ([] draws every class), got {list(self.labels)}")
+        require(self.sampler in tuple(Sampler), "sampler", f"must be {Sampler.choices()}, got {self.sampler!r}")
+        object.__setattr__(self, "sampler", Sampler(self.sampler))  # a plain string becomes its Sampler
 
 
 @dataclass(frozen=True)

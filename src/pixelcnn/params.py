@@ -34,6 +34,7 @@ import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 
@@ -123,10 +124,16 @@ def field_keys(section: str, cls: type) -> dict[str, str]:
 # ----------------------------------------------------------------------------- types
 
 
+def _is_enum(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Enum)
+
+
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
     if origin is Literal:
         return " or ".join(repr(a) for a in get_args(annotation))
+    if _is_enum(annotation):
+        return " or ".join(repr(m.value) for m in annotation)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(annotation))
     if origin in (list, tuple):
@@ -140,6 +147,8 @@ def _matches(value: Any, annotation: Any) -> bool:
     origin = get_origin(annotation)
     if origin is Literal:
         return value in get_args(annotation) and type(value) in {type(a) for a in get_args(annotation)}
+    if _is_enum(annotation):  # params.yaml holds the plain value (a string)
+        return any(type(value) is type(m.value) and value == m.value for m in annotation)
     if origin in (typing.Union, types.UnionType):
         return any(_matches(value, a) for a in get_args(annotation))
     if origin in (list, tuple):
@@ -163,6 +172,8 @@ def _coerce(value: Any, annotation: Any) -> Any:
         return float(value)
     if get_origin(annotation) is tuple:
         return tuple(value)
+    if _is_enum(annotation):
+        return annotation(value)
     return value
 
 

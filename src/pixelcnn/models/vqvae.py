@@ -290,6 +290,11 @@ class VQVAE(nn.Module):
         """sha256 (16 hex) of the current weights: names codes of this exact autoencoder."""
         return fingerprint(self.state_dict())
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images it encodes and decodes."""
+        return (self.config.channels, self.config.image_size, self.config.image_size)
+
 
 
 
