@@ -60,7 +60,7 @@ def child(data: str, model_path: str, out: str, reader: str) -> None:
 
     from pixelcnn import checkpoints
     from pixelcnn.data.codes import extract_codes
-    from pixelcnn.data.datasets import load_split
+    from pixelcnn.data.prepared import load_split
     from pixelcnn.models.vqvae import VQVAE
 
     torch.set_num_threads(1)

@@ -53,6 +53,8 @@ def child(data: str, params: str, out: str, mode: str) -> None:
     sys.path.insert(0, str(ROOT / "stages"))
     import train_pixelcnn
 
+    from pixelcnn.data.prepared import PreparedMeta
+
     torch.set_num_threads(1)
     held = None
     if mode == "int64 copy":  # what the trainer did before streaming: the whole split as int64 in memory
@@ -69,7 +71,7 @@ def child(data: str, params: str, out: str, mode: str) -> None:
         finally:
             sys.stderr, sys.stdout = stderr, stdout
     seconds = time.perf_counter() - start
-    images = int(json.loads((Path(data) / "meta.json").read_text())["n_train"])
+    images = PreparedMeta.read(data).n_train
     print(json.dumps({
         "reader": mode,
         "train_images": images,

@@ -85,7 +85,7 @@ def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_la
     torch.manual_seed(0)
     optim = OptimConfig(batch_size=BATCH, lr=1e-3, precision=precision, channels_last=channels_last, device="cpu")
     trainer = Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(), seed=0, device=torch.device("cpu"),
-                      ctx=Context(), state_path=data / "state.pt", fingerprint="bench", desc="bench", section="bench")
+                      ctx=Context(), state_path=data / "state.pt", fingerprint="bench", desc="bench")
     rows = np.arange(BATCH)
     batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.files.items()}
     batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(BATCH)

@@ -26,8 +26,10 @@ import torch
 from PIL import Image
 
 import pixelcnn
+from pixelcnn.configs import Sampler
+from pixelcnn.data.prepared import PreparedMeta
 from pixelcnn.errors import UserError
-from pixelcnn.pipelines.api import Pipeline, PixelCNNPipeline, grid_image
+from pixelcnn.pipelines.base import Pipeline, grid_image
 
 FILES = {  # key → (label, environment variable, default)
     "pixel": ("Pixel PixelCNN checkpoint", "PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"),
@@ -58,30 +60,31 @@ def load_pipeline(model: str, vqvae: str | None, stamp: tuple) -> Pipeline:
 
 
 @st.cache_data(show_spinner="Sampling…", max_entries=64)
-def sample(_pipe: Pipeline, stamp: tuple, n: int, labels, temperature: float, top_k: int, top_p: float, seed: int):
+def sample(_pipe: Pipeline, stamp: tuple, n: int, labels, temperature: float, top_k: int, top_p: float, seed: int,
+           sampler: str):
     """(images uint8 (n, C, H, W), labels (n,), seconds), cached per model and settings."""
     start = time.perf_counter()
     out = _pipe(n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p,
-                generator=torch.Generator().manual_seed(seed))
+                generator=torch.Generator().manual_seed(seed), sampler=sampler)
     return out.images, out.labels, time.perf_counter() - start
 
 
 @st.cache_data(show_spinner="Completing…", max_entries=64)
 def complete(_pipe: Pipeline, stamp: tuple, image: np.ndarray, rows: int, labels, temperature: float, top_k: int,
-             top_p: float, seed: int):
+             top_p: float, seed: int, sampler: str):
     """Completions (n, C, H, W) of one image (C, H, W), one per label (or n = len(labels))."""
     images = np.repeat(image[None], len(labels), axis=0)
     out = _pipe.complete(images, rows, labels=None if labels[0] is None else list(labels), temperature=temperature,
-                         top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
+                         top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), sampler=sampler)
     return out.images, out.labels
 
 
 @st.cache_data(max_entries=4)
 def read_test_split(data: str, stamp: tuple):
-    from pixelcnn.data.datasets import load_split
+    from pixelcnn.data.prepared import load_split
 
-    images, labels, meta = load_split(data, "test")
-    return np.asarray(images), np.asarray(labels), meta
+    test = load_split(data, "test")
+    return np.asarray(test.images), np.asarray(test.labels), test.meta
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -102,10 +105,6 @@ def png_bytes(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def values_per_step(pipe: Pipeline) -> int:
-    return pipe.config.levels if isinstance(pipe, PixelCNNPipeline) else pipe.vqvae.config.codebook_size
 
 
 def read_metrics(path: Path) -> dict | None:
@@ -144,8 +143,8 @@ def load_generators(paths: dict[str, Path]) -> tuple[dict[str, tuple[Pipeline, t
     return found, problems
 
 
-def class_names(pipe: Pipeline, meta: dict | None) -> list[str]:
-    names = (meta or {}).get("class_names") or []
+def class_names(pipe: Pipeline, meta: PreparedMeta | None) -> list[str]:
+    names = meta.class_names if meta is not None else ()
     return [str(n) for n in names] if len(names) == pipe.num_classes else [str(i) for i in range(pipe.num_classes)]
 
 
@@ -180,11 +179,14 @@ def main() -> None:
     knobs = dict(
         temperature=st.sidebar.slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="temperature",
                                       help="below 1 sharpens every step's distribution, above 1 flattens it"),
-        top_k=int(st.sidebar.number_input("Top-k", 0, values_per_step(pipe), 0, key="top_k",
+        top_k=int(st.sidebar.number_input("Top-k", 0, pipe.values_per_step, 0, key="top_k",
                                           help="keep the k most likely values at each step; 0 keeps all")),
         top_p=st.sidebar.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="top_p",
                                 help="nucleus: keep the smallest set of values with this much probability; 1 keeps all"),
         seed=int(st.sidebar.number_input("Seed", 0, 2**31 - 1, 0, key="seed")),
+        sampler=st.sidebar.selectbox("Sampler", [s.value for s in Sampler], key="sampler",
+                                     help="; ".join(f"{s.value}: {s.description}" for s in Sampler)
+                                     + " (the same images either way)"),
     )
     count = st.sidebar.slider("Count", 1, 64, 16, key="count")
     c, h, w = pipe.image_shape
@@ -234,7 +236,7 @@ def show_progressive(pipe, count, label, names, knobs) -> None:
                 canvas.image(grid(preview, nrow))
 
         out = pipe(count, labels=label, temperature=knobs["temperature"], top_k=knobs["top_k"], top_p=knobs["top_p"],
-                   generator=torch.Generator().manual_seed(knobs["seed"]), callback=callback,
+                   generator=torch.Generator().manual_seed(knobs["seed"]), sampler=knobs["sampler"], callback=callback,
                    frames_every=every, batch_size=count)
         st.session_state["strip"] = (pipe.title, out.frames)
     if st.session_state.get("strip", (None,))[0] == pipe.title:

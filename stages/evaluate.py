@@ -18,7 +18,7 @@ from pathlib import Path
 from pixelcnn import params
 from pixelcnn.atomic import write_json, write_text
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data.datasets import load_split
+from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation import metrics as evaluation
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 
@@ -33,18 +33,19 @@ def main(argv: list[str]) -> None:
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--table", required=True, help="markdown table")
     args = p.parse_args(argv)
-    features = params.load(args.params, "evaluate", Features)
-    config = params.load(args.params, "evaluate", EvaluateConfig)
-    generator = seed_everything(params.load_seed(args.params))
-    device = resolve_device(config.device, "evaluate.device")
+    settings = params.load_file(args.params)
+    features = settings.load("evaluate", Features)
+    config = settings.load("evaluate", EvaluateConfig)
+    generator = seed_everything(settings.seed)
 
-    test_x, test_y, _ = load_split(args.data, "test")
-    space = evaluation.resolve_feature_space(features, config, args.classifier, test_x, test_y)
-    lpips_trunk = evaluation.resolve_lpips_trunk(config)
-    sets = evaluation.collect_sets(args.data, args.samples)
-    carried = {Path(f).stem: evaluation.read_likelihoods(f) for f in args.bpd}
-
-    results = evaluation.evaluate_sets(sets, test_x, space, lpips_trunk, config, device, generator)
+    with settings.naming("evaluate", Features, EvaluateConfig):  # a device, a weights file, a set too small
+        device = resolve_device(config.device)
+        test = load_split(args.data, "test")
+        space = evaluation.resolve_feature_space(features, config, args.classifier, test.images, test.labels)
+        lpips_trunk = evaluation.resolve_lpips_trunk(config)
+        sets = evaluation.collect_sets(args.data, args.samples)
+        carried = {Path(f).stem: evaluation.read_likelihoods(f) for f in args.bpd}
+        results = evaluation.evaluate_sets(sets, test.images, space, lpips_trunk, config, device, generator)
     results.update({f"{name}.{k}": v for name, bits in carried.items() for k, v in bits.items()})
     if space.classifier_accuracy is not None:
         results["classifier.test_accuracy"] = space.classifier_accuracy

@@ -13,7 +13,7 @@ import argparse
 from pixelcnn import checkpoints, params
 from pixelcnn.configs import ExtractConfig
 from pixelcnn.data.codes import extract_codes
-from pixelcnn.data.datasets import load_split
+from pixelcnn.data.prepared import SPLITS, load_split
 from pixelcnn.models.vqvae import VQVAE
 from pixelcnn.runtime import resolve_device, stage_main
 
@@ -25,18 +25,21 @@ def main(argv: list[str]) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    config = params.load(args.params, "vqvae", ExtractConfig)  # no seed: extraction draws nothing
-    model = checkpoints.load_model(args.model, VQVAE, resolve_device(config.extract_device, "vqvae.extract_device"))
-    splits = {split: load_split(args.data, split) for split in ("train", "test")}
+    settings = params.load_file(args.params)
+    config = settings.load("vqvae", ExtractConfig)  # no seed: extraction draws nothing
+    with settings.naming("vqvae", ExtractConfig):
+        device = resolve_device(config.extract_device, "extract_device")
+    model = checkpoints.load_model(args.model, VQVAE, device)
+    splits = {split: load_split(args.data, split) for split in SPLITS}
     meta = extract_codes(
         model,
-        {split: (images, labels) for split, (images, labels, _) in splits.items()},
+        {split: (data.images, data.labels) for split, data in splits.items()},
         args.out,
         batch_size=config.extract_batch_size,
-        data_meta=splits["train"][2],
+        data_meta=splits["train"].meta,
     )
-    grids = ", ".join(f"{name} {h}×{w}" for name, (h, w) in meta["shapes"].items())
-    print(f"extract_codes: {meta['n_train']} train, {meta['n_test']} test images → {grids} codes in {args.out}")
+    grids = ", ".join(f"{name} {h}×{w}" for name, (h, w) in meta.shapes.items())
+    print(f"extract_codes: {meta.n_train} train, {meta.n_test} test images → {grids} codes in {args.out}")
 
 
 if __name__ == "__main__":

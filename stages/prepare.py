@@ -1,6 +1,6 @@
 """Prepare the dataset named in params.yaml `data` into --out.
 
-Output (see pixelcnn.data.datasets): train/test images uint8 (N, C, H, W) and labels int64 (N,)
+Output (see pixelcnn.data.prepared): train/test images uint8 (N, C, H, W) and labels int64 (N,)
 as .npy, plus meta.json; written all at once, so a failure leaves no partial output.
 """
 
@@ -10,7 +10,8 @@ import argparse
 
 from pixelcnn import params
 from pixelcnn.configs import DataConfig
-from pixelcnn.data.datasets import prepare, save_prepared
+from pixelcnn.data.datasets import prepare
+from pixelcnn.data.prepared import save_prepared
 from pixelcnn.runtime import stage_main
 
 
@@ -19,13 +20,14 @@ def main(argv: list[str]) -> None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--out", required=True)  # the prepared data dir, as dvc.yaml lists under outs
     args = p.parse_args(argv)
-    config = params.load(args.params, "data", DataConfig)
+    settings = params.load_file(args.params)
+    config = settings.load("data", DataConfig)
     data = prepare(config)  # seeded by data.split_seed; draws nothing else
     save_prepared(data, args.out)
     meta = data.meta()
     print(
-        f"prepare: {config.name} → {args.out}: {meta['n_train']} train, {meta['n_test']} test images of "
-        f"{meta['channels']}×{meta['image_size']}×{meta['image_size']}, {meta['num_classes']} classes"
+        f"prepare: {config.name} → {args.out}: {meta.n_train} train, {meta.n_test} test images of "
+        f"{meta.channels}×{meta.image_size}×{meta.image_size}, {meta.num_classes} classes"
     )
 
 

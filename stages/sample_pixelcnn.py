@@ -15,10 +15,10 @@ from tqdm import tqdm
 from pixelcnn import params
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import PixelSampleRun, SamplingOptions
-from pixelcnn.data.datasets import load_split
-from pixelcnn.errors import ConfigError
+from pixelcnn.data.prepared import load_split
+from pixelcnn.errors import require
 from pixelcnn.evaluation.images import progress_strip, save_gif, save_grid
-from pixelcnn.pipelines.api import PixelCNNPipeline
+from pixelcnn.pipelines.pixel import PixelCNNPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels
 
@@ -36,25 +36,25 @@ def main(argv: list[str]) -> None:
     p.add_argument("--gif", required=True, help="progressive generation as an animated GIF")
     p.add_argument("--completion", required=True, help="PNG: originals, kept rows, completions")
     args = p.parse_args(argv)
-    options = params.load(args.params, "pixelcnn", SamplingOptions)
-    run = params.load(args.params, "pixelcnn", PixelSampleRun)
-    generator = seed_everything(params.load_seed(args.params))
-    pipe = PixelCNNPipeline.from_checkpoint(args.model, device=resolve_device(run.device, "pixelcnn.device"))
-    height = pipe.image_shape[1]
-    if run.complete_rows >= height:
-        raise ConfigError(f"params.yaml: pixelcnn.complete_rows must be < the image height {height}, got {run.complete_rows}")
-    if run.labels and not pipe.num_classes:
-        raise ConfigError(f"params.yaml: pixelcnn.labels is {list(run.labels)} but {args.model} is unconditional; set it to []")
-    labels = class_labels(run.num_samples, pipe.num_classes, run.labels, "pixelcnn.labels")
-    knobs = dict(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, sampler=run.sampler,
-                 generator=generator)
+    settings = params.load_file(args.params)
+    options = settings.load("pixelcnn", SamplingOptions)
+    run = settings.load("pixelcnn", PixelSampleRun)
+    generator = seed_everything(settings.seed)
+    with settings.naming("pixelcnn", PixelSampleRun):  # the device, and the run against the trained model
+        pipe = PixelCNNPipeline.from_checkpoint(args.model, device=resolve_device(run.device))
+        height = pipe.image_shape[1]
+        require(run.complete_rows < height, "complete_rows", f"must be < the image height {height}, got {run.complete_rows}")
+        require(not run.labels or pipe.num_classes, "labels", f"is {list(run.labels)} but {args.model} is unconditional; set it to []")
+        labels = class_labels(run.num_samples, pipe.num_classes, run.labels)
 
     with tqdm(total=run.num_samples * height, desc="sample_pixelcnn rows", unit="row") as bar:
         out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
-                          frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size), **knobs)
-    test_x, test_y, _ = load_split(args.data, "test")
-    originals = np.asarray(test_x[:SHOWN])
-    done = pipe.complete(originals, run.complete_rows, labels=test_y[:SHOWN] if pipe.num_classes else None, **knobs)
+                          options=options, sampler=run.sampler, generator=generator,
+                          frames_every=run.progress_every, callback=lambda p: bar.update(p.batch_size))
+    test = load_split(args.data, "test")
+    originals = np.asarray(test.images[:SHOWN])
+    done = pipe.complete(originals, run.complete_rows, labels=test.labels[:SHOWN] if pipe.num_classes else None,
+                         options=options, sampler=run.sampler, generator=generator)
     kept = originals.copy()
     kept[:, :, run.complete_rows :] = 0
     frames = [frame[:SHOWN] for frame in out.frames]

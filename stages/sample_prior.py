@@ -16,9 +16,9 @@ from tqdm import tqdm
 from pixelcnn import params
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import SampleRun, SamplingOptions
-from pixelcnn.errors import ConfigError
+from pixelcnn.errors import require
 from pixelcnn.evaluation.images import save_grid
-from pixelcnn.pipelines.api import VQPriorPipeline
+from pixelcnn.pipelines.vq import VQPriorPipeline
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels
 
@@ -31,19 +31,20 @@ def main(argv: list[str]) -> None:
     p.add_argument("--out", required=True, help="samples dir: samples.npy, labels.npy, codes_<level>.npy")
     p.add_argument("--grid", required=True, help="PNG grid of samples")
     args = p.parse_args(argv)
-    options = params.load(args.params, "prior", SamplingOptions)
-    run = params.load(args.params, "prior", SampleRun)
-    generator = seed_everything(params.load_seed(args.params))
-    pipe = VQPriorPipeline.from_checkpoints(args.prior, args.vqvae, device=resolve_device(run.device, "prior.device"))
-    if run.labels and not pipe.num_classes:
-        raise ConfigError(f"params.yaml: prior.labels is {list(run.labels)} but {args.prior} is unconditional; set it to []")
-    labels = class_labels(run.num_samples, pipe.num_classes, run.labels, "prior.labels")
+    settings = params.load_file(args.params)
+    options = settings.load("prior", SamplingOptions)
+    run = settings.load("prior", SampleRun)
+    generator = seed_everything(settings.seed)
+    with settings.naming("prior", SampleRun):  # the device, and the labels against the trained priors
+        pipe = VQPriorPipeline.from_checkpoints(args.prior, args.vqvae, device=resolve_device(run.device))
+        require(not run.labels or pipe.num_classes, "labels", f"is {list(run.labels)} but {args.prior} is unconditional; set it to []")
+        labels = class_labels(run.num_samples, pipe.num_classes, run.labels)
     rows = sum(h for h, _ in pipe.code_shapes.values())
 
     with tqdm(total=run.num_samples * rows, desc="sample_prior rows", unit="row") as bar:
         out = pipe.sample(run.num_samples, labels=labels, batch_size=run.sample_batch_size,
-                          temperature=options.temperature, top_k=options.top_k, top_p=options.top_p,
-                          sampler=run.sampler, generator=generator, callback=lambda p: bar.update(p.batch_size))
+                          options=options, sampler=run.sampler, generator=generator,
+                          callback=lambda p: bar.update(p.batch_size))
 
     with atomic_dir(args.out) as tmp:
         np.save(tmp / "samples.npy", out.images)

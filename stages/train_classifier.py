@@ -14,7 +14,7 @@ import argparse
 from pixelcnn import checkpoints, distributed, params
 from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import Augmentation, ClassifierConfig, Features, OptimConfig, RunConfig
-from pixelcnn.data.datasets import load_split
+from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import DataError
 from pixelcnn.models.classifier import Classifier
 from pixelcnn.runtime import stage_main
@@ -31,9 +31,10 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--plots", required=True, help="per-epoch curves CSV")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    features = params.load(args.params, "evaluate", Features)
-    run = params.load(args.params, "train", RunConfig)
-    _, _, meta = load_split(args.data, "train")
+    settings = params.load_file(args.params)
+    features = settings.load("evaluate", Features)
+    run = settings.load("train", RunConfig)
+    meta = load_split(args.data, "train").meta  # the split's files checked against it before training
     if features.features != "classifier":
         reason = f"evaluate.features is {features.features!r}: evaluate does not use a classifier"
         checkpoints.save_unused(args.out, "classifier", reason)
@@ -41,27 +42,27 @@ def main(argv: list[str]) -> int | None:
         write_json(args.metrics, {"trained": False})
         print(f"train_classifier: nothing to train ({reason})")
         return None
-    if meta["num_classes"] < 2:
+    if meta.num_classes < 2:
         raise DataError(
-            f"{args.data} has {meta['num_classes']} classes, so there is no classifier to train as evaluate's feature "
+            f"{args.data} has {meta.num_classes} classes, so there is no classifier to train as evaluate's feature "
             "extractor; for unlabelled data set evaluate.features: inception (with evaluate.inception_weights offline)"
         )
     if distributed.needs_launch(run.processes):
         return distributed.launch(run.processes)
-    architecture = params.load_partial(args.params, "classifier", ClassifierConfig)
-    augmentation = params.load(args.params, "classifier", Augmentation)
-    optim = params.load(args.params, "classifier", OptimConfig)
-    seed = params.load_seed(args.params)
-    config = architecture.build(in_channels=int(meta["channels"]), num_classes=int(meta["num_classes"]))
+    architecture = settings.load_partial("classifier", ClassifierConfig)
+    augmentation = settings.load("classifier", Augmentation)
+    optim = settings.load("classifier", OptimConfig)
+    config = architecture.build(in_channels=meta.channels, num_classes=meta.num_classes)
 
-    with training_run(run, optim.device, "classifier.device", seed, args.state) as session:
+    with (settings.naming("train", RunConfig), settings.naming("classifier", OptimConfig),
+          training_run(run, optim.device, settings.seed, args.state) as session):
         model = Classifier(config)
         result = session.trainer(ClassifierObjective(model, augmentation), args.data, optim, name="classifier",
                                  configs={"model": config, "augmentation": augmentation}, desc="train_classifier",
-                                 section="classifier").fit()
+                                 keys=params.field_keys("classifier", OptimConfig)).fit()
         if session.ctx.main:
-            checkpoints.save(args.out, model, data=meta["name"],
-                             class_names=meta["class_names"], image_size=meta["image_size"])
+            checkpoints.save(args.out, model, data=meta.name,
+                             class_names=list(meta.class_names), image_size=meta.image_size)
             write_csv(args.plots, result.history)
             write_json(args.metrics, {
                 "trained": True,

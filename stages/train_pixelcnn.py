@@ -13,7 +13,7 @@ from pixelcnn import checkpoints, distributed, params
 from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data import pixels as pixel
-from pixelcnn.data.datasets import load_split
+from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation.plots import save_curves
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import stage_main
@@ -31,23 +31,26 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--curves", required=True, help="per-epoch curves PNG")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    run = params.load(args.params, "train", RunConfig)
+    settings = params.load_file(args.params)
+    run = settings.load("train", RunConfig)
     if distributed.needs_launch(run.processes):
         return distributed.launch(run.processes)
-    architecture = params.load_partial(args.params, "pixelcnn", PixelCNNConfig)
-    conditioning = params.load(args.params, "pixelcnn", ClassConditioning)
-    optim = params.load(args.params, "pixelcnn", OptimConfig)
-    seed = params.load_seed(args.params)
-    _, _, meta = load_split(args.data, "train")
-    config = pixel.model_config(architecture, conditioning, meta)
+    architecture = settings.load_partial("pixelcnn", PixelCNNConfig)
+    conditioning = settings.load("pixelcnn", ClassConditioning)
+    optim = settings.load("pixelcnn", OptimConfig)
+    meta = load_split(args.data, "train").meta  # the split's files checked against it before training
+    with settings.naming("pixelcnn", PixelCNNConfig):
+        config = pixel.model_config(architecture.build(), meta.channels, meta.image_size, conditioning.num_classes(meta.num_classes),
+                                    conditioning.null_class(meta.num_classes))
 
-    with training_run(run, optim.device, "pixelcnn.device", seed, args.state) as session:
+    with (settings.naming("train", RunConfig), settings.naming("pixelcnn", OptimConfig),
+          training_run(run, optim.device, settings.seed, args.state) as session):
         model = PixelCNN(config)
         result = session.trainer(PixelObjective(model, conditioning.cond_dropout), args.data, optim, name="pixelcnn",
-                                 configs={"model": config, "conditioning": conditioning},
-                                 desc="train_pixelcnn", section="pixelcnn").fit()
+                                 configs={"model": config, "conditioning": conditioning}, desc="train_pixelcnn",
+                                 keys=params.field_keys("pixelcnn", OptimConfig)).fit()
         if session.ctx.main:
-            checkpoints.save(args.out, model, data=meta["name"])
+            checkpoints.save(args.out, model, data=meta.name)
             write_csv(args.plots, result.history)
             save_curves(args.curves, result.history, {"bits/dim": ["train_bpd", "val_bpd", "test_bpd"]},
                         "Pixel PixelCNN")

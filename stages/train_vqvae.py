@@ -13,7 +13,7 @@ import argparse
 from pixelcnn import checkpoints, distributed, params
 from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import OptimConfig, ReconstructionGrid, RunConfig, VQVAEConfig
-from pixelcnn.data.datasets import load_split
+from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation.images import save_grid
 from pixelcnn.evaluation.plots import save_curves
 from pixelcnn.models.vqvae import VQVAE, reconstruction_pairs
@@ -33,22 +33,23 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--grid", required=True, help="PNG of test images beside their reconstructions")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
-    run = params.load(args.params, "train", RunConfig)
+    settings = params.load_file(args.params)
+    run = settings.load("train", RunConfig)
     if distributed.needs_launch(run.processes):
         return distributed.launch(run.processes)
-    architecture = params.load_partial(args.params, "vqvae", VQVAEConfig)
-    optim = params.load(args.params, "vqvae", OptimConfig)
-    grid = params.load(args.params, "vqvae", ReconstructionGrid)
-    seed = params.load_seed(args.params)
-    test_images, _, meta = load_split(args.data, "test")
-    config = architecture.build(channels=int(meta["channels"]), image_size=int(meta["image_size"]))
+    architecture = settings.load_partial("vqvae", VQVAEConfig)
+    optim = settings.load("vqvae", OptimConfig)
+    grid = settings.load("vqvae", ReconstructionGrid)
+    test = load_split(args.data, "test")
+    config = architecture.build(channels=test.meta.channels, image_size=test.meta.image_size)
 
-    with training_run(run, optim.device, "vqvae.device", seed, args.state) as session:
+    with (settings.naming("train", RunConfig), settings.naming("vqvae", OptimConfig),
+          training_run(run, optim.device, settings.seed, args.state) as session):
         model = VQVAE(config)
         result = session.trainer(VQVAEObjective(model), args.data, optim, name="vqvae", configs={"model": config},
-                                 desc="train_vqvae", section="vqvae").fit()
+                                 desc="train_vqvae", keys=params.field_keys("vqvae", OptimConfig)).fit()
         if session.ctx.main:
-            checkpoints.save(args.out, model, fingerprint=model.fingerprint(), data=meta["name"])
+            checkpoints.save(args.out, model, fingerprint=model.fingerprint(), data=test.meta.name)
             write_csv(args.plots, result.history)
             levels = model.level_names
             save_curves(args.curves, result.history, {
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int | None:
                 "epochs": int(m["epoch"]),
                 **{name: {"perplexity": m[f"test_{name}_perplexity"], "usage": m[f"test_{name}_usage"]} for name in levels},
             })
-            save_grid(args.grid, reconstruction_pairs(model, test_images[: grid.grid_images]), nrow=8)
+            save_grid(args.grid, reconstruction_pairs(model, test.images[: grid.grid_images]), nrow=8)
             print(f"train_vqvae: test PSNR {m['test_psnr']:.2f} dB → {args.out} ({model.fingerprint()})")
         session.finish()
 

@@ -47,7 +47,7 @@ def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:
 
 
 def write_prepared(root: Path, n_train: int = 40, n_test: int = 12, classes: int = 3, size: int = 8) -> Path:
-    """A prepared data dir in the on-disk format of pixelcnn.data.datasets (blobs, labels i % classes)."""
+    """A prepared data dir in the on-disk format of pixelcnn.data.prepared (blobs, labels i % classes)."""
     root.mkdir(parents=True)
     for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
         np.save(root / f"{split}_images.npy", blobs(n, seed, size))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pixelcnn import atomic as io
-from pixelcnn.data.datasets import PreparedData, save_prepared
+from pixelcnn.data.prepared import PreparedData, save_prepared
 from pixelcnn.errors import OutputError
 
 REPO = Path(__file__).resolve().parents[1]

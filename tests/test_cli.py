@@ -55,6 +55,20 @@ def test_sample_writes_a_png_grid_of_the_apis_images(models, capsys):
     assert np.array_equal(np.load("s.npy"), expected.images)
 
 
+def test_sample_with_the_naive_sampler_gives_the_same_images(models, capsys):
+    for sampler in ("cached", "naive"):
+        code, _, _ = run(capsys, "sample", "--model", "models/pixelcnn.pt", "--n", "2", "--sampler", sampler,
+                         "--out", f"{sampler}.png", "--npy", f"{sampler}.npy")
+        assert code == 0
+    assert np.array_equal(np.load("cached.npy"), np.load("naive.npy"))
+
+
+def test_info_of_the_pixel_model_lists_its_values(models, capsys):
+    code, out, _ = run(capsys, "info", "--model", "models/pixelcnn.pt")
+    assert code == 0 and out.startswith("pixel PixelCNN (models/pixelcnn.pt)\n  images:     1×16×16\n")
+    assert "\n  values:     256 per channel\n" in out and "code grids" not in out
+
+
 def test_sample_from_the_vq_prior_with_a_progress_gif(models, capsys):
     code, _, _ = run(capsys, "sample", "--model", "models/prior.pt", "--vqvae", "models/vqvae.pt", "--n", "4",
                      "--out", "p.png", "--gif", "p.gif", "--every", "3")

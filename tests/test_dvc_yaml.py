@@ -1,7 +1,8 @@
 """dvc.yaml says, per stage, exactly what its script reads: params, source files and data.
 
-Everything is derived from the scripts themselves: the params from their
-``params.load`` / ``params.load_partial`` calls, the source files from their
+Everything is derived from the scripts themselves: the params from what they
+take from the ``Params`` of their one ``params.load_file`` call (``.load``,
+``.load_partial``, ``.seed``), the source files from their module-level
 imports followed through the package (``pixelcnn.imports``), the data from
 the paths on their command line that are not outputs. So forgetting a dep
 when a stage starts using a module or a file fails here.
@@ -25,19 +26,29 @@ STAGES = DVC["stages"]
 RAW_DATA = "${data.root}"  # prepare reads the dataset folder named by data.root (unused by the embedded digits)
 
 
+def _is_call(node: ast.AST, owner: str, *names: str) -> bool:
+    """Whether ``node`` is a call ``owner.<one of names>(...)``."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in names
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == owner)
+
+
+def params_files_of(tree: ast.AST) -> list[str]:
+    """Names a script binds to ``params.load_file(...)``, once per call."""
+    return [target.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and _is_call(node.value, "params", "load_file")
+            for target in node.targets if isinstance(target, ast.Name)]
+
+
 def keys_read_by(script: Path) -> set[str]:
-    """Dotted params keys a stage script reads: the keys of each (section, type) it loads, plus seed."""
+    """Dotted params keys a stage script reads: the keys of each (section, type) it loads from its params file, plus seed."""
+    tree = ast.parse(script.read_text())
     keys: set[str] = set()
-    for node in ast.walk(ast.parse(script.read_text())):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        if not (isinstance(node.func.value, ast.Name) and node.func.value.id == "params"):
-            continue
-        if node.func.attr in ("load", "load_partial"):
-            section, cls = node.args[1].value, getattr(configs, node.args[2].id)
-            keys.update(params.param_keys(section, cls))
-        elif node.func.attr == "load_seed":
-            keys.add("seed")
+    for owner in params_files_of(tree):
+        for node in ast.walk(tree):
+            if _is_call(node, owner, "load", "load_partial"):
+                section, cls = node.args[0].value, getattr(configs, node.args[1].id)
+                keys.update(params.param_keys(section, cls))
+            elif isinstance(node, ast.Attribute) and node.attr == "seed" and isinstance(node.value, ast.Name) and node.value.id == owner:
+                keys.add("seed")
     return keys
 
 
@@ -67,6 +78,15 @@ def test_dvc_stage_params_are_exactly_what_its_script_reads(stage):
     assert f"stages/{stage}.py" in spec["cmd"]
     listed = set(spec.get("params", []))
     assert listed == keys_read_by(script), f"{stage}: dvc.yaml lists {sorted(listed ^ keys_read_by(script))} wrongly"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_dvc_stage_reads_its_params_file_once(stage):
+    """One ``params.load_file`` per stage, every config taken from it: no second read of the file, no other reader."""
+    tree = ast.parse((ROOT / "stages" / f"{stage}.py").read_text())
+    assert len(params_files_of(tree)) == 1, f"{stage}: read params.yaml with one params.load_file call"
+    others = [node.func.attr for node in ast.walk(tree) if _is_call(node, "params", "load", "load_partial", "load_seed", "read_yaml")]
+    assert not others, f"{stage}: reads params.yaml again with params.{others[0]}; take it from its load_file's Params"
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))

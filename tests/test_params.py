@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,11 @@ from pixelcnn.configs import (
     PixelCNNConfig,
     PixelSampleRun,
     RunConfig,
+    Sampler,
+    SampleRun,
     SamplingOptions,
 )
-from pixelcnn.errors import ConfigError
+from pixelcnn.errors import ConfigError, InvalidValue
 
 from helpers import ROOT, default_params
 
@@ -96,6 +99,15 @@ def test_params_load_builds_the_requested_types(tmp_path):
     assert params.load(path, "pixelcnn", ClassConditioning).conditional
 
 
+def test_params_sampler_string_becomes_the_sampler_enum(tmp_path):
+    path = write(tmp_path, lambda r: r["prior"].update(sampler="naive"))
+    assert params.load(path, "prior", SampleRun).sampler is Sampler.NAIVE
+    assert params.load(path, "pixelcnn", PixelSampleRun).sampler is Sampler.CACHED
+    with pytest.raises(ConfigError, match=r"params\.yaml: prior\.sampler must be 'cached' or 'naive', got 'NAIVE'$"):
+        params.load(write(tmp_path, lambda r: r["prior"].update(sampler="NAIVE")), "prior", SampleRun)
+    assert SampleRun(sampler="naive").sampler is Sampler.NAIVE  # built in Python from the plain string too
+
+
 def test_params_int_accepted_where_float_expected(tmp_path):
     path = write(tmp_path, lambda r: r["pixelcnn"].update(temperature=1))
     assert isinstance(params.load(path, "pixelcnn", SamplingOptions).temperature, float)
@@ -149,3 +161,60 @@ def test_params_yaml_has_no_null_values():
 def test_optim_config_checks_name_fields():
     with pytest.raises(ValueError, match=r"^lr_decay must be in \(0, 1\], got 0$"):
         OptimConfig(lr_decay=0)
+
+
+# ----------------------------------------------------------------------------- read once; fields named by the library, keys here
+
+
+def test_params_load_file_reads_the_file_once_for_every_config(tmp_path, monkeypatch):
+    path = write(tmp_path, lambda r: r["prior"].update(temperature=0.5))
+    reads = []
+    monkeypatch.setattr(params, "read_yaml", lambda p, read=params.read_yaml: reads.append(p) or read(p))
+    settings = params.load_file(path)
+    assert settings.load("prior", SamplingOptions).temperature == 0.5
+    assert settings.load_partial("prior", CondNetConfig)["cond_hidden"] == default_params()["prior"]["cond_hidden"]
+    assert settings.load("train", RunConfig) == RunConfig(**default_params()["train"]) and settings.seed == default_params()["seed"]
+    assert reads == [path]
+
+
+def test_params_stage_reads_its_file_once(tmp_path, monkeypatch):
+    """A whole stage run (prepare) reads params.yaml once: no second read, no second validation."""
+    from helpers import stage, write_params
+
+    path = write_params(tmp_path / "params.yaml", data={"image_size": 8, "max_train": 20, "max_test": 10})
+    reads = []
+    monkeypatch.setattr(params, "read_yaml", lambda p, read=params.read_yaml: reads.append(p) or read(p))
+    stage("prepare")(["--params", str(path), "--out", str(tmp_path / "prepared")])
+    assert reads == [str(path)]
+
+
+def test_params_naming_turns_a_field_error_into_the_key(tmp_path):
+    settings = params.load_file(write(tmp_path, lambda r: None))
+    with pytest.raises(ConfigError) as info, settings.naming("pixelcnn", PixelSampleRun):
+        raise InvalidValue("labels", "contains class 7, but the model knows 3 classes (0..2)")
+    assert str(info.value) == f"{settings.where}: pixelcnn.labels contains class 7, but the model knows 3 classes (0..2)"
+    with pytest.raises(ConfigError, match=r": prior\.cond_hidden must be >= 1, got 0$"), settings.naming("prior", CondNetConfig):
+        raise InvalidValue("hidden", "must be >= 1, got 0")  # a renamed key
+    with pytest.raises(InvalidValue, match="^channels must"), settings.naming("pixelcnn", PixelCNNConfig):
+        raise InvalidValue("channels", "must be >= 1, got 0")  # derived: not a key, passes unchanged
+    with pytest.raises(TypeError, match="field hidden is prior.hidden and prior.cond_hidden"), settings.naming("prior", PixelCNNConfig, CondNetConfig):
+        pass
+
+
+def test_params_field_keys_name_the_keys_of_a_types_fields():
+    keys = params.field_keys("prior", CondNetConfig)
+    assert keys == {"hidden": "prior.cond_hidden", "blocks": "prior.cond_blocks"}
+    assert params.field_keys("classifier", OptimConfig)["lr"] == "classifier.lr"
+
+
+def test_params_the_library_never_names_params_yaml():
+    """Only the params layer names the file and its keys: every sentence the library raises names a field."""
+    package = ROOT / "src" / "pixelcnn"
+    found = []
+    for path in package.rglob("*.py"):
+        if path.name == "params.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and "params.yaml" in ast.unparse(node):
+                found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not found, found

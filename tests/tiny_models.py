@@ -36,7 +36,7 @@ EVAL = {
 
 
 def write_blobs(root: Path, n_train: int = 40, n_test: int = 20) -> Path:
-    """A prepared data dir (pixelcnn.data.datasets's format) of SIZE×SIZE grey blobs, labels cycling over CLASSES."""
+    """A prepared data dir (pixelcnn.data.prepared format) of SIZE×SIZE grey blobs, labels cycling over CLASSES."""
     root.mkdir(parents=True)
     for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
         np.save(root / f"{split}_images.npy", blobs(n, seed, SIZE))

@@ -1,6 +1,6 @@
 """Autoregressive image generation: PixelCNN and VQ-VAE(-2) + PixelCNN prior.
 
-The public API (see ``pixelcnn.pipelines.api``), imported on first use so that
+The public API (see ``pixelcnn.pipelines``), imported on first use so that
 ``import pixelcnn`` stays cheap:
 
     import torch, pixelcnn
@@ -12,15 +12,19 @@ The public API (see ``pixelcnn.pipelines.api``), imported on first use so that
 from pixelcnn.errors import UserError
 
 __all__ = ["load", "Pipeline", "PixelCNNPipeline", "VQPriorPipeline", "Samples", "Progress", "UserError"]
-_API = {"load", "Pipeline", "PixelCNNPipeline", "VQPriorPipeline", "Samples", "Progress"}
+_API = {  # public name → the module of pixelcnn.pipelines that defines it
+    "load": "loading", "Pipeline": "base", "Samples": "base", "Progress": "base",
+    "PixelCNNPipeline": "pixel", "VQPriorPipeline": "vq",
+}
 
 
 def __getattr__(name: str):
     if name in _API:
-        from pixelcnn.pipelines import api
-        return getattr(api, name)
+        from importlib import import_module
+
+        return getattr(import_module(f"pixelcnn.pipelines.{_API[name]}"), name)
     raise AttributeError(f"module 'pixelcnn' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _API)
+    return sorted(set(globals()) | set(_API))

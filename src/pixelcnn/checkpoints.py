@@ -10,10 +10,13 @@ pickled callable is refused with one sentence and never executed.
 
 ``save(path, model)`` and ``load_model(path, ModelClass)`` are the one way
 in and out (a model class names its ``CHECKPOINT_KIND`` and rebuilds itself
-``from_config``). ``load_model`` checks the kind, that
+``from_config``, with ``configs.config_from_dict``). ``load_model`` checks the kind, that
 the config still fits this version of the code, that every weight is finite
 (a model trained into NaN is refused by name), and returns the model in eval
-mode on the requested device. The same atomic, byte-reproducible writer
+mode on the requested device. A caller that must see the kind first (the
+public API's ``load``) reads the file once with ``read_checkpoint`` and
+rebuilds the model from that payload with ``model_from_payload``, which runs
+the same checks. The same atomic, byte-reproducible writer
 saves the trainer's resumable states (``save_payload`` / ``read_payload``).
 """
 
@@ -23,11 +26,9 @@ import dataclasses
 import hashlib
 import io
 import pickle
-import types
-import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -51,38 +52,8 @@ STAGES: dict[str, str] = {
 
 
 def config_to_dict(config: Any) -> dict:
+    """A config dataclass as plain values; ``configs.config_from_dict`` rebuilds it."""
     return dataclasses.asdict(config)
-
-
-def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
-    """Rebuild a (possibly nested) frozen config dataclass from ``config_to_dict``'s output.
-
-    Fields missing from ``data`` take their defaults (checkpoints written
-    before an option existed); an unknown field raises ``TypeError``.
-    """
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
-    return cls(**{name: _value(hints[name], value) for name, value in data.items()})
-
-
-def _value(annotation: Any, value: Any) -> Any:
-    origin = get_origin(annotation)
-    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
-        return config_from_dict(annotation, value)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
-        for option in get_args(annotation):
-            if dataclasses.is_dataclass(option) and isinstance(value, Mapping):
-                return config_from_dict(option, value)
-        return value
-    if origin is tuple and isinstance(value, (list, tuple)):
-        inner = get_args(annotation)[0]
-        return tuple(_value(inner, v) for v in value)
-    return value
 
 
 # ----------------------------------------------------------------------------- files
@@ -135,19 +106,31 @@ def save_unused(path: str | Path, kind: str, reason: str) -> None:
     save_payload(path, {"format": FORMAT, "kind": kind, "unused": reason, "state_dict": {}})
 
 
-def kind_of(path: str | Path, fix: str) -> str:
-    """The kind of model a checkpoint holds ("pixelcnn", "prior", "vqvae", "classifier")."""
+def read_checkpoint(path: str | Path, fix: str) -> dict:
+    """A checkpoint's payload, read from disk once, of whatever kind; ``model_from_payload`` rebuilds its model."""
     payload = read_payload(path, "checkpoint", fix)
     if not isinstance(payload.get("kind"), str):
         raise CheckpointError(f"{path}: not a checkpoint of this project; {fix}")
-    return payload["kind"]
+    return payload
+
+
+def kind_of(path: str | Path, fix: str) -> str:
+    """The kind of model a checkpoint holds ("pixelcnn", "prior", "vqvae", "classifier")."""
+    return read_checkpoint(path, fix)["kind"]
 
 
 def load(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict:
     """The checked payload of a ``kind`` checkpoint (``format``, ``kind``, ``config``, ``state_dict``, ``extra``)."""
-    stage = STAGES[kind]
-    fix = f"pass the output of {stage}, or re-run it"
-    payload = read_payload(path, f"{kind} checkpoint", fix, map_location)
+    return check_payload(path, read_payload(path, f"{kind} checkpoint", _fix(kind), map_location), kind)
+
+
+def _fix(kind: str) -> str:
+    return f"pass the output of {STAGES[kind]}, or re-run it"
+
+
+def check_payload(path: str | Path, payload: dict, kind: str) -> dict:
+    """``payload`` (read from ``path``) if it is a usable ``kind`` checkpoint; else one sentence why not."""
+    stage, fix = STAGES[kind], _fix(kind)
     if "kind" not in payload or "state_dict" not in payload:
         raise CheckpointError(f"{path}: not a checkpoint of this project; {fix}")
     if payload["kind"] != kind:
@@ -178,7 +161,13 @@ def load_model(path: str | Path, cls: type[M], device: str | torch.device = "cpu
     ``cls`` is a model class with ``CHECKPOINT_KIND``, ``config`` and ``from_config``.
     """
     kind = cls.CHECKPOINT_KIND
-    payload = load(path, kind)
+    return model_from_payload(path, read_payload(path, f"{kind} checkpoint", _fix(kind)), cls, device)
+
+
+def model_from_payload(path: str | Path, payload: dict, cls: type[M], device: str | torch.device = "cpu") -> M:
+    """``load_model`` of a payload already read from ``path`` (``read_checkpoint``): checked, then rebuilt."""
+    kind = cls.CHECKPOINT_KIND
+    payload = check_payload(path, payload, kind)
     try:
         model = cls.from_config(payload["config"])
         model.load_state_dict(payload["state_dict"])

@@ -5,7 +5,7 @@
     pixelcnn score    --model models/prior.pt --vqvae models/vqvae.pt --data data/prepared
     pixelcnn info     --model models/pixelcnn.pt
 
-A thin shell over ``pixelcnn.pipelines.api``: arguments are parsed (and checked) before
+A thin shell over ``pixelcnn.pipelines``: arguments are parsed (and checked) before
 torch is imported, so ``--help`` and argument errors are instant. Bad input
 prints ``error: <one sentence>`` and exits 1.
 """
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from pixelcnn.configs import Sampler
 from pixelcnn.errors import InputError, UserError
 
 EPILOG = "Models come from `uv run dvc repro`: models/pixelcnn.pt, or models/prior.pt with models/vqvae.pt."
@@ -80,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--top-p", type=TOP_P, default=1.0, metavar="P", help="nucleus: keep the smallest set of mass >= p; 1 keeps all (default: 1)")
         p.add_argument("--seed", type=int, default=0, metavar="SEED", help="seed of the sampler's torch.Generator; same seed, same images (default: 0)")
         p.add_argument("--batch-size", type=POSITIVE_INT, default=64, metavar="B", help="images drawn at once (default: 64)")
+        p.add_argument("--sampler", choices=[s.value for s in Sampler], default=Sampler.CACHED.value,
+                       help=f"{', '.join(f'{s.value}: {s.description}' for s in Sampler)}; the same images either way "
+                            f"(default: {Sampler.CACHED.value})")
         p.add_argument("--nrow", type=POSITIVE_INT, metavar="N", help="images per row of the PNG grid")
         p.add_argument("--scale", type=POSITIVE_INT, metavar="S", help="enlarge the PNG by this factor (default: to 128-pixel tiles)")
 
@@ -144,11 +148,17 @@ def _check_png(path: str, flag: str = "--out") -> Path:
     return Path(path)
 
 
-def _knobs(args) -> dict:
+def _options(args):
+    """The sampling settings of --temperature, --top-k, --top-p (their ranges are checked while parsing)."""
+    from pixelcnn.configs import SamplingOptions
+
+    return SamplingOptions(args.temperature, args.top_k, args.top_p)
+
+
+def _generator(args):
     import torch
 
-    return dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, batch_size=args.batch_size,
-                generator=torch.Generator().manual_seed(args.seed))
+    return torch.Generator().manual_seed(args.seed)
 
 
 def _progress_bar(total_images: int, desc: str):
@@ -174,8 +184,9 @@ def _sample(args) -> None:
     _check_label_flag(args, pipe)
     bar, callback = _progress_bar(args.n, "sampling rows")
     with bar:
-        result = pipe.sample(args.n, labels=args.label, callback=callback,
-                             frames_every=args.every if args.gif else 0, **_knobs(args))
+        result = pipe.sample(args.n, labels=args.label, options=_options(args), sampler=args.sampler,
+                             generator=_generator(args), batch_size=args.batch_size, callback=callback,
+                             frames_every=args.every if args.gif else 0)
     nrow = args.nrow or max(1, math.ceil(math.sqrt(args.n)))
     save_grid(out, result.images, nrow=nrow, scale=args.scale)
     if args.npy:
@@ -198,7 +209,7 @@ def _read_images(args, pipe, split: str) -> tuple:
 
     _check_label_flag(args, pipe)
     if args.data:
-        from pixelcnn.data.datasets import load_split
+        from pixelcnn.data.prepared import load_split
 
         images, labels, _ = load_split(args.data, split)
         n = getattr(args, "n", None) or len(images)
@@ -208,7 +219,7 @@ def _read_images(args, pipe, split: str) -> tuple:
         return images, labels if pipe.num_classes else None
     from PIL import Image, UnidentifiedImageError
 
-    from pixelcnn.pipelines.api import as_images
+    from pixelcnn.pipelines.inputs import as_images
 
     pictures = []
     for name in args.image:
@@ -238,7 +249,8 @@ def _complete(args) -> None:
     bar, callback = _progress_bar(len(repeated), "completing rows")
     with bar:
         done = pipe.complete(repeated, args.rows, labels=None if labels is None else np.repeat(labels, args.samples),
-                             callback=callback, **_knobs(args))
+                             options=_options(args), sampler=args.sampler, generator=_generator(args),
+                             batch_size=args.batch_size, callback=callback)
     kept = images.copy()
     kept[:, :, args.rows :] = 0
     completions = done.images.reshape(len(images), args.samples, *images.shape[1:]).transpose(1, 0, 2, 3, 4)  # (S, N, C, H, W)
@@ -253,8 +265,8 @@ def _score(args) -> None:
     images, labels = _read_images(args, pipe, args.split)
     bits = pipe.score(images, labels, batch_size=args.batch_size)
     result = {"model": args.model, "images": len(images), "bits_per_dim": float(bits.mean())}
-    if hasattr(pipe, "bits_per_code"):
-        per_level = pipe.bits_per_code(images, labels, batch_size=args.batch_size)
+    per_level = pipe.bits_per_code(images, labels, batch_size=args.batch_size)  # empty without code grids
+    if per_level:
         result["bits_per_code"] = {name: float(v.mean()) for name, v in per_level.items()}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -267,18 +279,9 @@ def _score(args) -> None:
 
 def _info(args) -> None:
     pipe = _load(args)
-    modules = [pipe.model] if hasattr(pipe, "model") else [pipe.prior, pipe.vqvae]
-    c, h, w = pipe.image_shape
     print(f"{pipe.title} ({args.model}{' + ' + args.vqvae if args.vqvae else ''})")
-    print(f"  images:     {c}×{h}×{w}")
-    print(f"  classes:    {pipe.num_classes or 'unconditional'}")
-    if hasattr(pipe, "code_shapes"):
-        grids = ", ".join(f"{name} {gh}×{gw}" for name, (gh, gw) in pipe.code_shapes.items())
-        print(f"  code grids: {grids}, {pipe.vqvae.config.codebook_size} codes each")
-    else:
-        print(f"  values:     {pipe.config.levels} per channel")
-    print(f"  parameters: {sum(p.numel() for m in modules for p in m.parameters()):,}")
-    print(f"  device:     {pipe.device}")
+    for label, text in pipe.describe().items():
+        print(f"  {label + ':':<12}{text}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ whole params.yaml cheaply) with a comment on every default and a range check
 that names the field (``errors.require``). The library takes these types;
 ``pixelcnn.params`` builds them from params.yaml (``params.SECTIONS`` says
 which keys of which section fill which type) and names the key when a value
-is wrong. Model configs are also what checkpoints store to rebuild a model.
+is wrong. Model configs are also what checkpoints store to rebuild a model
+(``dataclasses.asdict`` in, ``config_from_dict`` out).
 
 Legend: C channels, H W pixels, K categories per channel (values or codes),
 F hidden features, S skip features.
@@ -13,12 +14,51 @@ F hidden features, S skip features.
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal, get_args, get_origin
 
 from pixelcnn.errors import require
 
 Device = Literal["auto", "cpu", "cuda"]  # auto: CUDA when present
+
+
+# ----------------------------------------------------------------------------- configs as data
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild a (possibly nested) frozen config dataclass from ``config_to_dict``'s output.
+
+    Fields missing from ``data`` take their defaults (checkpoints written
+    before an option existed); an unknown field raises ``TypeError``.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    return cls(**{name: _value(hints[name], value) for name, value in data.items()})
+
+
+def _value(annotation: Any, value: Any) -> Any:
+    origin = get_origin(annotation)
+    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+        return config_from_dict(annotation, value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        for option in get_args(annotation):
+            if dataclasses.is_dataclass(option) and isinstance(value, Mapping):
+                return config_from_dict(option, value)
+        return value
+    if origin is tuple and isinstance(value, (list, tuple)):
+        inner = get_args(annotation)[0]
+        return tuple(_value(inner, v) for v in value)
+    return value
 
 
 def _is_power_of_two(n: int) -> bool:
@@ -140,7 +180,7 @@ class PixelCNNConfig:
     attention_every: int = 0  # 0: no attention; n: a causal self-attention block after every n gated blocks (not after the last)
     attention_heads: int = 1  # heads of each attention block; divides hidden
     attention_dim: int = 16  # query and key features per head (values get hidden / attention_heads)
-    context: bool = False  # every block also reads a causal summary of the whole past (the mean of every row so far, and of the current row to the left): a receptive field of every earlier input at any depth
+    context: bool = False  # every block also reads the mean of every row so far and of the row to the left: every output sees every earlier input
     null_class: bool = False  # a learned "no class" label (index num_classes) for classifier-free guidance; needs num_classes > 0
 
     def __post_init__(self) -> None:
@@ -200,7 +240,7 @@ class ClassConditioning:
     """Whether a model is conditioned on the class label, and how often training hides it (classifier-free guidance)."""
 
     conditional: bool = True  # condition on the class label when the data has labels
-    cond_dropout: float = 0.0  # share of training labels replaced by a learned "no class" label, so the model can be guided (sampling guidance) or sampled without a label; 0 keeps every label
+    cond_dropout: float = 0.0  # share of training labels replaced by a learned "no class" label (for guidance); 0 keeps every label
 
     def __post_init__(self) -> None:
         require(0 <= self.cond_dropout < 1, "cond_dropout", f"must be in [0, 1) (0 keeps every label), got {self.cond_dropout}")
@@ -217,6 +257,31 @@ class ClassConditioning:
 # ----------------------------------------------------------------------------- sampling
 
 
+class Sampler(StrEnum):
+    """Which sampler draws the values; both give the same samples for the same generator.
+
+    The one declaration of the names: params.yaml's ``sampler`` keys, the API's
+    ``sampler=``, the sampling dispatcher, the CLI's ``--sampler`` and the demo
+    take these members (a plain string equal to a value works too).
+    """
+
+    description: str  # a few words for people, shown in error sentences and help texts
+
+    CACHED = "cached", "fast, exact"  # incremental: one cached step per value (the default)
+    NAIVE = "naive", "the slow reference"  # one full forward pass per value
+
+    def __new__(cls, value: str, description: str) -> Sampler:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    @classmethod
+    def choices(cls, described: bool = False) -> str:
+        """The values for a sentence: "'cached' or 'naive'" (each with its description if ``described``)."""
+        return " or ".join(f"{s.value!r} ({s.description})" if described else repr(s.value) for s in cls)
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     """How logits become a category at each step."""
@@ -224,7 +289,7 @@ class SamplingOptions:
     temperature: float = 1.0  # > 0; below 1 sharpens, above 1 flattens
     top_k: int = 0  # keep the k most likely categories; 0 keeps all
     top_p: float = 1.0  # keep the smallest set whose probability reaches p (nucleus); 1 keeps all
-    guidance: float = 1.0  # classifier-free guidance scale s: log p = uncond + s·(cond − uncond) at every step; 1 is plain conditional sampling, 0 ignores the label, > 1 pushes towards the class (needs a model trained with cond_dropout > 0)
+    guidance: float = 1.0  # classifier-free guidance s: uncond + s·(cond − uncond) of the log-probs; 1 plain, 0 no label, > 1 towards the class
 
     def __post_init__(self) -> None:
         require(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
@@ -248,7 +313,7 @@ class SampleRun:
 
     num_samples: int = 500  # images to draw (evaluate scores them)
     labels: tuple[int, ...] = ()  # classes to draw, cycled (e.g. [3, 7]); []: every class in turn
-    sampler: Literal["cached", "naive"] = "cached"  # cached is exact and much faster; naive is the reference
+    sampler: Sampler = Sampler.CACHED  # cached is exact and much faster; naive is the reference
     sample_batch_size: int = 100  # images sampled at once
     device: Device = "auto"  # auto: CUDA when present
 
@@ -257,6 +322,8 @@ class SampleRun:
         require(self.sample_batch_size >= 1, "sample_batch_size", f"must be >= 1, got {self.sample_batch_size}")
         require(all(v >= 0 for v in self.labels), "labels",
                 f"must be a list of class indices >= 0 ([] draws every class), got {list(self.labels)}")
+        require(self.sampler in tuple(Sampler), "sampler", f"must be {Sampler.choices()}, got {self.sampler!r}")
+        object.__setattr__(self, "sampler", Sampler(self.sampler))  # a plain string becomes its Sampler
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 Stages catch ``UserError`` at the top (``pixelcnn.runtime.stage_main``), print
 the sentence and exit 1; anything else is a bug and keeps its traceback.
 
-Library configs (frozen dataclasses) check their own values with ``require``,
-which raises ``InvalidValue`` naming the field: ``top_p must be in (0, 1], got 2``.
-The params layer turns it into the key a user edits:
+The library names fields and arguments, never params.yaml: config dataclasses
+check their own values with ``require``, and functions their arguments, raising
+``InvalidValue`` naming the field: ``top_p must be in (0, 1], got 2``. Only the
+params layer (``pixelcnn.params``: when it builds a config, and around the
+library calls of a stage, ``Params.naming``) turns it into the key a user edits:
 ``params.yaml: prior.top_p must be in (0, 1], got 2``.
 """
 
@@ -30,24 +32,32 @@ class TrainingError(UserError):
     """Training cannot go on (a non-finite loss); the sentence names the last good state."""
 
 
-class InvalidValue(ValueError):
-    """A config field holds a value out of its range: ``str()`` is ``"<field> <what is wrong>"``."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
-        self.field = field
-        self.problem = problem
-
-
-def require(condition: bool, field: str, problem: str) -> None:
-    """Raise ``InvalidValue(field, problem)`` unless ``condition``; ``problem`` reads after the name."""
-    if not condition:
-        raise InvalidValue(field, problem)
-
-
 class OutputError(UserError):
     """An output cannot be written: the disk is full, or a value has no faithful form in its format."""
 
 
 class InputError(UserError):
     """An argument of the Python API or the command line is out of range or of the wrong shape."""
+
+
+class InvalidValue(InputError, ValueError):
+    """A field or argument holds a value out of its range: ``str()`` is ``"<field> <problem>"``.
+
+    ``problem`` reads after the name (``"must be > 0, got -1"``, or ``": <path> is not ..."``).
+    A ``ValueError`` as well, for code that checks arguments the usual way.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(self.naming(field))
+
+    def naming(self, name: str) -> str:
+        """The sentence with ``name`` (a params key, say) in place of the field."""
+        return f"{name}{'' if self.problem.startswith(':') else ' '}{self.problem}"
+
+
+def require(condition: bool, field: str, problem: str) -> None:
+    """Raise ``InvalidValue(field, problem)`` unless ``condition``; ``problem`` reads after the name."""
+    if not condition:
+        raise InvalidValue(field, problem)

@@ -1,45 +1,58 @@
-"""Which of the package's source files a script runs: its imports, followed through the package.
+"""Which of the package's source files a script runs: its module-level imports, followed through the package.
 
-Read statically from the import statements (those inside functions
-included), so it is the same whatever the script's arguments. Two users:
-``tests/test_dvc_yaml.py`` checks that every stage lists exactly these files
-as deps in dvc.yaml, and the trainer folds their contents into the
-fingerprint a saved training state must match.
+Read statically from the import statements that run when a module is
+imported: those at the top level of a module, including inside top-level
+``if`` / ``try`` / ``with`` blocks and class bodies, but not inside functions
+(an import in a function runs only if that function does, so a module that
+needs it at every call imports it at the top). Imports under ``if
+TYPE_CHECKING:`` never run. So the answer is the same whatever the script's
+arguments, and a lazily imported module is a dep of a stage only if a module
+on the stage's path imports it at module level (``tests/test_imports.py``
+checks that every module a stage really runs is listed).
+
+Two users: ``tests/test_dvc_yaml.py`` checks that every stage lists exactly
+these files as deps in dvc.yaml, and the trainer folds their contents into
+the fingerprint a saved training state must match.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = "pixelcnn"
 
 
-def _never_run_by_stages(tree: ast.AST) -> set[ast.AST]:
-    """Nodes that a stage's run never executes.
-
-    Imports under ``if TYPE_CHECKING:`` (read by type checkers only), and those
-    in a module-level ``__getattr__`` (PEP 562: the package's public API,
-    loaded when ``pixelcnn.load`` & co. are first asked for; a stage that uses
-    the API imports ``pixelcnn.pipelines.api`` itself).
-    """
-    skipped: set[ast.AST] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            skipped.update(n for child in node.body for n in ast.walk(child))
-    for node in getattr(tree, "body", []):
-        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
-            skipped.update(ast.walk(node))
-    return skipped
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
-def _imported(tree: ast.AST) -> set[str]:
-    """Dotted names of modules that ``tree`` imports from the package (``pixelcnn.x``), when it runs."""
-    names: set[str] = set()
-    skipped = _never_run_by_stages(tree)
-    for node in ast.walk(tree):
-        if node in skipped:
+def _run_at_import(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements of ``body`` that run when it runs, nested blocks included, function bodies not."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             continue
+        if isinstance(node, ast.If):
+            yield from _run_at_import(node.orelse)
+            if not _is_type_checking(node):
+                yield from _run_at_import(node.body)
+        elif isinstance(node, ast.Try | ast.TryStar):
+            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                yield from _run_at_import(block)
+        elif isinstance(node, ast.With | ast.For | ast.While | ast.ClassDef):
+            yield from _run_at_import(node.body)
+            yield from _run_at_import(getattr(node, "orelse", []))
+
+
+def _imported(tree: ast.Module) -> set[str]:
+    """Dotted names of modules that ``tree`` imports from the package (``pixelcnn.x``) at module level."""
+    names: set[str] = set()
+    for node in _run_at_import(tree.body):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

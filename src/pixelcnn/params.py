@@ -9,21 +9,32 @@ says which types a section's keys build; a type's fields that come from the
 data or an upstream checkpoint (the channels, the number of classes, ...) are
 ``derived``: they are not keys, and the stage fills them in.
 
-Every load validates the *whole* file first: an unknown section or key, a
-missing key, a wrong type, a value out of range. So a typo anywhere stops
-``dvc repro`` at its first stage, before any work, with one sentence naming
-the key (``params.yaml: prior.temperature must be > 0, got -1``): the range
-checks raise ``errors.InvalidValue`` naming a field, and this layer names
-the key. A stage loads exactly the keys of the types it asks for;
-``tests/test_dvc_yaml.py`` checks that dvc.yaml lists exactly those.
+A stage reads its params once: ``load_file(path)`` reads and validates the
+*whole* file (an unknown section or key, a missing key, a wrong type, a value
+out of range), so a typo anywhere stops ``dvc repro`` at its first stage,
+before any work, with one sentence naming the key (``params.yaml:
+prior.temperature must be > 0, got -1``). The ``Params`` it returns hands out
+typed configs (``load``, ``load_partial``, ``seed``). A stage loads exactly
+the keys of the types it asks for; ``tests/test_dvc_yaml.py`` reads those
+calls from the script and checks that dvc.yaml lists exactly those keys.
+
+The library names fields, never keys: range checks and argument checks raise
+``errors.InvalidValue`` naming a field. This layer names the key: when it
+builds a config, and around the library calls of a stage
+(``Params.naming(section, *types)``: a field error raised inside becomes a
+``ConfigError`` naming the key of that field). ``field_keys`` gives the keys
+of a type's fields, for library sentences that advise a change of setting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 
@@ -105,13 +116,24 @@ def param_keys(section: str, cls: type) -> list[str]:
     return [f"{section}.{key}" for key in find_part(section, cls).keymap()]
 
 
+def field_keys(section: str, cls: type) -> dict[str, str]:
+    """Field of ``cls`` → its dotted key in ``section`` (``{"lr": "prior.lr", ...}``), for sentences that advise a setting."""
+    return {field: f"{section}.{key}" for key, field in find_part(section, cls).keymap().items()}
+
+
 # ----------------------------------------------------------------------------- types
+
+
+def _is_enum(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Enum)
 
 
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
     if origin is Literal:
         return " or ".join(repr(a) for a in get_args(annotation))
+    if _is_enum(annotation):
+        return " or ".join(repr(m.value) for m in annotation)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(annotation))
     if origin in (list, tuple):
@@ -125,6 +147,8 @@ def _matches(value: Any, annotation: Any) -> bool:
     origin = get_origin(annotation)
     if origin is Literal:
         return value in get_args(annotation) and type(value) in {type(a) for a in get_args(annotation)}
+    if _is_enum(annotation):  # params.yaml holds the plain value (a string)
+        return any(type(value) is type(m.value) and value == m.value for m in annotation)
     if origin in (typing.Union, types.UnionType):
         return any(_matches(value, a) for a in get_args(annotation))
     if origin in (list, tuple):
@@ -148,6 +172,8 @@ def _coerce(value: Any, annotation: Any) -> Any:
         return float(value)
     if get_origin(annotation) is tuple:
         return tuple(value)
+    if _is_enum(annotation):
+        return annotation(value)
     return value
 
 
@@ -179,7 +205,7 @@ def _construct(part: Part, section: str, kwargs: dict[str, Any], where: str) -> 
     except InvalidValue as exc:
         to_key = {field: key for key, field in part.keymap().items()}
         if exc.field in to_key:
-            raise ConfigError(f"{where}: {section}.{to_key[exc.field]} {exc.problem}") from None
+            raise ConfigError(f"{where}: {exc.naming(f'{section}.{to_key[exc.field]}')}") from None
         raise ConfigError(f"{where}: {section}: {exc}") from None
     except ValueError as exc:
         raise ConfigError(f"{where}: {section}: {exc}") from None
@@ -238,28 +264,73 @@ def validate(raw: dict[str, Any], where: str = "params.yaml") -> None:
             _construct(part, name, _kwargs(part, name, section, where), where)
 
 
-def _load(path: str | Path, section: str, cls: type) -> tuple[Part, dict[str, Any], str]:
+class Params:
+    """A params file read and validated once: typed configs of its sections, the seed, and the keys of fields.
+
+    Built by ``load_file``; ``where`` (the file's path) starts every sentence.
+    """
+
+    def __init__(self, raw: dict[str, Any], where: str) -> None:
+        self.raw, self.where = raw, where
+
+    def _kwargs(self, section: str, cls: type) -> tuple[Part, dict[str, Any]]:
+        part = find_part(section, cls)
+        return part, _kwargs(part, section, self.raw[section], self.where)
+
+    def load(self, section: str, cls: type[T]) -> T:
+        """``cls`` built from the keys of ``section``."""
+        part, kwargs = self._kwargs(section, cls)
+        if part.derived:
+            raise TypeError(f"{cls.__name__} has derived fields {part.derived}: use params.load_partial (Params.load_partial)")
+        return _construct(part, section, kwargs, self.where)
+
+    def load_partial(self, section: str, cls: type[T]) -> Partial[T]:
+        """The keys of ``section`` for ``cls``, to ``build`` with the derived fields."""
+        part, kwargs = self._kwargs(section, cls)
+        return Partial(part, section, kwargs, self.where)
+
+    @property
+    def seed(self) -> int:
+        """The top-level ``seed``."""
+        return int(self.raw["seed"])
+
+    @contextlib.contextmanager
+    def naming(self, section: str, *classes: type) -> Iterator[None]:
+        """Inside, a field error (``errors.InvalidValue``) about a field of ``classes`` becomes a ``ConfigError`` naming its key.
+
+        For library calls that check a config's values against the data or the
+        machine (a device, a class label, a weights file). Other errors pass unchanged.
+        """
+        keys: dict[str, str] = {}
+        for cls in classes:
+            for field, key in field_keys(section, cls).items():
+                if keys.setdefault(field, key) != key:
+                    raise TypeError(f"field {field} is {keys[field]} and {key}: name the one type it belongs to")
+        try:
+            yield
+        except InvalidValue as exc:
+            if exc.field not in keys:
+                raise
+            raise ConfigError(f"{self.where}: {exc.naming(keys[exc.field])}") from None
+
+
+def load_file(path: str | Path) -> Params:
+    """Read and validate the whole params file at ``path``, once."""
     raw = read_yaml(path)
     validate(raw, str(path))
-    part = find_part(section, cls)
-    return part, _kwargs(part, section, raw[section], str(path)), str(path)
+    return Params(raw, str(path))
 
 
 def load(path: str | Path, section: str, cls: type[T]) -> T:
-    """Validate the whole params file, then build ``cls`` from the keys of ``section``."""
-    part, kwargs, where = _load(path, section, cls)
-    if part.derived:
-        raise TypeError(f"{cls.__name__} has derived fields {part.derived}: use params.load_partial")
-    return _construct(part, section, kwargs, where)
+    """``load_file(path).load(section, cls)``: one config, for a one-off read (a stage reads its file once)."""
+    return load_file(path).load(section, cls)
 
 
 def load_partial(path: str | Path, section: str, cls: type[T]) -> Partial[T]:
-    """Validate the whole params file; the keys of ``section`` for ``cls``, to ``build`` with the derived fields."""
-    part, kwargs, where = _load(path, section, cls)
-    return Partial(part, section, kwargs, where)
+    """``load_file(path).load_partial(section, cls)``."""
+    return load_file(path).load_partial(section, cls)
 
 
 def load_seed(path: str | Path) -> int:
-    raw = read_yaml(path)
-    validate(raw, str(path))
-    return int(raw["seed"])
+    """``load_file(path).seed``."""
+    return load_file(path).seed

@@ -12,29 +12,25 @@ from typing import Literal
 import numpy as np
 import torch
 
-from pixelcnn.errors import ConfigError, InputError, UserError
+from pixelcnn.errors import InvalidValue, UserError
 
 Precision = Literal["fp32", "bf16"]
 
 
-def resolve_device(device: str | torch.device, key: str | None = None) -> torch.device:
+def resolve_device(device: str | torch.device, field: str = "device") -> torch.device:
     """``auto`` → CUDA when present, else CPU; anything else as torch names it ("cpu", "cuda", "cuda:1", a device).
 
-    ``key`` is the params.yaml key the value came from: errors then name it
-    (``ConfigError``); without it they speak of the ``device`` argument (``InputError``).
+    A device that cannot be had raises ``errors.InvalidValue`` naming ``field``
+    (the config field or argument the value came from).
     """
-
-    def error(problem: str) -> UserError:
-        return ConfigError(f"params.yaml: {key} {problem}") if key else InputError(f"device {problem}")
-
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise error(f"must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from None
+        raise InvalidValue(field, f"must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise error(f"is {str(device)!r} but no CUDA device is available; use 'auto' or 'cpu'")
+        raise InvalidValue(field, f"is {str(device)!r} but no CUDA device is available; use 'auto' or 'cpu'")
     return resolved
 
 

@@ -1,4 +1,4 @@
-"""Tests of pixelcnn.data.datasets and stages/prepare.py on tiny datasets written in their real on-disk formats.
+"""Tests of pixelcnn.data.datasets (the adapters) and stages/prepare.py on tiny datasets written in their real on-disk formats.
 
 Shape legend: N images, C channels, H W pixels.
 """
@@ -18,7 +18,8 @@ from PIL import Image
 
 from pixelcnn import params
 from pixelcnn.configs import DataConfig
-from pixelcnn.data.datasets import PreparedData, load_split, prepare, save_prepared, split_indices
+from pixelcnn.data.datasets import prepare
+from pixelcnn.data.prepared import load_split, split_indices
 from pixelcnn.errors import ConfigError, DataError
 
 from helpers import stage
@@ -338,62 +339,6 @@ def test_folder_missing_and_loose_images(tmp_path):
         prepare(DataConfig(name="folder", root=str(tmp_path)))
 
 
-# --------------------------------------------------------------------------- writing and reading back
-
-
-def _tiny() -> PreparedData:
-    rng = np.random.default_rng(0)
-    return PreparedData(
-        name="digits", class_names=["a", "b"],
-        train_images=rng.integers(0, 256, (5, 1, 4, 4), dtype=np.uint8), train_labels=np.array([0, 1, 0, 1, 1]),
-        test_images=rng.integers(0, 256, (2, 1, 4, 4), dtype=np.uint8), test_labels=np.array([1, 0]),
-    )
-
-
-def test_load_split_round_trip_memmap(tmp_path):
-    data = _tiny()
-    save_prepared(data, tmp_path / "prepared")
-    images, labels, meta = load_split(tmp_path / "prepared", "train")
-    assert isinstance(images, np.memmap) and not images.flags.writeable
-    np.testing.assert_array_equal(images, data.train_images)
-    assert labels.dtype == np.int64 and labels.tolist() == [0, 1, 0, 1, 1]
-    assert meta == {**data.meta(), "n_train": 5} and meta["train_class_counts"] == [2, 3]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared"]  # no temp dirs left
-
-
-def test_save_prepared_failure_keeps_previous_output(tmp_path, monkeypatch):
-    import pixelcnn.data.datasets
-
-    save_prepared(_tiny(), tmp_path / "prepared")
-    before = {p.name: p.read_bytes() for p in (tmp_path / "prepared").iterdir()}
-
-    def broken(path, obj):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(pixelcnn.data.datasets, "write_json", broken)
-    with pytest.raises(OSError):
-        save_prepared(_tiny(), tmp_path / "prepared")
-    assert {p.name: p.read_bytes() for p in (tmp_path / "prepared").iterdir()} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared"]
-
-
-def test_load_split_missing_and_malformed(tmp_path):
-    out = tmp_path / "prepared"
-    with pytest.raises(DataError) as err:
-        load_split(out, "train")
-    assert str(err.value) == f"{out}/train_images.npy not found; run `uv run dvc repro prepare`"
-    save_prepared(_tiny(), out)
-    np.save(out / "test_images.npy", np.zeros((2, 1, 4, 4), np.float32))
-    with pytest.raises(DataError, match=r"test_images\.npy: expected uint8 \(N, C, H, W\), got float32"):
-        load_split(out, "test")
-    np.save(out / "train_labels.npy", np.zeros(4, np.int64))
-    with pytest.raises(DataError, match=r"train_labels\.npy: has 4 labels for 5 images"):
-        load_split(out, "train")
-    (out / "train_labels.npy").write_bytes(b"garbage")
-    with pytest.raises(DataError, match=r"train_labels\.npy: not a readable \.npy file"):
-        load_split(out, "train")
-
-
 # --------------------------------------------------------------------------- params and the stage
 
 
@@ -422,8 +367,8 @@ def test_params_yaml_spells_out_the_defaults():
 def test_stage_prepare_writes_loadable_dir(tmp_path):
     path = _params_file(tmp_path, "  image_size: 8\n  max_train: 40\n  max_test: 10\n")
     stage("prepare")(["--params", str(path), "--out", str(tmp_path / "prepared")])
-    images, labels, meta = load_split(tmp_path / "prepared", "test")
-    assert images.shape == (10, 1, 8, 8) and meta["n_train"] == 40 and meta["num_classes"] == 10
+    test = load_split(tmp_path / "prepared", "test")
+    assert test.images.shape == (10, 1, 8, 8) and test.meta.n_train == 40 and test.meta.num_classes == 10
 
 
 def test_stage_prepare_error_is_one_line(tmp_path, monkeypatch, capsys):
@@ -481,33 +426,3 @@ def test_folder_float_images_are_refused(tmp_path):
     with pytest.raises(DataError) as err:
         prepare(DataConfig(name="folder", root=str(tmp_path), image_size=12))
     assert str(err.value) == f"{tmp_path / '2.tif'}: floating-point pixels (mode F) have no fixed range; convert it to an 8- or 16-bit image"
-
-
-# --------------------------------------------------------------------------- corrupt .npy files
-
-
-def _object_array(path: Path) -> None:
-    np.save(path, np.array([0, "one", None], dtype=object), allow_pickle=True)
-
-
-def _truncated(path: Path) -> None:
-    np.save(path, np.zeros(100, np.int64))
-    path.write_bytes(path.read_bytes()[:200])  # header intact, 72 of 800 data bytes
-
-
-@pytest.mark.parametrize("name, damage, reason", [
-    ("train_labels.npy", _object_array, "holds pickled Python objects, not numbers"),
-    ("train_images.npy", _object_array, "holds pickled Python objects, not numbers"),  # the memory-mapped one
-    ("train_labels.npy", lambda p: p.write_bytes(pickle.dumps([0, 1])), "no valid .npy header"),
-    ("train_labels.npy", lambda p: p.write_bytes(b""), "empty file"),
-    ("train_labels.npy", lambda p: p.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr"), "no valid .npy header"),
-    ("train_labels.npy", _truncated, "truncated: 72 of the 800 data bytes its header declares"),
-    ("train_images.npy", _truncated, "truncated: 72 of the 800 data bytes its header declares"),
-])
-def test_load_split_corrupt_npy_is_our_sentence_without_numpy_advice(tmp_path, name, damage, reason):
-    out = tmp_path / "prepared"
-    save_prepared(_tiny(), out)
-    damage(out / name)
-    with pytest.raises(DataError) as err:
-        load_split(out, "train")
-    assert str(err.value) == f"{out / name}: not a readable .npy file ({reason}); run `uv run dvc repro prepare`"

@@ -66,6 +66,17 @@ def test_demo_seed_and_class_change_the_samples(app):
     assert app.sidebar.selectbox(key="class").options == ["every class in turn", *map(str, range(CLASSES))]
 
 
+def test_demo_sampler_choice_keeps_the_images(app):
+    from pixelcnn.configs import Sampler
+
+    app.sidebar.slider(key="count").set_value(2).run()
+    cached = shown(app, SAMPLE)
+    assert app.sidebar.selectbox(key="sampler").options == [s.value for s in Sampler]
+    app.sidebar.selectbox(key="sampler").set_value("naive").run()
+    assert not app.exception
+    assert shown(app, SAMPLE) == cached  # the naive sampler draws the same images
+
+
 def test_demo_switches_generator(app):
     pixel = shown(app, SAMPLE)
     app.sidebar.radio(key="generator").set_value(PRIOR).run()

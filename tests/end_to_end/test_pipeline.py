@@ -1,5 +1,5 @@
-"""The whole DAG with real DVC on tiny params: repro, status after a knob edit, exp run, metrics diff,
-a queued experiment that runs its own code, and a DVC remote that restores models in a fresh clone."""
+"""The whole DAG with real DVC on tiny params: repro, status after a knob edit or a code edit, exp run, metrics
+diff, a queued experiment that runs its own code, and a DVC remote that restores models in a fresh clone."""
 
 from __future__ import annotations
 
@@ -78,6 +78,20 @@ def test_pipeline_sampling_knob_touches_no_training_stage(repo):
         assert set(status) == {"sample_pixelcnn"}, status
     finally:
         run(["git", "checkout", "--", "params.yaml"], repo)
+
+
+def test_pipeline_editing_the_vqvae_reruns_the_vq_stages_but_not_pixel_sampling(repo):
+    """Stage deps are module-level imports: the pixel sampler's path (the public API) imports no VQ model."""
+    vqvae = repo / "src" / "pixelcnn" / "models" / "vqvae.py"
+    original = vqvae.read_text()
+    vqvae.write_text(original + "\n# an edit of the VQ-VAE's file\n")
+    try:
+        would_run = ran_stages(run(["dvc", "repro", "--dry"], repo))
+    finally:
+        vqvae.write_text(original)
+    assert {"train_vqvae", "extract_codes", "train_prior", "sample_prior"} <= would_run, would_run
+    assert not would_run & {"prepare", "train_pixelcnn", "sample_pixelcnn", "train_classifier"}, would_run
+    assert "up to date" in run(["dvc", "status"], repo)
 
 
 def test_pipeline_adding_raw_data_reruns_prepare(repo):

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn import checkpoints
+from pixelcnn import checkpoints, params
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data.datasets import PreparedData, save_prepared
-from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
+from pixelcnn.data.prepared import PreparedData, save_prepared
+from pixelcnn.errors import CheckpointError, ConfigError, DataError, InvalidValue, UserError
 from pixelcnn.evaluation import metrics as evaluation
 from pixelcnn.evaluation.metrics import FeatureSpace
 from pixelcnn.models.classifier import Classifier, ClassifierConfig
@@ -27,6 +27,11 @@ from helpers import default_params, stage, write_params
 
 REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
+def as_the_stage():
+    """What stages/evaluate.py wraps its library calls in: a field error names the params key."""
+    return params.Params({}, "params.yaml").naming("evaluate", Features, EvaluateConfig)
+
+
 TINY = EvaluateConfig(num_samples=400, kid_subset_size=50, kid_subsets=10, lpips_pairs=20, batch_size=200, device="cpu")
 INCEPTION, CLASSIFIER = Features("inception"), Features("classifier")
 METRICS = ["fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "lpips_alex_diversity"]
@@ -133,15 +138,17 @@ def test_classifier_extractor_is_registered_with_both_features(tmp_path):
 
 def test_prc_neighborhood_must_be_below_the_set_size(tmp_path):
     space = random_classifier(tmp_path / "c.pt")
-    with pytest.raises(ConfigError, match=r"evaluate.prc_neighborhood \(3\) must be below the smallest set's size \(3 images\)"):
+    with pytest.raises(InvalidValue, match=r"^prc_neighborhood \(3\) must be below the smallest set's size \(3 images\)"):
+        evaluation.fidelity_metrics(blobs(3, 0), blobs(10, 1), space, TINY, CPU, rng_seed=0)  # the library names the field
+    with pytest.raises(ConfigError, match=r"^params.yaml: evaluate.prc_neighborhood \(3\) must be below the smallest set's size"), as_the_stage():
         evaluation.fidelity_metrics(blobs(3, 0), blobs(10, 1), space, TINY, CPU, rng_seed=0)
 
 
 def test_inception_weights_missing_file_is_one_sentence(tmp_path):
     cfg = EvaluateConfig(inception_weights=str(tmp_path / "nope.pth"))
     sentence = (r"^params.yaml: evaluate.inception_weights is '.*nope.pth', which does not exist; "
-                r"put weights-inception-2015-12-05-6726825d.pth there or set evaluate.inception_weights to \"\" \(the torch hub cache\)$")
-    with pytest.raises(ConfigError, match=sentence):
+                r"put weights-inception-2015-12-05-6726825d.pth there or set it to \"\" \(the torch hub cache\)$")
+    with pytest.raises(ConfigError, match=sentence), as_the_stage():
         evaluation.resolve_feature_space(INCEPTION, cfg, None, blobs(4, 0), np.zeros(4, np.int64))
 
 
@@ -184,7 +191,7 @@ def test_lpips_with_a_local_trunk_file_is_computed(tmp_path):
     g = torch.Generator().manual_seed(0)
     assert evaluation.lpips_diversity(same, model, 10, 4, CPU, g) == 0.0
     assert evaluation.lpips_diversity(blobs(6, 0, size=16), model, 10, 4, CPU, g) > 0.0
-    with pytest.raises(ConfigError, match="is not torchvision's AlexNet state dict"):
+    with pytest.raises(ConfigError, match="lpips_trunk_weights: .* is not torchvision's AlexNet state dict"), as_the_stage():
         torch.save({"x": torch.zeros(1)}, tmp_path / "bad.pth")
         evaluation._lpips_model(tmp_path / "bad.pth", CPU)
 
@@ -301,7 +308,7 @@ def test_inception_weights_corrupt_configured_file_is_one_sentence(tmp_path, dam
     path = tmp_path / "inception.pth"
     damage(path)
     cfg = EvaluateConfig(inception_weights=str(path))
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError) as err, as_the_stage():
         evaluation.resolve_feature_space(INCEPTION, cfg, None, blobs(4, 0), np.zeros(4, np.int64))
     message = str(err.value)
     assert message.startswith(f"params.yaml: evaluate.inception_weights: {path} is not torch-fidelity's Inception-v3 state dict (")
@@ -325,11 +332,14 @@ def test_inception_weights_corrupt_hub_cache_file_is_one_sentence(tmp_path, dama
 def test_lpips_trunk_corrupt_file_is_one_sentence(tmp_path, damage):
     path = tmp_path / "alexnet.pth"
     damage(path)
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(InvalidValue) as err:
+        evaluation.resolve_lpips_trunk(EvaluateConfig(lpips_trunk_weights=str(path)))
+    assert str(err.value).startswith(f"lpips_trunk_weights: {path} is not")  # the library names the field
+    with pytest.raises(ConfigError) as err, as_the_stage():
         evaluation.resolve_lpips_trunk(EvaluateConfig(lpips_trunk_weights=str(path)))
     message = str(err.value)
     assert message.startswith(f"params.yaml: evaluate.lpips_trunk_weights: {path} is not torchvision's AlexNet state dict (")
-    assert message.endswith(f"); download {evaluation.ALEXNET_URL} to that path again, or set evaluate.lpips_trunk_weights to \"\" (the torch hub cache)")
+    assert message.endswith(f"); download {evaluation.ALEXNET_URL} to that path again, or set lpips_trunk_weights to \"\" (the torch hub cache)")
     cached = tmp_path / "torch_home" / "hub" / "checkpoints" / evaluation.ALEXNET_FILE
     cached.parent.mkdir(parents=True)
     damage(cached)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pixelcnn import checkpoints
-from pixelcnn.data.datasets import PreparedData, save_prepared
+from pixelcnn.data.prepared import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.models.classifier import Classifier, ClassifierConfig, accuracy
 

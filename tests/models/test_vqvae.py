@@ -19,9 +19,10 @@ from PIL import Image
 from pixelcnn import checkpoints, params
 from pixelcnn.configs import VQVAEConfig
 from pixelcnn.data.codes import extract_codes, load_codes
+from pixelcnn.data.pixels import to_float
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.evaluation.images import save_grid
-from pixelcnn.models.vqvae import VQVAE, Quantizer, to_float
+from pixelcnn.models.vqvae import VQVAE, Quantizer
 
 from helpers import TINY_VQVAE, blobs, outputs, stage, train_args, write_params, write_prepared
 
@@ -204,13 +205,13 @@ def test_stages_train_then_extract_codes_that_decode_to_reconstructions(tmp_path
     model = checkpoints.load_model(out["out"], VQVAE)
     for split, n in (("train", 40), ("test", 12)):
         codes, labels, meta = load_codes(codes_dir, split, model)
-        assert list(codes) == names and meta["level_names"] == names
+        assert list(codes) == names and list(meta.level_names) == names
         assert all(a.dtype == np.int16 and a.shape == (n, *s) for a, s in zip(codes.values(), model.code_shapes))
         assert np.array_equal(labels, np.arange(n) % 3)
         x = to_float(np.load(tmp_path / "prepared" / f"{split}_images.npy"))
         decoded = model.decode_codes([torch.from_numpy(a[:].astype(np.int64)) for a in codes.values()])
         assert torch.equal(decoded, model(x).recon)
-    assert meta["vqvae_fingerprint"] == model.fingerprint() and meta["codebook_size"] == 8 and meta["num_classes"] == 3
+    assert meta.vqvae_fingerprint == model.fingerprint() and meta.codebook_size == 8 and meta.num_classes == 3
     assert sorted(p.name for p in Path(codes_dir).iterdir()) == sorted(
         ["meta.json", "train_labels.npy", "test_labels.npy"] + [f"{s}_{n}.npy" for s in ("train", "test") for n in names]
     )

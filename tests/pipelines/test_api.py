@@ -1,4 +1,4 @@
-"""The public Python API (pixelcnn.pipelines.api) on a tiny trained run: it equals the library underneath.
+"""The public Python API (pixelcnn.pipelines) on a tiny trained run: it equals the library underneath.
 
 Same generator → same images as the low-level samplers and the stages'
 ``draw_samples``; completion keeps the given rows; scores equal the models'
@@ -19,11 +19,13 @@ import torch
 from PIL import Image
 
 import pixelcnn
-from pixelcnn.configs import SamplingOptions
+from pixelcnn.configs import Sampler, SamplingOptions
 from pixelcnn.data.pixels import dequantise, quantise
 from pixelcnn.errors import CheckpointError, InputError, UserError
 from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
-from pixelcnn.pipelines.api import PixelCNNPipeline, VQPriorPipeline
+from pixelcnn.pipelines.pixel import PixelCNNPipeline
+from pixelcnn.pipelines.vq import VQPriorPipeline
+from pixelcnn.runtime import resolve_device
 from pixelcnn.sampling.naive import class_labels, sample
 
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
@@ -89,7 +91,7 @@ def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):
     assert pixel.num_classes == vq.num_classes == CLASSES
     assert vq.code_shapes == {"top": (SIZE // 4, SIZE // 4), "bottom": (SIZE // 2, SIZE // 2)}
     assert pixel.device == vq.device == torch.device("cpu")
-    assert pixelcnn.pipelines.api.resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -97,7 +99,7 @@ def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):
 
 def test_pixel_sample_equals_the_low_level_sampler_batch_by_batch(pixel):
     out = pixel.sample(5, labels=[1, 7], temperature=0.8, top_k=50, top_p=0.9, generator=gen(), batch_size=2)
-    g, labels, expected = gen(), class_labels(5, CLASSES, [1, 7], "labels"), []
+    g, labels, expected = gen(), class_labels(5, CLASSES, [1, 7]), []
     for start in range(0, 5, 2):
         x = sample(pixel.model, min(2, 5 - start), options=SamplingOptions(0.8, 50, 0.9),
                    labels=labels[start : start + 2], generator=g)
@@ -310,3 +312,144 @@ def test_cuda_pipeline_samples_with_a_cpu_generator(tiny_run):
     a, b = (pipe(4, labels=2, generator=gen()).images for _ in range(2))
     assert np.array_equal(a, b) and a.dtype == np.uint8
     assert math.isfinite(pipe.score(a, 2).mean())
+
+
+# ----------------------------------------------------------------------------- typed boundaries
+
+
+def count_reads(monkeypatch) -> list[str]:
+    """The files torch.load reads from now on (every checkpoint read goes through it)."""
+    reads: list[str] = []
+    real = torch.load
+
+    def counting(f, *args, **kwargs):
+        reads.append(Path(f).name)
+        return real(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting)
+    return reads
+
+
+def test_load_reads_each_checkpoint_file_once(tiny_run, monkeypatch):
+    models = tiny_run / "models"
+    reads = count_reads(monkeypatch)
+    pixelcnn.load(models / "pixelcnn.pt", device="cpu")
+    assert reads == ["pixelcnn.pt"]
+    reads.clear()
+    pixelcnn.load(models / "prior.pt", vqvae=models / "vqvae.pt", device="cpu")
+    assert reads == ["prior.pt", "vqvae.pt"]
+    reads.clear()
+    PixelCNNPipeline.from_checkpoint(models / "pixelcnn.pt", device="cpu")
+    VQPriorPipeline.from_checkpoints(models / "prior.pt", models / "vqvae.pt", device="cpu")
+    assert reads == ["pixelcnn.pt", "prior.pt", "vqvae.pt"]
+
+
+def test_sampling_settings_reach_the_sampler_as_given(pixel, vq, monkeypatch):
+    """options, sampler and generator arrive at the sampler as the same objects, for every grid and batch."""
+    import pixelcnn.pipelines.pixel
+    import pixelcnn.pipelines.vq
+
+    seen = []
+
+    def spy(real):
+        def sample(model, n, *, options, sampler, generator, **inputs):
+            seen.append((options, sampler, generator))
+            return real(model, n, options=options, sampler=sampler, generator=generator, **inputs)
+        return sample
+
+    for module in (pixelcnn.pipelines.pixel, pixelcnn.pipelines.vq):
+        monkeypatch.setattr(module, "sample", spy(module.sample))
+    options, g = SamplingOptions(0.9, 3, 0.8), gen()
+    pixel(3, options=options, sampler="naive", generator=g, batch_size=2)
+    vq.complete(np.zeros((2, 1, SIZE, SIZE), np.uint8), 4, labels=1, options=options, generator=g)
+    assert len(seen) == 2 + 2  # two pixel batches; the VQ batch's two levels
+    assert all(o is options and s is Sampler(s) and q is g for o, s, q in seen)
+    assert [s for _, s, _ in seen] == [Sampler.NAIVE] * 2 + [Sampler.CACHED] * 2
+
+
+def test_options_equal_the_keywords_and_exclude_them(pixel):
+    by_keywords = pixel(3, labels=2, temperature=0.8, top_k=5, top_p=0.9, generator=gen())
+    by_options = pixel(3, labels=2, options=SamplingOptions(0.8, 5, 0.9), generator=gen(), sampler=Sampler.CACHED)
+    assert np.array_equal(by_keywords.images, by_options.images)
+    with pytest.raises(InputError, match=r"^pass the sampling settings either as options= or as temperature=, top_k=, top_p=, not both$"):
+        pixel(2, options=SamplingOptions(0.8), temperature=0.8)
+    with pytest.raises(InputError, match=r"^options must be a pixelcnn\.configs\.SamplingOptions or None, got dict$"):
+        pixel(2, options={"temperature": 0.8})
+
+
+def test_sampler_names_come_from_the_enum(pixel, capsys):
+    """The API's sentence and the CLI's choices list exactly the Sampler members."""
+    from pixelcnn.cli import build_parser
+
+    assert [s.value for s in Sampler] == ["cached", "naive"]
+    with pytest.raises(InputError) as info:
+        pixel(1, sampler="fast")
+    assert str(info.value) == "sampler must be 'cached' (fast, exact) or 'naive' (the slow reference), got 'fast'"
+    argv = ["sample", "--model", "m.pt", "--out", "s.png", "--sampler"]
+    assert build_parser().parse_args([*argv, "naive"]).sampler == Sampler.NAIVE
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "fast"])
+    assert "invalid choice: 'fast' (choose from 'cached', 'naive')" in capsys.readouterr().err
+
+
+def test_pairing_is_checked_once_with_one_sentence(tiny_run, tmp_path, monkeypatch):
+    """A prior with another autoencoder: the same sentence from load() (naming the files) and the constructor (in words)."""
+    from pixelcnn import checkpoints
+    from pixelcnn.models import prior as prior_module
+    from pixelcnn.models.prior import CodePrior
+    from pixelcnn.models.vqvae import VQVAE
+
+    models = tiny_run / "models"
+    torch.manual_seed(1)
+    other = VQVAE(checkpoints.load_model(models / "vqvae.pt", VQVAE).config)
+    checkpoints.save(tmp_path / "other.pt", other, fingerprint=other.fingerprint())
+    prior = checkpoints.load_model(models / "prior.pt", CodePrior)
+    calls = []
+    real = prior_module.check_pairing
+    monkeypatch.setattr("pixelcnn.pipelines.vq.check_pairing", lambda *a: calls.append(a) or real(*a))
+    template = r"{} was trained on codes of autoencoder \w+, but {} is autoencoder \w+; pass the VQ-VAE it was trained with, or re-run extract_codes and train_prior for this autoencoder$"
+    with pytest.raises(CheckpointError, match=template.format(r".*prior\.pt", r".*other\.pt")):
+        pixelcnn.load(models / "prior.pt", vqvae=tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match=template.format("^the prior", "the VQ-VAE")):
+        VQPriorPipeline(prior, other)
+    assert len(calls) == 2  # once per pipeline built
+
+
+@pytest.mark.parametrize("which", ["pixel", "vq"])
+def test_every_pipeline_implements_the_whole_interface(which, pixel, vq, test_split):
+    """What the CLI and the demo ask of a pipeline (no isinstance): each member answers, with the model's numbers."""
+    pipe = {"pixel": pixel, "vq": vq}[which]
+    images, labels = test_split[0][:3], test_split[1][:3]
+    info = pipe.describe()
+    assert list(info)[:2] == ["images", "classes"] and list(info)[-2:] == ["parameters", "device"]
+    assert info["images"] == f"1×{SIZE}×{SIZE}" and info["classes"] == str(CLASSES)
+    per_level = pipe.bits_per_code(images, labels)
+    if which == "pixel":
+        assert pipe.code_shapes == {} and per_level == {} and pipe.values_per_step == pixel.config.levels
+        assert info["values"] == f"{pixel.config.levels} per channel"
+        assert pipe.num_parameters == sum(p.numel() for p in pixel.model.parameters())
+    else:
+        assert list(per_level) == list(pipe.code_shapes) == ["top", "bottom"]
+        assert pipe.values_per_step == vq.vqvae.config.codebook_size
+        assert info["code grids"] == f"top {SIZE // 4}×{SIZE // 4}, bottom {SIZE // 2}×{SIZE // 2}, {pipe.values_per_step} codes each"
+        assert pipe.num_parameters == sum(p.numel() for m in (vq.prior, vq.vqvae) for p in m.parameters())
+
+
+def test_code_prior_samples_each_level_given_the_grids_above(vq):
+    """CodePrior.sample hands each level its conditioning from the grid drawn above; nll scores with the same maps."""
+    asked = []
+
+    def draw_grid(name, model, labels, cond):
+        asked.append((name, labels, cond))
+        h, w = vq.code_shapes[name]
+        return torch.full((2, 1, h, w), len(asked), dtype=torch.long)
+
+    labels = torch.tensor([3, 4])
+    grids = vq.prior.sample(labels, draw_grid)
+    assert [g.shape for g in grids] == [(2, SIZE // 4, SIZE // 4), (2, SIZE // 2, SIZE // 2)]
+    assert [name for name, _, _ in asked] == ["top", "bottom"] and asked[0][2] is None
+    with torch.no_grad():
+        assert torch.equal(asked[1][2], vq.prior.levels["bottom"].condition(grids[0]))
+        nats = vq.prior.nll(grids, labels)
+        bits = vq.prior.levels["bottom"].bits_per_code(grids[1], labels, grids[0])
+    assert torch.allclose(nats["bottom"] / ((SIZE // 2) ** 2 * math.log(2)), bits)

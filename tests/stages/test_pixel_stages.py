@@ -113,3 +113,17 @@ def test_sample_pixelcnn_refuses_a_checkpoint_of_another_kind(tmp_path):
     checkpoints.save(tmp_path / "classifier.pt", Classifier(ClassifierConfig()))
     with pytest.raises(CheckpointError, match=r"is a 'classifier' checkpoint, expected a 'pixelcnn' checkpoint"):
         checkpoints.load_model(tmp_path / "classifier.pt", PixelCNN)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"levels": 300}, r"pixelcnn\.levels must be in \[2, 256\] for 8-bit pixels, got 300"),
+    pytest.param({"device": "cuda"}, r"pixelcnn\.device is 'cuda' but no CUDA device is available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is there")),
+])
+def test_train_pixelcnn_field_errors_of_the_library_name_the_params_key(tmp_path, section, message):
+    data = write_prepared(tmp_path / "prepared")
+    p = write_params(tmp_path / "params.yaml", pixelcnn={**TINY, **section})
+    trained = outputs(tmp_path / "train", "pixelcnn")
+    with pytest.raises(ConfigError, match=f"^{p}: {message}"):
+        stage("train_pixelcnn")(train_args("train_pixelcnn", p, data, trained))
+    assert not Path(trained["out"]).exists()

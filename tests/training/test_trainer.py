@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn import checkpoints
+from pixelcnn import checkpoints, params
 from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
-from pixelcnn.errors import TrainingError
+from pixelcnn.errors import ConfigError, InvalidValue, TrainingError
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.training.objectives.pixel import PixelObjective
 from pixelcnn.training.trainer import Trainer, learning_rate
@@ -157,7 +157,7 @@ def pixel_trainer(tmp: Path, data: Path, optim: OptimConfig, fingerprint: str = 
     config = PixelCNNConfig(channels=1, levels=256, height=8, width=8, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
     return Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(checkpoint_every=2, workers=workers), seed=seed,
                    device=torch.device("cpu"), ctx=Context(), state_path=tmp / "state.pt", fingerprint=fingerprint,
-                   desc="test", section="pixelcnn")
+                   desc="test", keys=params.field_keys("pixelcnn", OptimConfig))
 
 
 OPTIM = OptimConfig(epochs=2, batch_size=8, lr=3e-3, precision="fp32", device="cpu")
@@ -307,3 +307,18 @@ def test_sampler_rows_of_every_epoch_each_once_and_shards_concatenate(tmp_path):
         assert a.rows + b.rows == whole and a.offset == 0 and b.offset == len(a.rows) and a.total == len(whole)
     assert [key.rows for key in EpochBatches(rows, 4, seed=1, epoch=3, start=2)] == one[2:]
     assert [key.rows for key in EpochBatches(rows, 4, seed=1, epoch=4)] != one
+
+
+def test_trainer_names_the_processes_field_and_the_stage_names_its_key(tmp_path):
+    data = write_prepared(tmp_path / "prepared")  # 12 test rows
+    config = PixelCNNConfig(channels=1, levels=256, height=8, width=8, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
+
+    def trainer() -> Trainer:
+        return Trainer(PixelObjective(PixelCNN(config)), data, OPTIM, RunConfig(), seed=0, device=torch.device("cpu"),
+                       ctx=Context(rank=0, world=13), state_path=tmp_path / "state.pt", fingerprint="f", desc="test")
+
+    with pytest.raises(InvalidValue, match=r"^processes is 13, more than the rows of a validation or test split"):
+        trainer()
+    settings = params.load_file(write_params(tmp_path / "params.yaml"))
+    with pytest.raises(ConfigError, match=rf"^{tmp_path / 'params.yaml'}: train\.processes is 13, more than"), settings.naming("train", RunConfig):
+        trainer()

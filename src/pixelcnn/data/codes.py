@@ -6,67 +6,74 @@ Legend: N images, C channels, H W pixels, K codebook size, h w a level's code gr
 per split and level, ``{split}_{level}.npy`` int16 (N, h, w) in [0, K),
 streamed batch by batch through small memory maps (resident memory stays
 flat however large N: ``benchmarks/extract_memory.py``), ``{split}_labels.npy``
-int64 (N,) and ``meta.json`` (levels, grid shapes, K, number of classes, the
-autoencoder's fingerprint), and moves the folder into place only when
-complete. ``load_codes`` reads them back, checking shapes, the pairing with
-an autoencoder and that every code lies in [0, K).
+int64 (N,) and ``meta.json`` (the ``CodesMeta``: levels, grid shapes, K,
+number of classes and their names, the autoencoder's fingerprint, split
+sizes), and moves the folder into place only when complete.
+``read_codes_meta`` reads the meta; ``load_codes`` reads one split back as a
+``CodeSplit``, checking shapes, the pairing with an autoencoder and (unless
+told not to) that every code lies in [0, K).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import mmap
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from pixelcnn.atomic import atomic_dir, write_json
+from pixelcnn.checkpoints import fingerprint
+from pixelcnn.data.npy import NpyWriter, load_npy, read_rows
+from pixelcnn.data.pixels import to_float
+from pixelcnn.data.prepared import SPLITS, PreparedMeta, meta_from_json, meta_to_json, read_json
 from pixelcnn.errors import CheckpointError, DataError
-from pixelcnn.models.vqvae import VQVAE, to_float
+from pixelcnn.models.vqvae import VQVAE
 
 CODES_DTYPE = np.int16  # codes on disk; hence K <= 32768
 SCAN_ROWS = 4096  # code grids checked per read when validating a file
+FIX = "re-run extract_codes"
 
 
-def read_rows(array: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """A copy of ``array[start:stop]``.
+@dataclass(frozen=True)
+class CodesMeta:
+    """What a codes dir's ``meta.json`` says: the grids, the codebook, the classes, the autoencoder, the split sizes."""
 
-    A memory-mapped ``.npy`` (as ``np.load(..., mmap_mode="r")`` gives) is read
-    through a fresh mapping of just these rows, unmapped on return, so reading
-    a file of any size batch by batch keeps resident memory flat.
-    """
-    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and array.flags.c_contiguous:
-        row = array.itemsize * math.prod(array.shape[1:])
-        window = np.memmap(
-            array.filename, dtype=array.dtype, mode="r", offset=array.offset + start * row, shape=(stop - start, *array.shape[1:])
-        )
-        out = np.array(window)
-        del window
-        return out
-    return np.array(array[start:stop])
+    level_names: tuple[str, ...]  # coarse → fine ("top", or "top", "bottom")
+    codebook_size: int  # K
+    shapes: Mapping[str, tuple[int, int]]  # level → (h, w)
+    num_classes: int  # classes of the data the codes came from; 0 when unlabelled
+    vqvae_fingerprint: str  # the autoencoder that extracted them (``checkpoints.fingerprint`` of its weights)
+    class_names: tuple[str, ...] | None = None  # their names, when the prepared data's meta was given
+    n_train: int | None = None  # code grids per split; None: the split was not extracted
+    n_test: int | None = None
+
+    @property
+    def levels(self) -> int:
+        return len(self.level_names)
+
+    def size(self, split: str) -> int | None:
+        """Code grids in ``split`` ("train" or "test"), None when it was not extracted."""
+        return {"train": self.n_train, "test": self.n_test}[split]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``meta.json`` object (``levels`` included, for readers of the file)."""
+        return {"levels": self.levels, **meta_to_json(self)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: str | Path = "meta.json") -> CodesMeta:
+        """From a ``meta.json`` object; a missing key or a value of the wrong type raises ``DataError``."""
+        return meta_from_json(cls, obj, where, FIX)
 
 
-class _NpyWriter:
-    """A ``.npy`` file of known shape, created with ``open_memmap`` and filled row block by row block.
+class CodeSplit(NamedTuple):
+    """One split of a codes dir, as ``load_codes`` reads it."""
 
-    Each block is written through its own small mapping, unmapped at once, so
-    memory stays flat however large the file grows.
-    """
-
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype):
-        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-        self.path, self.shape, self.dtype, self.offset = path, shape, np.dtype(dtype), array.offset
-        del array
-        self.row = self.dtype.itemsize * math.prod(shape[1:])
-
-    def write(self, start: int, rows: np.ndarray) -> None:
-        window = np.memmap(self.path, dtype=self.dtype, mode="r+", offset=self.offset + start * self.row, shape=rows.shape)
-        window[:] = rows
-        window.flush()
-        del window
+    codes: dict[str, np.ndarray]  # level → int16 (N, h, w) in [0, K), memory-mapped, coarse → fine
+    labels: np.ndarray  # int64 (N,)
+    meta: CodesMeta
 
 
 @torch.no_grad()
@@ -75,32 +82,24 @@ def extract_codes(
     splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
     out_dir: str | Path,
     batch_size: int = 256,
-    data_meta: Mapping | None = None,
+    data_meta: PreparedMeta | None = None,
     progress: bool = True,
-) -> dict:
+) -> CodesMeta:
     """Encode each split's uint8 images (N, C, H, W) and write ``out_dir`` as a whole, atomically.
 
-    ``splits`` maps a split name to (images, int64 labels (N,)). Returns the
-    meta (``class_names`` included when ``data_meta`` has them).
+    ``splits`` maps "train" and/or "test" to (images, int64 labels (N,)).
+    ``data_meta``, the prepared data's meta, gives the classes (none without it).
+    Returns the written meta.
     """
     from tqdm.auto import tqdm
 
-    from pixelcnn.checkpoints import fingerprint
-
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"splits must be 'train' and/or 'test', got {sorted(unknown)}")
     model.eval()
     c = model.config
     device = next(model.parameters()).device
-    data_meta = dict(data_meta or {})
-    meta = {
-        "levels": c.levels,
-        "level_names": list(c.level_names),
-        "codebook_size": c.codebook_size,
-        "shapes": {name: list(shape) for name, shape in zip(c.level_names, c.code_shapes)},
-        "num_classes": int(data_meta.get("num_classes", 0)),
-        "vqvae_fingerprint": fingerprint(model.state_dict()),
-    }
-    if "class_names" in data_meta:
-        meta["class_names"] = list(data_meta["class_names"])
+    sizes = {}
     with atomic_dir(out_dir) as tmp:
         for split, (images, labels) in splits.items():
             expected = (c.channels, c.image_size, c.image_size)
@@ -111,7 +110,7 @@ def extract_codes(
                 )
             n = len(images)
             writers = [
-                _NpyWriter(tmp / f"{split}_{name}.npy", (n, *shape), CODES_DTYPE)
+                NpyWriter(tmp / f"{split}_{name}.npy", (n, *shape), CODES_DTYPE)
                 for name, shape in zip(c.level_names, c.code_shapes)
             ]
             for start in tqdm(range(0, n, batch_size), desc=f"extract {split}", disable=not progress, leave=False):
@@ -119,46 +118,47 @@ def extract_codes(
                 for writer, codes in zip(writers, model.encode(x)):
                     writer.write(start, codes.cpu().numpy().astype(CODES_DTYPE))
             np.save(tmp / f"{split}_labels.npy", np.asarray(labels, dtype=np.int64))
-            meta[f"n_{split}"] = n
-        write_json(tmp / "meta.json", meta)
+            sizes[f"n_{split}"] = n
+        meta = CodesMeta(
+            level_names=tuple(c.level_names),
+            codebook_size=c.codebook_size,
+            shapes={name: tuple(shape) for name, shape in zip(c.level_names, c.code_shapes)},
+            num_classes=data_meta.num_classes if data_meta is not None else 0,
+            vqvae_fingerprint=fingerprint(model.state_dict()),
+            class_names=data_meta.class_names if data_meta is not None else None,
+            **sizes,
+        )
+        write_json(tmp / "meta.json", meta.to_json())
     return meta
 
 
-def read_codes_meta(codes_dir: str | Path) -> dict:
+def read_codes_meta(codes_dir: str | Path) -> CodesMeta:
     """The ``meta.json`` of an ``extract_codes`` output directory."""
     path = Path(codes_dir) / "meta.json"
     if not path.is_file():
         raise DataError(f"{path}: not found; run the extract_codes stage first")
-    try:
-        meta = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise DataError(f"{path}: not valid JSON; re-run extract_codes") from None
-    missing = [k for k in ("level_names", "codebook_size", "shapes", "num_classes", "vqvae_fingerprint") if k not in meta]
-    if missing:
-        raise DataError(f"{path}: lacks {', '.join(missing)}; re-run extract_codes")
-    return meta
+    return CodesMeta.from_json(read_json(path, FIX), path)
 
 
-def check_codes_match(meta: Mapping, model: VQVAE, codes_dir: str | Path = "codes") -> None:
+def check_codes_match(meta: CodesMeta, model: VQVAE, codes_dir: str | Path = "codes") -> None:
     """Refuse codes that were not extracted by ``model`` (levels, grids, K, fingerprint)."""
-    from pixelcnn.checkpoints import fingerprint
-
     c = model.config
-    grids = {name: list(shape) for name, shape in zip(c.level_names, c.code_shapes)}
-    if list(meta["level_names"]) != list(c.level_names) or dict(meta["shapes"]) != grids:
+    grids = {name: tuple(shape) for name, shape in zip(c.level_names, c.code_shapes)}
+    if meta.level_names != tuple(c.level_names) or dict(meta.shapes) != grids:
+        listed = lambda shapes: {name: list(shape) for name, shape in shapes.items()}  # noqa: E731
         raise CheckpointError(
-            f"{codes_dir}: code grids {dict(meta['shapes'])} do not match the autoencoder's code grids {grids}; "
+            f"{codes_dir}: code grids {listed(meta.shapes)} do not match the autoencoder's code grids {listed(grids)}; "
             "re-run extract_codes with this autoencoder"
         )
-    if meta["codebook_size"] != c.codebook_size:
+    if meta.codebook_size != c.codebook_size:
         raise CheckpointError(
-            f"{codes_dir}: codes of a {meta['codebook_size']}-code codebook do not match the autoencoder's "
+            f"{codes_dir}: codes of a {meta.codebook_size}-code codebook do not match the autoencoder's "
             f"{c.codebook_size} codes; re-run extract_codes with this autoencoder"
         )
     own = fingerprint(model.state_dict())
-    if meta["vqvae_fingerprint"] != own:
+    if meta.vqvae_fingerprint != own:
         raise CheckpointError(
-            f"{codes_dir}: codes were extracted by autoencoder {meta['vqvae_fingerprint']}, not by this one ({own}); "
+            f"{codes_dir}: codes were extracted by autoencoder {meta.vqvae_fingerprint}, not by this one ({own}); "
             "re-run extract_codes"
         )
 
@@ -175,43 +175,40 @@ def _check_range(path: Path, array: np.ndarray, codebook_size: int) -> None:
             )
 
 
-def load_codes(
-    codes_dir: str | Path, split: str, model: VQVAE | None = None
-) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
+def load_codes(codes_dir: str | Path, split: str, model: VQVAE | None = None, scan: bool = True) -> CodeSplit:
     """Codes of one split as written by ``extract_codes``, checked.
 
-    Returns ``({level: int16 memmap (N, h, w) in [0, K)}, int64 labels (N,), meta)``,
-    levels in coarse → fine order. Files that are missing, whose shape
-    disagrees with ``meta.json``, or that hold a code outside [0, K) raise
-    ``DataError``; with ``model``, codes of another autoencoder raise ``CheckpointError``.
+    Levels come in coarse → fine order. Files that are missing, or whose
+    dtype or shape disagrees with ``meta.json`` raise ``DataError``; so does a
+    code outside [0, K) when ``scan`` (which reads every code once, block by
+    block; the headers alone are read without it). With ``model``, codes of
+    another autoencoder raise ``CheckpointError``.
     """
     codes_dir = Path(codes_dir)
     meta = read_codes_meta(codes_dir)
-    if f"n_{split}" not in meta:
+    n = meta.size(split)
+    if n is None:
         raise DataError(f"{codes_dir}: has no {split!r} split; re-run extract_codes")
-    n = meta[f"n_{split}"]
     codes = {}
-    for name in meta["level_names"]:
+    for name in meta.level_names:
         path = codes_dir / f"{split}_{name}.npy"
         if not path.is_file():
             raise DataError(f"{path}: not found; re-run extract_codes")
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            raise DataError(f"{path}: not a readable .npy file; re-run extract_codes") from None
-        expected = (n, *meta["shapes"][name])
+        array = load_npy(path, mmap=True, fix=FIX)
+        expected = (n, *meta.shapes[name])
         if array.dtype != CODES_DTYPE or array.shape != expected:
             raise DataError(
                 f"{path}: codes {array.dtype} {array.shape} do not match meta.json's int16 {expected}; re-run extract_codes"
             )
-        _check_range(path, array, int(meta["codebook_size"]))
+        if scan:
+            _check_range(path, array, meta.codebook_size)
         codes[name] = array
     labels_path = codes_dir / f"{split}_labels.npy"
     if not labels_path.is_file():
         raise DataError(f"{labels_path}: not found; re-run extract_codes")
-    labels = np.load(labels_path, allow_pickle=False)
+    labels = load_npy(labels_path, mmap=False, fix=FIX)
     if labels.shape != (n,):
         raise DataError(f"{labels_path}: {labels.shape[0] if labels.ndim else 0} labels for {n} code grids; re-run extract_codes")
     if model is not None:
         check_codes_match(meta, model, codes_dir)
-    return codes, labels, meta
+    return CodeSplit(codes, labels, meta)

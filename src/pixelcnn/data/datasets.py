@@ -1,13 +1,13 @@
-"""Datasets → uint8 arrays on disk: the library behind the ``prepare`` stage.
+"""Dataset adapters: every supported dataset → uint8 arrays, the library behind the ``prepare`` stage.
 
 Shape legend: N images, C channels (1 or 3), H W pixels (H = W = ``data.image_size``),
 K classes.
 
 Every supported dataset becomes ``images: uint8 (N, C, H, W)`` in [0, 255] and
 ``labels: int64 (N,)`` in [0, K), or -1 everywhere when unlabelled (K = 0),
-split into train and test and written by ``save_prepared`` as
-``{train,test}_images.npy``, ``{train,test}_labels.npy`` and ``meta.json``.
-``load_split`` reads one split back, the images memory-mapped.
+split into train and test: ``prepare(config)`` returns the ``PreparedData``
+that ``pixelcnn.data.prepared.save_prepared`` writes (the on-disk format,
+its ``meta.json`` and ``load_split`` live there).
 
 Datasets (``data.name``):
 
@@ -43,7 +43,6 @@ file stops with a ``DataError`` sentence naming the file and the fix.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,55 +53,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pixelcnn.atomic import atomic_dir, write_json
 from pixelcnn.configs import DataConfig
+from pixelcnn.data.prepared import SPLITS, PreparedData, split_indices, subset
 from pixelcnn.errors import DataError
 
-SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 CELEBA_CROP = 148  # square side cut from the centre of each 178×218 aligned CelebA face
 RESAMPLE = Image.Resampling.BILINEAR
-META_KEYS = ("name", "channels", "image_size", "num_classes", "class_names", "n_train", "n_test")
-REPRO_HINT = "run `uv run dvc repro prepare`"
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """A dataset ready to write: both splits as arrays, plus class names."""
-
-    name: str
-    class_names: list[str]  # K names; empty when unlabelled
-    train_images: np.ndarray  # uint8 (N, C, H, W)
-    train_labels: np.ndarray  # int64 (N,) in [0, K), or -1 when K = 0
-    test_images: np.ndarray  # uint8 (N, C, H, W)
-    test_labels: np.ndarray  # int64 (N,)
-
-    @property
-    def channels(self) -> int:
-        return int(self.train_images.shape[1])
-
-    @property
-    def image_size(self) -> int:
-        return int(self.train_images.shape[2])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def meta(self) -> dict[str, Any]:
-        """The ``meta.json`` contents."""
-        k = self.num_classes
-        return {
-            "name": self.name,
-            "channels": self.channels,
-            "image_size": self.image_size,
-            "num_classes": k,
-            "class_names": list(self.class_names),
-            "n_train": len(self.train_labels),
-            "n_test": len(self.test_labels),
-            "train_class_counts": np.bincount(self.train_labels, minlength=k).tolist() if k else [],
-            "test_class_counts": np.bincount(self.test_labels, minlength=k).tolist() if k else [],
-        }
 
 
 @dataclass(frozen=True)
@@ -361,34 +318,7 @@ _LOADERS: dict[str, Callable[[DataConfig], _Dataset]] = {
 }
 
 
-# --------------------------------------------------------------------------- split, subset, decode
-
-
-def split_indices(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified split of ``labels: (N,)`` → sorted disjoint (train, test) indices covering 0..N-1.
-
-    Each label value (-1 included) sends round(n * test_fraction) of its n items to
-    test, at least 1 and at most n - 1 when n >= 2; a singleton stays in train.
-    """
-    rng = np.random.default_rng(seed)
-    train, test = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for value in np.unique(labels):
-        idx = np.flatnonzero(labels == value)
-        idx = idx[rng.permutation(len(idx))]
-        n_test = min(max(int(len(idx) * test_fraction + 0.5), 1), len(idx) - 1)
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-def _subset(n: int, limit: int, seed: int, stream: int) -> np.ndarray:
-    """Sorted indices of a seeded subset of ``limit`` of ``n`` items (all when ``limit`` is 0 or >= n).
-
-    ``limit`` 0 keeps all. A larger ``limit`` with the same seed gives a superset.
-    """
-    if not limit or limit >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng([seed, stream]).permutation(n)[:limit])
+# --------------------------------------------------------------------------- decode, split, subset
 
 
 def _decode(source: _Source, indices: np.ndarray, channels: int, size: int) -> np.ndarray:
@@ -415,8 +345,8 @@ def prepare(config: DataConfig) -> PreparedData:
     else:
         train_idx, test_idx = np.arange(len(ds.train.labels)), np.arange(len(ds.test.labels))
         test_source = ds.test
-    train_idx = train_idx[_subset(len(train_idx), config.max_train, config.split_seed, stream=1)]
-    test_idx = test_idx[_subset(len(test_idx), config.max_test, config.split_seed, stream=2)]
+    train_idx = train_idx[subset(len(train_idx), config.max_train, config.split_seed, stream=1)]
+    test_idx = test_idx[subset(len(test_idx), config.max_test, config.split_seed, stream=2)]
     if len(train_idx) == 0 or len(test_idx) == 0:
         raise DataError(
             f"{config.root}: {config.name} gives {len(train_idx)} train and {len(test_idx)} test images; "
@@ -430,90 +360,3 @@ def prepare(config: DataConfig) -> PreparedData:
         test_images=_decode(test_source, test_idx, ds.channels, config.image_size),
         test_labels=test_source.labels[test_idx],
     )
-
-
-# --------------------------------------------------------------------------- disk
-
-
-def save_prepared(data: PreparedData, out_dir: str | Path) -> None:
-    """Write ``data`` into ``out_dir`` all at once (``io.atomic_dir``).
-
-    A failure leaves ``out_dir`` as it was (absent or the previous complete output).
-    """
-    with atomic_dir(out_dir) as tmp:
-        for split in SPLITS:
-            np.save(tmp / f"{split}_images.npy", getattr(data, f"{split}_images"))
-            np.save(tmp / f"{split}_labels.npy", getattr(data, f"{split}_labels").astype(np.int64))
-        write_json(tmp / "meta.json", data.meta())
-
-
-def _npy_problem(path: Path, exc: BaseException) -> str:
-    """Why ``np.load`` failed on ``path``, in our words: NumPy's own messages advise ``allow_pickle=True``."""
-    from numpy.lib import format as npy
-
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    size = path.stat().st_size
-    if size == 0:
-        return "empty file"
-    try:
-        with open(path, "rb") as fh:
-            version = npy.read_magic(fh)
-            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-            shape, _, dtype = read_header(fh)
-            data_start = fh.tell()
-    except (OSError, ValueError, EOFError, SyntaxError):
-        return "no valid .npy header"
-    if dtype.hasobject:
-        return "holds pickled Python objects, not numbers"
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if size - data_start < expected:
-        return f"truncated: {size - data_start} of the {expected} data bytes its header declares"
-    return exc.__class__.__name__
-
-
-def load_npy(path: str | Path, mmap: bool, fix: str) -> np.ndarray:
-    """``np.load`` without pickles (memory-mapped read-only when ``mmap``).
-
-    A file that cannot be read raises ``DataError``: ``<path>: not a readable .npy
-    file (<why>); <fix>``, the reason worded here (empty, no header, pickled
-    objects, truncated), never NumPy's advice to allow pickles.
-    """
-    path = Path(path)
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({_npy_problem(path, exc)}); {fix}") from None
-
-
-def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Read one split of a prepared data dir.
-
-    Returns ``images: uint8 (N, C, H, W)`` memory-mapped read-only, ``labels: int64 (N,)``
-    and the ``meta.json`` dict. A missing or malformed file raises ``DataError`` naming it.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    d = Path(data_dir)
-    images_path, labels_path, meta_path = d / f"{split}_images.npy", d / f"{split}_labels.npy", d / "meta.json"
-    for path in (images_path, labels_path, meta_path):
-        if not path.is_file():
-            raise DataError(f"{path} not found; {REPRO_HINT}")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise DataError(f"{meta_path}: not valid JSON; {REPRO_HINT}") from None
-    missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
-    if missing:
-        raise DataError(f"{meta_path}: lacks {', '.join(missing)}; {REPRO_HINT}")
-    images, labels = load_npy(images_path, True, REPRO_HINT), load_npy(labels_path, False, REPRO_HINT)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise DataError(f"{images_path}: expected uint8 (N, C, H, W), got {images.dtype} {images.shape}; {REPRO_HINT}")
-    if labels.dtype != np.int64 or labels.ndim != 1:
-        raise DataError(f"{labels_path}: expected int64 (N,), got {labels.dtype} {labels.shape}; {REPRO_HINT}")
-    if len(labels) != len(images):
-        raise DataError(f"{labels_path}: has {len(labels)} labels for {len(images)} images; {REPRO_HINT}")
-    expected = (meta[f"n_{split}"], meta["channels"], meta["image_size"], meta["image_size"])
-    if tuple(images.shape) != tuple(expected):
-        raise DataError(f"{images_path}: shape {images.shape} disagrees with meta.json {expected}; {REPRO_HINT}")
-    return images, labels, meta

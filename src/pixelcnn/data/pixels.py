@@ -1,23 +1,26 @@
-"""The pixel-space branch: pixels ↔ model values, and the model's shape from the data.
+"""Pixel values: uint8 images ↔ what the models take, and the pixel model's shape from the data (``model_config``).
 
 Legend: N images, B batch, C channels, H W pixels, K = ``levels`` values per channel.
 
-Pixels are uint8 in [0, 255]; the model sees them quantised to ``levels``
-values (``levels = 256`` is lossless). Bits per dimension are reported for the
-quantised data, per channel value.
+Pixels are uint8 in [0, 255] everywhere on disk and at every API boundary.
+The one place they become model values and back:
+
+- ``quantise`` / ``dequantise``: uint8 ↔ int64 categories in [0, K) (the
+  pixel PixelCNN; ``levels = 256`` is lossless). Bits per dimension are
+  reported for the quantised data, per channel value.
+- ``to_float`` / ``to_uint8``: uint8 ↔ float32 in [-1, 1] (``x / 127.5 - 1``;
+  the VQ-VAE, the classifier, LPIPS), back by clamping and rounding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from pixelcnn.configs import ClassConditioning, PixelCNNConfig
-from pixelcnn.errors import ConfigError
-from pixelcnn.params import Partial
+from pixelcnn.configs import PixelCNNConfig
+from pixelcnn.errors import require
 
 
 def quantise(images: np.ndarray | torch.Tensor, levels: int) -> torch.Tensor:
@@ -37,12 +40,31 @@ def dequantise(x: torch.Tensor, levels: int) -> np.ndarray:
     return x.to(torch.uint8).numpy()
 
 
-def model_config(architecture: Partial[PixelCNNConfig], conditioning: ClassConditioning, meta: Mapping[str, Any]) -> PixelCNNConfig:
-    """The pixel model's config for prepared data described by ``meta`` (from ``data.load_split``)."""
-    if not 2 <= architecture["levels"] <= 256:
-        raise ConfigError(f"params.yaml: pixelcnn.levels must be in [2, 256] for 8-bit pixels, got {architecture['levels']}")
-    size = int(meta["image_size"])
-    classes = int(meta["num_classes"])
-    return architecture.build(channels=int(meta["channels"]), height=size, width=size, embed_dim=0,
-                              num_classes=conditioning.num_classes(classes), cond_channels=0,
-                              null_class=conditioning.null_class(classes))
+def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 (B, C, H, W) → float32 (B, C, H, W) in [-1, 1], on ``device`` (None: a tensor's own, else the CPU)."""
+    if not isinstance(images, torch.Tensor):
+        array = np.ascontiguousarray(images)
+        images = torch.from_numpy(array if array.flags.writeable else array.copy())
+    if device is not None:
+        images = images.to(device)
+    return images.float() / 127.5 - 1
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (B, C, H, W) in [-1, 1] (clamped) → uint8 (B, C, H, W) NumPy array."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+def model_config(architecture: PixelCNNConfig, channels: int, image_size: int, num_classes: int,
+                 null_class: bool = False) -> PixelCNNConfig:
+    """The pixel model's config: ``architecture``'s network over images (C, H, W) = (channels, image_size, image_size).
+
+    ``architecture`` gives the network (its shape fields are replaced: pixels
+    enter as scalars, no conditioning map); ``num_classes`` is 0 for an
+    unconditional model; ``null_class`` adds the "no class" label of classifier-free
+    guidance. A field out of range raises ``errors.InvalidValue``
+    naming it (``levels`` must fit 8-bit pixels).
+    """
+    require(2 <= architecture.levels <= 256, "levels", f"must be in [2, 256] for 8-bit pixels, got {architecture.levels}")
+    return replace(architecture, channels=channels, height=image_size, width=image_size, embed_dim=0,
+                   num_classes=num_classes, cond_channels=0, null_class=null_class)

@@ -1,9 +1,8 @@
 """Image grids as PNG and GIF files.
 
-Cheap to import: importing it loads NumPy only (``tests/evaluation/test_images.py``
-checks that torch and PIL stay out). PIL and ``pixelcnn.atomic.atomic_path`` are
-imported by the two writers. ``pixelcnn.atomic`` imports torch for its checkpoint
-functions; once those move out of it, its import can return to the top.
+Cheap to import: importing it loads NumPy and the standard library only
+(``tests/evaluation/test_images.py`` checks that torch and PIL stay out). PIL is
+imported by the two writers.
 
 Shapes: N images, C channels (1 grey or 3 RGB), H W pixels.
 """
@@ -13,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from pixelcnn.atomic import atomic_path
 
 
 def grid_array(images_uint8: np.ndarray, nrow: int, pad: int = 2, pad_value: int = 255) -> np.ndarray:
@@ -42,8 +43,6 @@ def save_grid(path: str | Path, images_uint8: np.ndarray, nrow: int, scale: int 
     """
     from PIL import Image
 
-    from pixelcnn.atomic import atomic_path  # here, not at the top: pixelcnn.atomic still imports torch
-
     images = np.asarray(images_uint8)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected images (N, 1 or 3, H, W), got shape {images.shape}")
@@ -62,8 +61,6 @@ def save_gif(path: str | Path, frames: list[np.ndarray], nrow: int, scale: int |
     The last frame is held three times as long, so the finished images linger.
     """
     from PIL import Image
-
-    from pixelcnn.atomic import atomic_path  # here, not at the top: pixelcnn.atomic still imports torch
 
     if not frames:
         raise ValueError("save_gif needs at least one frame")

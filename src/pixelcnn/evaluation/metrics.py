@@ -18,7 +18,7 @@ random pairs of one set, on images upsampled to at least 64 pixels. Offline,
 torchvision's AlexNet weights cannot be fetched: the metric is then recorded
 as ``None`` with one log line, never computed with a random trunk.
 
-Weights are looked up in this order: the path set in params.yaml, the torch
+Weights are looked up in this order: the path the config sets, the torch
 hub cache (``$TORCH_HOME/hub/checkpoints``), a download into that cache. The
 file found is loaded (``weights_only=True``) and its key tensors checked before
 any work, so a damaged one stops with a sentence naming it.
@@ -42,9 +42,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pixelcnn.checkpoints import load_model
 from pixelcnn.configs import EvaluateConfig, Features
-from pixelcnn.data.datasets import load_npy, load_split
-from pixelcnn.errors import CheckpointError, ConfigError, DataError, UserError
+from pixelcnn.data.npy import load_npy
+from pixelcnn.data.pixels import to_float
+from pixelcnn.data.prepared import load_split
+from pixelcnn.errors import CheckpointError, DataError, InvalidValue, UserError, require
+from pixelcnn.models.classifier import Classifier, accuracy
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
 INCEPTION_EXTRACTOR = "inception-v3-compat"
@@ -95,18 +99,15 @@ def _hub_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def _local_or_download(configured: str, key: str, name: str, url: str) -> Path:
+def _local_or_download(configured: str, field: str, name: str, url: str) -> Path:
     """The configured file, else the torch hub cache's copy, else a fresh download into that cache.
 
-    A configured path that does not exist raises ``ConfigError``; a failed
-    download raises ``OSError`` (the caller words the failure).
+    A configured path that does not exist raises ``InvalidValue`` naming ``field``;
+    a failed download raises ``OSError`` (the caller words the failure).
     """
     if configured:
         if not Path(configured).is_file():
-            raise ConfigError(
-                f"params.yaml: evaluate.{key} is {configured!r}, which does not exist; "
-                f"put {name} there or set evaluate.{key} to \"\" (the torch hub cache)"
-            )
+            raise InvalidValue(field, f"is {configured!r}, which does not exist; put {name} there or set it to \"\" (the torch hub cache)")
         return Path(configured)
     cached = _hub_file(name)
     if not cached.is_file():
@@ -142,18 +143,15 @@ def _state_dict_problem(path: Path, signature: dict[str, tuple[int, ...]]) -> st
     return None
 
 
-def _check_weights(path: Path, configured: bool, key: str, title: str, url: str,
+def _check_weights(path: Path, configured: bool, field: str, title: str, url: str,
                    signature: dict[str, tuple[int, ...]], instead: str | None) -> Path:
-    """``path`` when it holds ``title``'s weights; else one sentence blaming the params key or the hub cache."""
+    """``path`` when it holds ``title``'s weights; else one sentence blaming the config ``field`` or the hub cache."""
     problem = _state_dict_problem(path, signature)
     if problem is None:
         return path
     if configured:
-        fallback = instead or f'set evaluate.{key} to "" (the torch hub cache)'
-        raise ConfigError(
-            f"params.yaml: evaluate.{key}: {path} is not {title} state dict ({problem}); "
-            f"download {url} to that path again, or {fallback}"
-        )
+        fallback = instead or f'set {field} to "" (the torch hub cache)'
+        raise InvalidValue(field, f": {path} is not {title} state dict ({problem}); download {url} to that path again, or {fallback}")
     raise CheckpointError(
         f"{path}: the torch hub cache's copy is not {title} state dict ({problem}); "
         f"delete it and download {url} there again" + (f", or {instead}" if instead else "")
@@ -194,14 +192,8 @@ def resolve_feature_space(
 def _classifier_space(
     config: EvaluateConfig, classifier_path: str | None, test_images: np.ndarray, test_labels: np.ndarray
 ) -> FeatureSpace:
-    from pixelcnn.checkpoints import load_model
-    from pixelcnn.models.classifier import Classifier, accuracy
-
     if classifier_path is None:
-        raise ConfigError(
-            "params.yaml: evaluate.features is 'classifier' but no --classifier checkpoint was given; "
-            "pass the train_classifier output"
-        )
+        raise InvalidValue("features", "is 'classifier' but no classifier checkpoint was given; pass the train_classifier output")
     model = load_model(classifier_path, Classifier)
     channels, k = int(test_images.shape[1]), model.config.num_classes
     if model.config.in_channels != channels:
@@ -252,9 +244,6 @@ def _classifier_extractor_class() -> type:
     """Build the torch-fidelity extractor class (torch-fidelity is imported only here)."""
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
     from torch_fidelity.helpers import vassert
-
-    from pixelcnn.checkpoints import load_model
-    from pixelcnn.models.classifier import Classifier
 
     class FeatureExtractorClassifier(FeatureExtractorBase):
         """The project's classifier as a torch-fidelity feature extractor (uint8 (B, C, H, W) in)."""
@@ -345,11 +334,8 @@ def fidelity_metrics(
     import torch_fidelity
 
     n = min(len(images), len(reference))
-    if n <= config.prc_neighborhood:
-        raise ConfigError(
-            f"params.yaml: evaluate.prc_neighborhood ({config.prc_neighborhood}) must be below the smallest set's size "
-            f"({n} images); lower it or score more images"
-        )
+    require(n > config.prc_neighborhood, "prc_neighborhood",
+            f"({config.prc_neighborhood}) must be below the smallest set's size ({n} images); lower it or score more images")
     if space.extractor == CLASSIFIER_EXTRACTOR:
         register_classifier_extractor()
     with warnings.catch_warnings():
@@ -391,10 +377,8 @@ def _lpips_model(trunk_weights: Path, device: torch.device) -> torch.nn.Module:
         trunk = {k: state["features." + k.split(".", 1)[1]] for k in model.net.state_dict()}
         model.net.load_state_dict(trunk, strict=True)
     except Exception as exc:
-        raise ConfigError(
-            f"params.yaml: evaluate.lpips_trunk_weights: {trunk_weights} is not torchvision's AlexNet state dict "
-            f"({exc.__class__.__name__}); point it to {ALEXNET_FILE}"
-        ) from None
+        raise InvalidValue("lpips_trunk_weights", f": {trunk_weights} is not torchvision's AlexNet state dict "
+                           f"({exc.__class__.__name__}); point it to {ALEXNET_FILE}") from None
     return model.eval().to(device)
 
 
@@ -422,7 +406,7 @@ def lpips_diversity(
 
 def _to_lpips_input(images: np.ndarray, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 (N, C, H, W)[idx] → float (B, 3, H', W') in [-1, 1], H' W' at least ``LPIPS_MIN_SIZE``."""
-    x = torch.from_numpy(np.asarray(images)[idx.numpy()]).to(device).float() / 127.5 - 1.0
+    x = to_float(np.asarray(images)[idx.numpy()], device)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)  # (B, 3, H, W)
     if min(x.shape[2:]) < LPIPS_MIN_SIZE:
@@ -448,7 +432,7 @@ def load_samples(sample_dir: str | Path) -> np.ndarray:
 
 def collect_sets(data_dir: str | Path, sample_dirs: list[str]) -> dict[str, np.ndarray]:
     """The sets to score: the train split as ``floor``, then each sample dir under its own name."""
-    sets = {FLOOR: load_split(data_dir, "train")[0]}
+    sets = {FLOOR: load_split(data_dir, "train").images}
     for d in sample_dirs:
         name = Path(d).name
         if name in sets:

@@ -7,7 +7,7 @@ and its ``logits`` feed the Inception Score (``pixelcnn.evaluation.metrics`` reg
 it with torch-fidelity).
 
 Shapes: B batch, C channels, H W pixels, K classes, D ``feature_dim``.
-Images enter as uint8 (B, C, H, W) and are mapped to [-1, 1] inside.
+Images enter as uint8 (B, C, H, W) and are mapped to [-1, 1] inside (``pixelcnn.data.pixels.to_float``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pixelcnn.configs import ClassifierConfig
+from pixelcnn.configs import ClassifierConfig, config_from_dict
+from pixelcnn.data.pixels import to_float
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -51,8 +52,6 @@ class Classifier(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Classifier:
-        from pixelcnn.checkpoints import config_from_dict
-
         return cls(config_from_dict(ClassifierConfig, config))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +60,7 @@ class Classifier(nn.Module):
         ``features`` are taken before the last non-linearity, so they are not
         clipped at zero (a better fit for the Gaussian that FID assumes).
         """
-        x = x.float() / 127.5 - 1.0
+        x = to_float(x)
         h = self.trunk(x).mean(dim=(2, 3))  # (B, 4w)
         features = self.to_features(h)  # (B, D)
         logits = self.head(F.relu(features))  # (B, K)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelcnn.configs import PixelCNNConfig, grid_sizes
+from pixelcnn.configs import PixelCNNConfig, config_from_dict, grid_sizes
 from pixelcnn.models import logistic
 from pixelcnn.models.attention import CausalSelfAttention
 from pixelcnn.models.layers import Downsample, GatedBlock, MaskedConv2d, Upsample
@@ -140,8 +140,6 @@ class PixelCNN(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PixelCNN:
-        from pixelcnn.checkpoints import config_from_dict
-
         return cls(config_from_dict(PixelCNNConfig, config))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,13 +13,19 @@ is causal in the bottom codes and free to use any top code.
 Codebook size, grid shapes and number of classes come from the extracted
 codes' metadata (and through it from the autoencoder checkpoint), never from
 params.yaml. ``CodePrior.config`` records them with the fingerprint of the
-autoencoder whose codes the priors model.
+autoencoder whose codes the priors model; ``check_pairing`` is the one check
+that a prior meets the autoencoder it was trained with.
+
+What the public API uses of the priors is small and documented on
+``CodePrior``: ``num_classes``, ``code_shapes``, ``codebook_size``, ``sample``
+(every level given the grids above, each grid drawn by a sampler the caller
+passes in, so this module needs none) and ``nll``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelcnn.configs import CondNetConfig, PixelCNNConfig
+from pixelcnn.configs import CondNetConfig, PixelCNNConfig, config_from_dict
 from pixelcnn.errors import CheckpointError
 from pixelcnn.models.pixelcnn import PixelCNN
 
@@ -147,19 +153,63 @@ class CodePrior(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CodePrior:
-        from pixelcnn.checkpoints import config_from_dict
-
         return cls(config_from_dict(CodePriorConfig, config))
 
     @property
     def num_classes(self) -> int:
         return self.config.levels[0].pixelcnn.num_classes
 
+    # --- what the public API (``pixelcnn.pipelines.vq``) uses, besides ``num_classes`` and ``config.vqvae_fingerprint``
 
-def check_pairing(prior: CodePrior, prior_path: str, vqvae_fingerprint: str, vqvae_path: str) -> None:
-    """Refuse a prior trained on the codes of another autoencoder."""
+    @property
+    def code_shapes(self) -> dict[str, tuple[int, int]]:
+        """(h, w) of each level's code grid, coarse → fine."""
+        return {level.name: (level.pixelcnn.height, level.pixelcnn.width) for level in self.config.levels}
+
+    @property
+    def codebook_size(self) -> int:
+        """K: the codes each grid position takes."""
+        return self.config.levels[0].pixelcnn.levels
+
+    def sample(self, labels: torch.Tensor | None, draw_grid: GridDrawer) -> list[torch.Tensor]:
+        """Code grids int64 [(B, h, w)] in [0, K), coarse → fine, each level drawn given the grids above it.
+
+        ``draw_grid(name, pixelcnn, labels, cond)`` draws one level's grid,
+        int64 (B, 1, h, w), by running a sampler (``pixelcnn.sampling``) on
+        that level's PixelCNN with its labels (None for an unconditional
+        level) and its conditioning map (None at the top). The sampler is
+        passed in, so the priors (and training them) need none.
+        """
+        grids: list[torch.Tensor] = []
+        for name, level in self.levels.items():
+            cond = level.condition(grids[-1] if grids else None)
+            grids.append(draw_grid(name, level.pixelcnn, _level_labels(level, labels), cond)[:, 0])  # (B, h, w)
+        return grids
+
+    def nll(self, codes: list[torch.Tensor], labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Nats of each level's grid, float (B,) per level, of the codes int64 [(B, h, w)] coarse → fine.
+
+        Each level is scored given the codes above it (the bottom given the
+        top); divided by h·w·ln 2 it is ``LevelPrior.bits_per_code``.
+        """
+        above = [None, *codes[:-1]]
+        return {name: level.pixelcnn.nll(grid[:, None], _level_labels(level, labels), level.condition(top))
+                for (name, level), grid, top in zip(self.levels.items(), codes, above)}
+
+
+# (level name, its PixelCNN, labels int64 (B,) or None, conditioning map (B, D, h, w) or None) → codes int64 (B, 1, h, w)
+GridDrawer = Callable[[str, PixelCNN, torch.Tensor | None, torch.Tensor | None], torch.Tensor]
+
+
+def _level_labels(level: LevelPrior, labels: torch.Tensor | None) -> torch.Tensor | None:
+    return labels if level.config.pixelcnn.num_classes else None
+
+
+def check_pairing(prior: CodePrior, prior_name: str, vqvae_fingerprint: str, vqvae_name: str) -> None:
+    """Refuse a prior trained on the codes of another autoencoder; the names are the models' files, or words."""
     if prior.config.vqvae_fingerprint != vqvae_fingerprint:
         raise CheckpointError(
-            f"{prior_path} was trained on codes of autoencoder {prior.config.vqvae_fingerprint}, but {vqvae_path} is "
-            f"autoencoder {vqvae_fingerprint}; re-run extract_codes and train_prior for this autoencoder"
+            f"{prior_name} was trained on codes of autoencoder {prior.config.vqvae_fingerprint}, but {vqvae_name} is "
+            f"autoencoder {vqvae_fingerprint}; pass the VQ-VAE it was trained with, or re-run extract_codes and "
+            f"train_prior for this autoencoder"
         )

@@ -2,7 +2,7 @@
 
 Shapes: B batch, C channels, H W pixels, F ``hidden`` features, D ``code_dim``,
 K ``codebook_size``, h w a code grid, N vectors to quantise (B·h·w).
-Images enter as float (B, C, H, W) in [-1, 1] (``x_uint8 / 127.5 - 1``);
+Images enter as float (B, C, H, W) in [-1, 1] (``pixelcnn.data.pixels.to_float``);
 codes are int64 (B, h, w) in [0, K), one grid per level, ordered coarse → fine.
 
 - ``levels: 1`` is a VQ-VAE (van den Oord et al., 2017): one code grid at
@@ -43,7 +43,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pixelcnn import distributed
-from pixelcnn.configs import VQVAEConfig
+from pixelcnn.checkpoints import fingerprint
+from pixelcnn.configs import VQVAEConfig, config_from_dict
+from pixelcnn.data.pixels import to_float, to_uint8
 
 # ----------------------------------------------------------------------------- quantiser
 
@@ -282,35 +284,21 @@ class VQVAE(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> VQVAE:
-        from pixelcnn.checkpoints import config_from_dict
-
         return cls(config_from_dict(VQVAEConfig, config))
 
     def fingerprint(self) -> str:
         """sha256 (16 hex) of the current weights: names codes of this exact autoencoder."""
-        from pixelcnn.checkpoints import fingerprint
-
         return fingerprint(self.state_dict())
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images it encodes and decodes."""
+        return (self.config.channels, self.config.image_size, self.config.image_size)
 
 
 
 
 # ----------------------------------------------------------------------------- images
-
-
-def to_float(images_uint8: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 (B, C, H, W) → float32 (B, C, H, W) in [-1, 1] on ``device``."""
-    if not isinstance(images_uint8, torch.Tensor):
-        array = np.ascontiguousarray(images_uint8)
-        images_uint8 = torch.from_numpy(array if array.flags.writeable else array.copy())
-    return images_uint8.to(device).float() / 127.5 - 1
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (B, C, H, W) in [-1, 1] (clamped) → uint8 (B, C, H, W) NumPy array."""
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
-
-
 
 
 @torch.no_grad()

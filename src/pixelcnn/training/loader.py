@@ -7,7 +7,8 @@ Legend: N rows of a file (images or code grids), B batch, R processes (ranks).
 ``extract_codes``' int16 code grids). An item is a whole batch: the key is a
 ``BatchKey`` (the rows to read) and the value a dict of tensors in each
 file's own dtype, converted to the model's input by the training task. Rows
-are read with ``os.pread`` at their offset in the file: nothing stays mapped,
+are read with ``os.pread`` at their offset in the file
+(``pixelcnn.data.npy.NpyFile``): nothing stays mapped,
 so resident memory does not grow with the dataset (a memory map would count
 every page it touched as resident), and DataLoader workers can read in
 parallel. ``benchmarks/train_memory.py`` measures it.
@@ -22,8 +23,6 @@ one process would.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from pixelcnn.data.npy import NpyFile
 from pixelcnn.errors import DataError
 
 
@@ -42,57 +42,6 @@ class BatchKey:
     rows: tuple[int, ...]  # row indices into the files, in batch order
     offset: int  # position of rows[0] in the global batch
     total: int  # rows in the global batch (all processes)
-
-
-class NpyFile:
-    """One ``.npy`` file read by rows with ``pread``: header parsed once, a file descriptor per process."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            array = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            reason = str(exc).splitlines()[0].split(";")[0] if str(exc) else exc.__class__.__name__
-            raise DataError(f"{self.path}: not a readable .npy file ({reason}); re-run the stage that writes it") from None
-        if not isinstance(array, np.memmap) or not array.flags.c_contiguous:
-            raise DataError(f"{self.path}: not a plain C-ordered .npy array; re-run the stage that writes it")
-        self.shape, self.dtype, self.offset = tuple(array.shape), array.dtype, array.offset
-        self.row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
-        del array
-        self._fd: int | None = None
-        self._pid = -1
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_fd": None, "_pid": -1}  # each worker opens its own descriptor
-
-    def _descriptor(self) -> int:
-        if self._pid != os.getpid():
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-        return self._fd  # type: ignore[return-value]
-
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """A fresh array of ``rows`` (any order, repeats allowed): (len(rows), *shape[1:])."""
-        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
-        flat = out.reshape(len(rows), -1).view(np.uint8)  # (B, row_bytes)
-        fd = self._descriptor()
-        order = np.argsort(rows, kind="stable")  # ascending offsets: friendlier to the disk
-        for k in order:
-            data = os.pread(fd, self.row_bytes, self.offset + int(rows[k]) * self.row_bytes)
-            if len(data) != self.row_bytes:
-                raise DataError(f"{self.path}: file is shorter than its header says; re-run the stage that writes it")
-            flat[k] = np.frombuffer(data, dtype=np.uint8)
-        return out
-
-    def read_range(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` in one read."""
-        count = stop - start
-        data = os.pread(self._descriptor(), self.row_bytes * count, self.offset + start * self.row_bytes)
-        if len(data) != self.row_bytes * count:
-            raise DataError(f"{self.path}: file is shorter than its header says; re-run the stage that writes it")
-        return np.frombuffer(data, dtype=self.dtype).reshape(count, *self.shape[1:]).copy()
 
 
 class NpyRows(Dataset):

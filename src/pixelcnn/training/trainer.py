@@ -45,7 +45,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+import pixelcnn
+from pixelcnn import distributed
 from pixelcnn.checkpoints import read_payload, save_payload
 from pixelcnn.configs import OptimConfig, RunConfig
 from pixelcnn.distributed import Context
-from pixelcnn.errors import ConfigError, TrainingError
-from pixelcnn.runtime import autocast, resolve_precision
+from pixelcnn.errors import InvalidValue, TrainingError, require
+from pixelcnn.imports import package_files
+from pixelcnn.runtime import autocast, resolve_device, resolve_precision, seed_everything
 from pixelcnn.training.loader import EpochBatches, NpyRows, SplitBatches, holdout
 
 STATE_FORMAT = 1
@@ -181,9 +184,10 @@ class Trainer:
         state_path: str | Path,
         fingerprint: str,
         desc: str,
-        section: str,
+        keys: Mapping[str, str] | None = None,
     ) -> None:
-        self.optim, self.run, self.seed, self.ctx, self.desc, self.section = optim, run, seed, ctx, desc, section
+        self.optim, self.run, self.seed, self.ctx, self.desc = optim, run, seed, ctx, desc
+        self.keys = dict(keys or {})  # what sentences call optim's fields (a stage passes the params keys)
         self.device = device
         self.state_path, self.fingerprint = Path(state_path), fingerprint
         self.precision = resolve_precision(optim.precision, device)
@@ -196,10 +200,9 @@ class Trainer:
         )
         self.train_rows, self.val_rows = holdout(len(self.train_set), optim.val_fraction, seed)
         if len(self.test_set) < ctx.world or (len(self.val_rows) and len(self.val_rows) < ctx.world):
-            raise ConfigError(f"params.yaml: train.processes is {ctx.world}, more than the rows of a validation or test split; use fewer processes")
+            raise InvalidValue("processes", f"is {ctx.world}, more than the rows of a validation or test split; use fewer processes")
         self.steps_per_epoch = EpochBatches.steps(len(self.train_rows), optim.batch_size, ctx.world)
-        if self.steps_per_epoch == 0:
-            raise ConfigError(f"params.yaml: {section}.batch_size ({optim.batch_size}) leaves no training step; lower it")
+        require(self.steps_per_epoch > 0, "batch_size", f"({optim.batch_size}) leaves no training step; lower it")
         self.generator = torch.Generator().manual_seed(seed)  # the objective's own draws (augmentation, restarts)
         self.module: nn.Module = self.objective
         if ctx.active and device.type == "cuda":
@@ -218,6 +221,9 @@ class Trainer:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
             self.ema = AveragedModel(self.objective, multi_avg_fn=get_ema_multi_avg_fn(optim.ema_decay), use_buffers=True)
+
+    def _key(self, field: str) -> str:
+        return self.keys.get(field, field)
 
     # ------------------------------------------------------------------ data
 
@@ -302,7 +308,7 @@ class Trainer:
             raise TrainingError(
                 f"{self.desc}: the {'loss' if not math.isfinite(value) else 'gradient'} became "
                 f"{value if not math.isfinite(value) else float(norm)} at step {step + 1}; training stopped and wrote "
-                f"no model ({last}); lower {self.section}.lr or set {self.section}.grad_clip, then re-run"
+                f"no model ({last}); lower {self._key('lr')} or set {self._key('grad_clip')}, then re-run"
             )
         if self.optim.grad_clip:
             torch.nn.utils.clip_grads_with_norm_(params, self.optim.grad_clip, norm)
@@ -427,18 +433,19 @@ class TrainingRun:
     state_dir: Path
 
     def trainer(self, objective: Objective, data_dir: str | Path, optim: OptimConfig, *, name: str,
-                configs: dict[str, Any], desc: str, section: str) -> Trainer:
-        """A ``Trainer`` whose state lives in ``state_dir/<name>.pt``, fingerprinted by ``configs``, the data and the code."""
+                configs: dict[str, Any], desc: str, keys: Mapping[str, str] | None = None) -> Trainer:
+        """A ``Trainer`` whose state lives in ``state_dir/<name>.pt``, fingerprinted by ``configs``, the data and the code.
+
+        ``keys``: what its sentences call ``optim``'s fields (``params.field_keys``; default the field names).
+        """
         import __main__
-        import pixelcnn
-        from pixelcnn.imports import package_files
 
         script = Path(__main__.__file__)
         code = [script, *package_files(script, Path(pixelcnn.__file__).parent)]
         described = {**configs, "optim": optim, "seed": self.seed, "processes": self.ctx.world, "objective": name}
         fingerprint = run_fingerprint(described, [data_dir], code)
         return Trainer(objective, data_dir, optim, self.run, seed=self.seed, device=self.device, ctx=self.ctx,
-                       state_path=self.state_dir / f"{name}.pt", fingerprint=fingerprint, desc=desc, section=section)
+                       state_path=self.state_dir / f"{name}.pt", fingerprint=fingerprint, desc=desc, keys=keys)
 
     def finish(self) -> None:
         """The outputs are written: the saved states are no longer needed."""
@@ -467,12 +474,12 @@ def flush_denormals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def training_run(run: RunConfig, device_name: str, key: str, seed: int, state_dir: str | Path) -> Iterator[TrainingRun]:
-    """Join the process group (if launched by torchrun), pick this process's device, seed every RNG."""
-    from pixelcnn import distributed
-    from pixelcnn.runtime import resolve_device, seed_everything
+def training_run(run: RunConfig, device_name: str, seed: int, state_dir: str | Path) -> Iterator[TrainingRun]:
+    """Join the process group (if launched by torchrun), pick this process's device, seed every RNG.
 
-    device = resolve_device(device_name, key)
+    A device that cannot be had raises ``errors.InvalidValue`` naming ``device`` (``OptimConfig.device``).
+    """
+    device = resolve_device(device_name)
     with distributed.session(device) as ctx:
         seed_everything(seed)  # the same initial weights in every process
         yield TrainingRun(ctx, ctx.device(device), seed, run, Path(state_dir))

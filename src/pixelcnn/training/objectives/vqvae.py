@@ -7,17 +7,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pixelcnn.data.pixels import to_float
 from pixelcnn.models.vqvae import perplexity
 from pixelcnn.training.objectives import Batch, _count
 from pixelcnn.training.trainer import Objective
 
 if TYPE_CHECKING:
     from pixelcnn.models.vqvae import VQVAE
-
-
-def _to_signed(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, H, W) → float32 in [-1, 1]."""
-    return images.float() / 127.5 - 1
 
 
 def _mse01(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -40,13 +36,13 @@ class VQVAEObjective(Objective):
         self.model = model
 
     def forward(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        x = _to_signed(batch["images"])
+        x = to_float(batch["images"])
         out = self.model(x, generator=generator)
         recon = (out.recon.float() - x).pow(2).flatten(1).mean(1)  # (B,) on [-1, 1]
         return {"loss": recon + out.commit_loss, "mse": _mse01(out.recon.detach(), x)}
 
     def evaluate(self, batch: Batch) -> dict[str, torch.Tensor]:
-        x = _to_signed(batch["images"])
+        x = to_float(batch["images"])
         out = self.model(x)
         sums = {
             "loss": ((out.recon.float() - x).pow(2).flatten(1).mean(1) + out.commit_loss).double().sum(),

@@ -1,0 +1,181 @@
+"""What users hand the pipelines, turned into checked values: images, labels, counts, sampling settings.
+
+Legend: N images, C channels, H W pixels.
+
+Every check raises ``pixelcnn.errors.InputError`` with one sentence naming
+the argument and the fix; ranges that a config type owns (``SamplingOptions``)
+are checked by that type and only reworded here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+import torch
+
+from pixelcnn.configs import Sampler, SamplingOptions
+from pixelcnn.errors import InputError, InvalidValue
+from pixelcnn.sampling.naive import class_labels
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+# Images the pipelines accept: uint8 array/tensor (N, C, H, W), (C, H, W) or (H, W); PIL image(s).
+ImageInput = Union[np.ndarray, torch.Tensor, "PILImage.Image", Sequence["PILImage.Image"]]  # noqa: UP007  (string forward refs)
+LabelInput = int | Sequence[int] | np.ndarray | torch.Tensor | None
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def as_images(images: ImageInput, shape: tuple[int, int, int]) -> np.ndarray:
+    """uint8 (N, C, H, W) of ``shape`` = (C, H, W) from an array, tensor, PIL image or list of PIL images."""
+    c, h, w = shape
+    array = _to_array(images, c)
+    if array.dtype != np.uint8:
+        raise InputError(f"images must be uint8 in [0, 255], got dtype {array.dtype}; convert them (e.g. (x * 255).round().astype(np.uint8))")
+    if array.ndim == 2:
+        array = array[None, None]  # (1, 1, H, W)
+    elif array.ndim == 3:
+        array = array[None]  # (1, C, H, W)
+    if array.ndim != 4 or len(array) == 0:
+        raise InputError(f"images must be (N, C, H, W), (C, H, W) or (H, W) with N >= 1, got shape {array.shape}")
+    if array.shape[1] != c:
+        fix = "convert them to grey (PIL: .convert('L'))" if c == 1 else "convert them to RGB (PIL: .convert('RGB'))"
+        raise InputError(f"images have {array.shape[1]} channels but the model works on {c}; {fix}")
+    if array.shape[2:] != (h, w):
+        raise InputError(
+            f"images are {array.shape[2]}×{array.shape[3]} but the model works on {h}×{w} images; resize them to {h}×{w}"
+        )
+    return np.ascontiguousarray(array)
+
+
+def _to_array(images: ImageInput, channels: int) -> np.ndarray:
+    from PIL import Image
+
+    if isinstance(images, torch.Tensor):
+        return images.detach().cpu().numpy()
+    if isinstance(images, Image.Image):
+        images = [images]
+    if isinstance(images, (list, tuple)) and images and all(isinstance(i, Image.Image) for i in images):
+        mode = "L" if channels == 1 else "RGB"
+        arrays = [np.asarray(i.convert(mode)) for i in images]
+        sizes = {a.shape for a in arrays}
+        if len(sizes) > 1:
+            raise InputError(f"the images differ in size ({sorted(sizes)}); resize them to one size first")
+        stacked = np.stack(arrays)  # (N, H, W) or (N, H, W, 3)
+        return stacked[:, None] if channels == 1 else stacked.transpose(0, 3, 1, 2)  # (N, C, H, W)
+    if isinstance(images, np.ndarray):
+        return images
+    raise InputError(f"images must be a uint8 array or tensor (N, C, H, W), or PIL images, got {type(images).__name__}")
+
+
+# ----------------------------------------------------------------------------- labels
+# ``num_classes`` and ``title`` are the pipeline's: its model's classes (0: unconditional) and its name for people.
+
+
+def sample_labels(n: int, labels: LabelInput, num_classes: int, title: str) -> torch.Tensor | None:
+    """Labels int64 (n,) of ``sample``: one class, or a list cycled; None → every class in turn (None if unconditional)."""
+    pool: list[int] = []
+    if labels is not None:
+        pool = _label_list(labels)
+        if not pool:
+            raise InputError("labels is empty: pass a class, a list of classes, or None for every class in turn")
+        _check_label_values(pool, num_classes, title)
+    return class_labels(n, num_classes, pool)
+
+
+def image_labels(n: int, labels: LabelInput, num_classes: int, title: str) -> torch.Tensor | None:
+    """Labels int64 (n,) of ``complete`` / ``score``: one class for all or one per image; None only if unconditional."""
+    if labels is None:
+        if num_classes:
+            raise InputError(f"the {title} is conditioned on {num_classes} classes: pass labels= (one class, or one per image)")
+        return None
+    values = _label_list(labels)
+    if isinstance(labels, (int, np.integer)) or (len(values) == 1 and n != 1):
+        values = values * n
+    if len(values) != n:
+        raise InputError(f"labels has {len(values)} entries for {n} images: pass one class, or one per image")
+    _check_label_values(values, num_classes, title)
+    return torch.tensor(values, dtype=torch.long)
+
+
+def _check_label_values(values: list[int], num_classes: int, title: str) -> None:
+    if not num_classes:
+        raise InputError(f"the {title} is unconditional (trained without labels): drop labels")
+    for label in values:
+        if not 0 <= label < num_classes:
+            raise InputError(f"label {label} is out of range: the {title} knows {num_classes} classes (0..{num_classes - 1})")
+
+
+def _label_list(labels: LabelInput) -> list[int]:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    values = np.asarray(labels).reshape(-1)
+    if values.size == 0:
+        return []
+    if values.dtype.kind not in "iu":
+        raise InputError(f"labels must be a class index or a list of class indices, got {labels!r}")
+    return [int(v) for v in values]
+
+
+# ----------------------------------------------------------------------------- sampling settings
+
+
+def sampling_options(temperature: float, top_k: int, top_p: float, options: SamplingOptions | None) -> SamplingOptions:
+    """The settings of one request: ``options`` as given, or built from the three keywords (not both)."""
+    if options is not None:
+        if not isinstance(options, SamplingOptions):
+            raise InputError(f"options must be a pixelcnn.configs.SamplingOptions or None, got {type(options).__name__}")
+        if (temperature, top_k, top_p) != (1.0, 0, 1.0):
+            raise InputError("pass the sampling settings either as options= or as temperature=, top_k=, top_p=, not both")
+        return options
+    for name, value, whole in (("temperature", temperature, False), ("top_k", top_k, True), ("top_p", top_p, False)):
+        numbers = (int, np.integer) if whole else (int, float, np.integer, np.floating)
+        if isinstance(value, bool) or not isinstance(value, numbers) or not math.isfinite(value):
+            raise InputError(f"{name} must be {'a whole number' if whole else 'a finite number'}, got {value!r}")
+    try:  # the ranges are SamplingOptions' own
+        return SamplingOptions(float(temperature), int(top_k), float(top_p))
+    except InvalidValue as exc:
+        raise InputError(str(exc)) from None
+
+
+def sampler(value: Sampler | str) -> Sampler:
+    """The ``Sampler`` named by ``value`` (a member, or its string)."""
+    if value not in tuple(Sampler):
+        raise InputError(f"sampler must be {Sampler.choices(described=True)}, got {value!r}")
+    return Sampler(value)
+
+
+def generator(value: torch.Generator | None) -> torch.Generator | None:
+    if value is not None and not isinstance(value, torch.Generator):
+        raise InputError(
+            f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, got {type(value).__name__}"
+        )
+    return value
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+def count(name: str, value: int) -> int:
+    """``value`` if it is a whole number >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def kept_rows(rows: int, height: int) -> int:
+    """The rows ``complete`` keeps, in [0, height)."""
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 0 <= rows < height:
+        raise InputError(f"rows must be a whole number in [0, {height - 1}] (the top rows to keep of {height}), got {rows!r}")
+    return int(rows)
+
+
+def frames_every(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InputError(f"frames_every must be a whole number >= 0 (0 keeps no frames), got {value!r}")
+    return int(value)
