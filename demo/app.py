@@ -60,22 +60,22 @@ def load_pipeline(model: str, vqvae: str | None, stamp: tuple) -> Pipeline:
 
 
 @st.cache_data(show_spinner="Sampling…", max_entries=64)
-def sample(_pipe: Pipeline, stamp: tuple, n: int, labels, temperature: float, top_k: int, top_p: float, seed: int,
-           sampler: str):
+def sample(_pipe: Pipeline, stamp: tuple, n: int, labels, temperature: float, top_k: int, top_p: float, guidance: float,
+           seed: int, sampler: str):
     """(images uint8 (n, C, H, W), labels (n,), seconds), cached per model and settings."""
     start = time.perf_counter()
-    out = _pipe(n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p,
+    out = _pipe(n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance,
                 generator=torch.Generator().manual_seed(seed), sampler=sampler)
     return out.images, out.labels, time.perf_counter() - start
 
 
 @st.cache_data(show_spinner="Completing…", max_entries=64)
 def complete(_pipe: Pipeline, stamp: tuple, image: np.ndarray, rows: int, labels, temperature: float, top_k: int,
-             top_p: float, seed: int, sampler: str):
+             top_p: float, guidance: float, seed: int, sampler: str):
     """Completions (n, C, H, W) of one image (C, H, W), one per label (or n = len(labels))."""
     images = np.repeat(image[None], len(labels), axis=0)
     out = _pipe.complete(images, rows, labels=None if labels[0] is None else list(labels), temperature=temperature,
-                         top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), sampler=sampler)
+                         top_k=top_k, top_p=top_p, guidance=guidance, generator=torch.Generator().manual_seed(seed), sampler=sampler)
     return out.images, out.labels
 
 
@@ -183,11 +183,16 @@ def main() -> None:
                                           help="keep the k most likely values at each step; 0 keeps all")),
         top_p=st.sidebar.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="top_p",
                                 help="nucleus: keep the smallest set of values with this much probability; 1 keeps all"),
+        guidance=st.sidebar.slider("Guidance", 0.0, 6.0, 1.0, 0.25, key="guidance", disabled=not pipe.guidable,
+                                   help="classifier-free guidance: above 1 holds each image to its class, 0 ignores the class"
+                                   + ("" if pipe.guidable else " (this model was trained without cond_dropout: fixed at 1)")),
         seed=int(st.sidebar.number_input("Seed", 0, 2**31 - 1, 0, key="seed")),
         sampler=st.sidebar.selectbox("Sampler", [s.value for s in Sampler], key="sampler",
                                      help="; ".join(f"{s.value}: {s.description}" for s in Sampler)
                                      + " (the same images either way)"),
     )
+    if not pipe.guidable:
+        knobs["guidance"] = 1.0  # the slider is disabled: whatever it last held, this model samples unguided
     count = st.sidebar.slider("Count", 1, 64, 16, key="count")
     c, h, w = pipe.image_shape
     st.caption(f"{title}: {c}×{h}×{w} images, "
@@ -236,7 +241,7 @@ def show_progressive(pipe, count, label, names, knobs) -> None:
                 canvas.image(grid(preview, nrow))
 
         out = pipe(count, labels=label, temperature=knobs["temperature"], top_k=knobs["top_k"], top_p=knobs["top_p"],
-                   generator=torch.Generator().manual_seed(knobs["seed"]), sampler=knobs["sampler"], callback=callback,
+                   guidance=knobs["guidance"], generator=torch.Generator().manual_seed(knobs["seed"]), sampler=knobs["sampler"], callback=callback,
                    frames_every=every, batch_size=count)
         st.session_state["strip"] = (pipe.title, out.frames)
     if st.session_state.get("strip", (None,))[0] == pipe.title:

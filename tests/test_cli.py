@@ -63,6 +63,17 @@ def test_sample_with_the_naive_sampler_gives_the_same_images(models, capsys):
     assert np.array_equal(np.load("cached.npy"), np.load("naive.npy"))
 
 
+def test_sample_with_guidance_draws_the_apis_guided_images(models, capsys):
+    code, _, _ = run(capsys, "sample", "--model", "models/pixelcnn.pt", "--n", "4", "--label", "2", "--guidance", "2.5",
+                     "--out", "g.png", "--npy", "g.npy")
+    assert code == 0
+    expected = pixelcnn.load("models/pixelcnn.pt")(4, labels=2, guidance=2.5, generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(np.load("g.npy"), expected.images)
+    code, _, err = run(capsys, "sample", "--model", "models/prior.pt", "--vqvae", "models/vqvae.pt", "--guidance", "2",
+                       "--out", "p.png")
+    assert code == 1 and "needs a model trained with cond_dropout > 0" in err and not Path("p.png").exists()
+
+
 def test_info_of_the_pixel_model_lists_its_values(models, capsys):
     code, out, _ = run(capsys, "info", "--model", "models/pixelcnn.pt")
     assert code == 0 and out.startswith("pixel PixelCNN (models/pixelcnn.pt)\n  images:     1×16×16\n")

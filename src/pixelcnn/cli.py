@@ -59,6 +59,7 @@ POSITIVE_INT = _number(int, lambda v: v >= 1, "a whole number >= 1")
 NATURAL = _number(int, lambda v: v >= 0, "a whole number >= 0")
 TEMPERATURE = _number(float, lambda v: math.isfinite(v) and v > 0, "a number > 0 (1 samples the model as trained)")
 TOP_P = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1] (1 keeps every value)")
+GUIDANCE = _number(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0 (1 is plain conditional sampling)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--temperature", type=TEMPERATURE, default=1.0, metavar="T", help="> 0; below 1 sharpens each step (default: 1)")
         p.add_argument("--top-k", type=NATURAL, default=0, metavar="K", help="keep the k most likely values per step; 0 keeps all (default: 0)")
         p.add_argument("--top-p", type=TOP_P, default=1.0, metavar="P", help="nucleus: keep the smallest set of mass >= p; 1 keeps all (default: 1)")
+        p.add_argument("--guidance", type=GUIDANCE, default=1.0, metavar="S",
+                       help="classifier-free guidance: above 1 holds each image to its class, 0 ignores the label; "
+                            "needs a model trained with cond_dropout > 0 (default: 1)")
         p.add_argument("--seed", type=int, default=0, metavar="SEED", help="seed of the sampler's torch.Generator; same seed, same images (default: 0)")
         p.add_argument("--batch-size", type=POSITIVE_INT, default=64, metavar="B", help="images drawn at once (default: 64)")
         p.add_argument("--sampler", choices=[s.value for s in Sampler], default=Sampler.CACHED.value,
@@ -149,10 +153,10 @@ def _check_png(path: str, flag: str = "--out") -> Path:
 
 
 def _options(args):
-    """The sampling settings of --temperature, --top-k, --top-p (their ranges are checked while parsing)."""
+    """The sampling settings of --temperature, --top-k, --top-p, --guidance (their ranges are checked while parsing)."""
     from pixelcnn.configs import SamplingOptions
 
-    return SamplingOptions(args.temperature, args.top_k, args.top_p)
+    return SamplingOptions(args.temperature, args.top_k, args.top_p, args.guidance)
 
 
 def _generator(args):

@@ -77,6 +77,17 @@ def test_demo_sampler_choice_keeps_the_images(app):
     assert shown(app, SAMPLE) == cached  # the naive sampler draws the same images
 
 
+def test_demo_guidance_slider_guides_a_guidable_model_only(app):
+    app.sidebar.slider(key="count").set_value(4).run()
+    plain = shown(app, SAMPLE)
+    assert not app.sidebar.slider(key="guidance").disabled  # the tiny pixel model learned the no-class label
+    app.sidebar.slider(key="guidance").set_value(3.0).run()
+    assert not app.exception and shown(app, SAMPLE) != plain
+    app.sidebar.radio(key="generator").set_value(PRIOR).run()  # trained without cond_dropout: the slider is off
+    assert not app.exception and app.sidebar.slider(key="guidance").disabled
+    assert len(shown(app, SAMPLE)) == 4
+
+
 def test_demo_switches_generator(app):
     pixel = shown(app, SAMPLE)
     app.sidebar.radio(key="generator").set_value(PRIOR).run()

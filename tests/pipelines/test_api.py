@@ -109,6 +109,26 @@ def test_pixel_sample_equals_the_low_level_sampler_batch_by_batch(pixel):
     assert out.labels.tolist() == [1, 7, 1, 7, 1]
 
 
+def test_guided_sample_equals_the_low_level_guided_sampler(pixel):
+    assert pixel.guidable
+    out = pixel.sample(4, labels=[2, 5], guidance=3.0, temperature=0.9, generator=gen(), batch_size=4)
+    x = sample(pixel.model, 4, options=SamplingOptions(temperature=0.9, guidance=3.0),
+               labels=class_labels(4, CLASSES, [2, 5]), generator=gen())
+    assert np.array_equal(out.images, dequantise(x, pixel.config.levels))
+    plain = pixel.sample(4, labels=[2, 5], temperature=0.9, generator=gen())
+    assert np.array_equal(plain.images, pixel.sample(4, labels=[2, 5], temperature=0.9, guidance=1.0, generator=gen()).images)
+    assert not np.array_equal(out.images, plain.images)
+
+
+def test_guidance_of_a_model_trained_without_the_no_class_label_is_one_sentence(vq):
+    assert not vq.guidable
+    with pytest.raises(InputError, match=r"guidance 2\.0 needs a model trained with cond_dropout > 0 .* the VQ-VAE-2 \+ PixelCNN "
+                                         r"prior was trained without it; use guidance 1, or retrain with cond_dropout"):
+        vq.sample(2, guidance=2.0)
+    with pytest.raises(InputError, match=r"guidance 0\.0 needs a class-conditional model, but the pixel PixelCNN is unconditional"):
+        unconditional().sample(2, guidance=0.0)
+
+
 def test_sample_same_generator_same_images_other_seed_other_images(pixel, vq):
     for pipe in (pixel, vq):
         a, b, c = (pipe(4, labels=2, generator=gen(seed)) for seed in (0, 0, 1))
@@ -250,6 +270,8 @@ def unconditional() -> PixelCNNPipeline:
     (lambda p: p(2, temperature=float("nan")), r"temperature must be a finite number, got nan"),
     (lambda p: p(2, top_k=-1), r"top_k must be >= 0 \(0 keeps all\), got -1"),
     (lambda p: p(2, top_p=1.5), r"top_p must be in \(0, 1\], got 1\.5"),
+    (lambda p: p(2, guidance=-1), r"guidance must be >= 0 \(1 is plain conditional sampling\), got -1"),
+    (lambda p: p(2, guidance=float("inf")), r"guidance must be a finite number, got inf"),
     (lambda p: p(0), r"n must be a whole number >= 1, got 0"),
     (lambda p: p(2, batch_size=0), r"batch_size must be a whole number >= 1, got 0"),
     (lambda p: p(2, generator=0), r"generator must be a torch\.Generator .* got int"),
@@ -371,7 +393,7 @@ def test_options_equal_the_keywords_and_exclude_them(pixel):
     by_keywords = pixel(3, labels=2, temperature=0.8, top_k=5, top_p=0.9, generator=gen())
     by_options = pixel(3, labels=2, options=SamplingOptions(0.8, 5, 0.9), generator=gen(), sampler=Sampler.CACHED)
     assert np.array_equal(by_keywords.images, by_options.images)
-    with pytest.raises(InputError, match=r"^pass the sampling settings either as options= or as temperature=, top_k=, top_p=, not both$"):
+    with pytest.raises(InputError, match=r"^pass the sampling settings either as options= or as temperature=, top_k=, top_p=, guidance=, not both$"):
         pixel(2, options=SamplingOptions(0.8), temperature=0.8)
     with pytest.raises(InputError, match=r"^options must be a pixelcnn\.configs\.SamplingOptions or None, got dict$"):
         pixel(2, options={"temperature": 0.8})

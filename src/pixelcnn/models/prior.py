@@ -159,6 +159,11 @@ class CodePrior(nn.Module):
     def num_classes(self) -> int:
         return self.config.levels[0].pixelcnn.num_classes
 
+    @property
+    def guidable(self) -> bool:
+        """Whether every level learned the "no class" label (trained with cond_dropout > 0): guidance works."""
+        return all(level.pixelcnn.null_class for level in self.config.levels)
+
     # --- what the public API (``pixelcnn.pipelines.vq``) uses, besides ``num_classes`` and ``config.vqvae_fingerprint``
 
     @property

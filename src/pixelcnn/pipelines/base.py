@@ -149,6 +149,11 @@ class Pipeline:
         raise NotImplementedError
 
     @property
+    def guidable(self) -> bool:
+        """Whether ``guidance`` other than 1 works: every network was trained with the "no class" label."""
+        raise NotImplementedError
+
+    @property
     def num_parameters(self) -> int:
         """Weights of every network the pipeline runs."""
         raise NotImplementedError
@@ -193,6 +198,7 @@ class Pipeline:
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
+        guidance: float = 1.0,
         options: SamplingOptions | None = None,
         generator: torch.Generator | None = None,
         batch_size: int = 64,
@@ -206,7 +212,10 @@ class Pipeline:
         draws every class in turn (class-conditional models; must be None for
         unconditional ones). temperature > 0 (below 1 sharpens), top_k >= 0
         (0 keeps all), 0 < top_p <= 1 (nucleus; 1 keeps all) shape each step's
-        distribution; or pass them as one ``options=SamplingOptions(...)``
+        distribution; guidance >= 0 is classifier-free guidance (1: plain
+        conditional sampling; above 1 the samples hold to their class more; 0
+        ignores the label; models trained with cond_dropout > 0, see
+        ``guidable``); or pass them as one ``options=SamplingOptions(...)``
         (what the stages do), not both. ``callback(progress)`` runs after every row;
         ``frames_every=k`` keeps the first batch's canvas every k rows and at
         the end (``Samples.frames``). ``sampler="naive"`` (``Sampler.NAIVE``)
@@ -215,7 +224,8 @@ class Pipeline:
         """
         n = inputs.count("n", n)
         y = inputs.sample_labels(n, labels, self.num_classes, self.title)
-        options = inputs.sampling_options(temperature, top_k, top_p, options)
+        options = inputs.sampling_options(temperature, top_k, top_p, guidance, options)
+        inputs.check_guidance(options, self.guidable, self.num_classes, self.title)
         return self._run(n, y, None, 0, options=options, sampler=inputs.sampler(sampler),
                          generator=inputs.generator(generator), batch_size=batch_size, callback=callback,
                          frames_every=frames_every)
@@ -231,6 +241,7 @@ class Pipeline:
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
+        guidance: float = 1.0,
         options: SamplingOptions | None = None,
         generator: torch.Generator | None = None,
         batch_size: int = 64,
@@ -250,7 +261,8 @@ class Pipeline:
         """
         x = self._images(images)
         rows = inputs.kept_rows(rows, self.image_shape[1])
-        options = inputs.sampling_options(temperature, top_k, top_p, options)
+        options = inputs.sampling_options(temperature, top_k, top_p, guidance, options)
+        inputs.check_guidance(options, self.guidable, self.num_classes, self.title)
         sampler, generator = inputs.sampler(sampler), inputs.generator(generator)
         y = inputs.image_labels(len(x), labels, self.num_classes, self.title)
         return self._run(len(x), y, x, rows, options=options, sampler=sampler, generator=generator,

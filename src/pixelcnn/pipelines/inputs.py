@@ -125,22 +125,36 @@ def _label_list(labels: LabelInput) -> list[int]:
 # ----------------------------------------------------------------------------- sampling settings
 
 
-def sampling_options(temperature: float, top_k: int, top_p: float, options: SamplingOptions | None) -> SamplingOptions:
-    """The settings of one request: ``options`` as given, or built from the three keywords (not both)."""
+def sampling_options(temperature: float, top_k: int, top_p: float, guidance: float,
+                     options: SamplingOptions | None) -> SamplingOptions:
+    """The settings of one request: ``options`` as given, or built from the four keywords (not both)."""
     if options is not None:
         if not isinstance(options, SamplingOptions):
             raise InputError(f"options must be a pixelcnn.configs.SamplingOptions or None, got {type(options).__name__}")
-        if (temperature, top_k, top_p) != (1.0, 0, 1.0):
-            raise InputError("pass the sampling settings either as options= or as temperature=, top_k=, top_p=, not both")
+        if (temperature, top_k, top_p, guidance) != (1.0, 0, 1.0, 1.0):
+            raise InputError("pass the sampling settings either as options= or as temperature=, top_k=, top_p=, "
+                             "guidance=, not both")
         return options
-    for name, value, whole in (("temperature", temperature, False), ("top_k", top_k, True), ("top_p", top_p, False)):
+    knobs = (("temperature", temperature, False), ("top_k", top_k, True), ("top_p", top_p, False), ("guidance", guidance, False))
+    for name, value, whole in knobs:
         numbers = (int, np.integer) if whole else (int, float, np.integer, np.floating)
         if isinstance(value, bool) or not isinstance(value, numbers) or not math.isfinite(value):
             raise InputError(f"{name} must be {'a whole number' if whole else 'a finite number'}, got {value!r}")
     try:  # the ranges are SamplingOptions' own
-        return SamplingOptions(float(temperature), int(top_k), float(top_p))
+        return SamplingOptions(float(temperature), int(top_k), float(top_p), float(guidance))
     except InvalidValue as exc:
         raise InputError(str(exc)) from None
+
+
+def check_guidance(options: SamplingOptions, guidable: bool, num_classes: int, title: str) -> None:
+    """Guidance other than 1 needs a class-conditional model trained with its "no class" label."""
+    if not options.guided or guidable:
+        return
+    if not num_classes:
+        raise InputError(f"guidance {options.guidance} needs a class-conditional model, but the {title} is unconditional; "
+                         "use guidance 1")
+    raise InputError(f"guidance {options.guidance} needs a model trained with cond_dropout > 0 (a learned 'no class' label), "
+                     f"and the {title} was trained without it; use guidance 1, or retrain with cond_dropout (e.g. 0.1)")
 
 
 def sampler(value: Sampler | str) -> Sampler:

@@ -62,6 +62,10 @@ class PixelCNNPipeline(Pipeline):
         return self.config.levels
 
     @property
+    def guidable(self) -> bool:
+        return self.config.null_class
+
+    @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 

@@ -73,6 +73,10 @@ class VQPriorPipeline(Pipeline):
         return self.prior.codebook_size
 
     @property
+    def guidable(self) -> bool:
+        return self.prior.guidable
+
+    @property
     def num_parameters(self) -> int:
         return sum(p.numel() for m in (self.prior, self.vqvae) for p in m.parameters())
 
