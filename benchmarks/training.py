@@ -22,7 +22,13 @@ step time kept). On a shared CPU, compare numbers of one run only.
     uv run python benchmarks/training.py --models default --output benchmarks/training_results.jsonl
 
 ``--models default`` is the gated pixel model that was params.yaml's default until the
-3-resolution U-Net replaced it (README: both train at the same images/s).
+3-resolution U-Net replaced it (README: both train at the same images/s). ``--models params``
+is the pixel model params.yaml describes now (on the digits' shape: 1×32×32, 10 classes).
+
+``--compile`` adds, per precision, the step through ``torch.compile`` (as ``pixelcnn.compile:
+true`` trains) and the seconds its first call spends compiling:
+
+    uv run python benchmarks/training.py --models params --batch 16 --compile
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import numpy as np
 import torch
 from _prepared import write_prepared
 
-from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
+from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import cpu_has_bf16
@@ -53,6 +59,19 @@ MODELS = {
     "default": dict(kernel=5, hidden=24, skip=64, layers=8, position_channels=8),
 }
 DEFAULT_MODELS = ["kernel3", "kernel5"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def params_model() -> dict:
+    """The pixel model of params.yaml (its architecture keys), as MODELS entries are."""
+    from pixelcnn import params
+
+    settings = params.load_file(ROOT / "params.yaml")
+    config = settings.load_partial("pixelcnn", PixelCNNConfig).build(channels=1, height=32, width=32, num_classes=10)
+    conditioning = settings.load("pixelcnn", ClassConditioning)
+    fields = {"kernel", "hidden", "skip", "layers", "position_channels", "position_per_class", "output", "n_mix",
+              "resolutions", "dropout", "attention_every", "attention_heads", "attention_dim", "context", "levels"}
+    return {**{f: getattr(config, f) for f in fields}, "null_class": conditioning.cond_dropout > 0}
 SETTINGS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
 BATCH = 64
 
@@ -80,26 +99,31 @@ def forward_macs(config: PixelCNNConfig) -> float:
     return counter.get_total_flops() / 2
 
 
-def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_last: bool, steps: int) -> float:
-    """Best seconds of one trainer step on a batch of BATCH images."""
+def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_last: bool, steps: int, batch_size: int,
+                 compiled: bool = False) -> tuple[float, float]:
+    """Best seconds of one trainer step on a batch of ``batch_size`` images, and the seconds of the first (warm-up) step."""
     torch.manual_seed(0)
-    optim = OptimConfig(batch_size=BATCH, lr=1e-3, precision=precision, channels_last=channels_last, device="cpu")
-    trainer = Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(), seed=0, device=torch.device("cpu"),
+    optim = OptimConfig(batch_size=batch_size, lr=1e-3, precision=precision, channels_last=channels_last, device="cpu")
+    trainer = Trainer(PixelObjective(PixelCNN(config), 0.1), data, optim, RunConfig(), seed=0, device=torch.device("cpu"),
                       ctx=Context(), state_path=data / "state.pt", fingerprint="bench", desc="bench")
-    rows = np.arange(BATCH)
+    if compiled:
+        trainer.forward = torch.compile(trainer.module)
+    rows = np.arange(batch_size)
     batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.files.items()}
-    batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(BATCH)
+    batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(batch_size)
     trainer.saved_step = None
     sums: dict = {}
-    trainer._step(batch, 1e-3, 0, sums)  # warm-up: allocations, oneDNN primitive caches
-    return min(_timed(lambda: trainer._step(batch, 1e-3, 0, sums)) for _ in range(steps))
+    first = _timed(lambda: trainer._step(batch, 1e-3, 0, sums))  # warm-up: allocations, oneDNN caches, compilation
+    return min(_timed(lambda: trainer._step(batch, 1e-3, 0, sums)) for _ in range(steps)), first
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=DEFAULT_MODELS)
+    p.add_argument("--models", nargs="+", choices=[*MODELS, "params"], default=DEFAULT_MODELS)
     p.add_argument("--steps", type=int, default=3, help="timed steps per setting (best kept), after one warm-up")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
+    p.add_argument("--batch", type=int, default=BATCH, help=f"images per step (default: {BATCH})")
+    p.add_argument("--compile", action="store_true", help="also time each precision through torch.compile")
     p.add_argument("--output", help="also append the JSON lines to this file")
     args = p.parse_args()
     if args.threads:
@@ -121,19 +145,24 @@ def run(args: argparse.Namespace, sink) -> None:
                       "matmul_fp32_2048_gflops": round(matmul_gflops(), 1)})
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        write_prepared(data, BATCH, BATCH, num_classes=10)
+        write_prepared(data, args.batch, args.batch, num_classes=10)
+        settings = [(p, cl, False) for p, cl in SETTINGS]
+        if args.compile:
+            settings += [("fp32", False, True), ("bf16", False, True)]
         for name in args.models:
-            config = PixelCNNConfig(channels=1, levels=256, height=32, width=32, num_classes=10, **MODELS[name])
+            model = params_model() if name == "params" else MODELS[name]
+            config = PixelCNNConfig(**{"levels": 256, **model}, channels=1, height=32, width=32, num_classes=10)
             macs = forward_macs(config)
             base = None
-            for precision, channels_last in SETTINGS:
-                seconds = time_setting(config, data, precision, channels_last, args.steps)
+            for precision, channels_last, compiled in settings:
+                seconds, first = time_setting(config, data, precision, channels_last, args.steps, args.batch, compiled)
                 base = base or seconds
                 emit({
-                    "model": name, **MODELS[name], "gmac_per_image": round(macs / 1e9, 3),
-                    "precision": precision, "channels_last": channels_last, "batch": BATCH,
-                    "step_s": round(seconds, 3), "images_per_s": round(BATCH / seconds, 2),
-                    "gflops": round(3 * macs * 2 * BATCH / seconds / 1e9, 1), "speedup": round(base / seconds, 2),
+                    "model": name, **model, "gmac_per_image": round(macs / 1e9, 3),
+                    "precision": precision, "channels_last": channels_last, "compiled": compiled, "batch": args.batch,
+                    "step_s": round(seconds, 3), "images_per_s": round(args.batch / seconds, 2),
+                    "gflops": round(3 * macs * 2 * args.batch / seconds / 1e9, 1), "speedup": round(base / seconds, 2),
+                    **({"compile_s": round(first - seconds, 1)} if compiled else {}),
                     "load_average_1m": round(os.getloadavg()[0], 2),
                 })
 

@@ -112,6 +112,7 @@ class OptimConfig:
     patience: int = 0  # stop after this many epochs without a better validation loss; 0 never stops early
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with bf16 instructions
     channels_last: bool = False  # channels-last memory format (faster for some convolutions on CPUs)
+    compile: bool | Literal["auto"] = False  # torch.compile the training step; auto: only if measured faster, compile time included
     device: Device = "auto"  # auto: CUDA when present
 
     def __post_init__(self) -> None:

@@ -186,11 +186,12 @@ def test_nan_loss_stops_with_one_sentence_naming_step_and_last_good_state(tmp_pa
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["objective"].values())
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch, precision):
+@pytest.mark.parametrize("precision, compiled", [("fp32", False), ("bf16", False), ("fp32", True)],
+                         ids=["fp32", "bf16", "fp32-compiled"])
+def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch, precision, compiled):
     data = write_prepared(tmp_path / "prepared")  # 32 training rows, batch 8: 4 steps per epoch; a state every 2
     optim = OptimConfig(**{**OPTIM.__dict__, "epochs": 3, "ema_decay": 0.9, "val_fraction": 0.2, "patience": 5,
-                           "precision": precision})
+                           "precision": precision, "compile": compiled})
     whole = pixel_trainer(tmp_path / "whole", data, optim)
     whole.fit()
     step = Trainer._step
@@ -208,9 +209,24 @@ def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch,
     monkeypatch.setattr(Trainer, "_step", step)
     resumed = pixel_trainer(tmp_path / "resumed", data, optim, init_seed=1)  # another init: the state replaces it
     result = resumed.fit()
-    assert result.resumed_from_step == 6
+    assert result.resumed_from_step == 6 and whole.compiled == resumed.compiled == compiled
     for key, value in whole.objective.state_dict().items():
         assert torch.equal(resumed.objective.state_dict()[key], value), key
+
+
+def test_compile_auto_measures_without_a_trace_and_a_resumed_run_keeps_the_decision(tmp_path, capsys):
+    data = write_prepared(tmp_path / "prepared")
+    trainer = pixel_trainer(tmp_path, data, OptimConfig(**{**OPTIM.__dict__, "compile": "auto"}))
+    weights = {k: v.clone() for k, v in trainer.objective.state_dict().items()}
+    rng, generator = torch.get_rng_state(), trainer.generator.get_state()
+    chosen = trainer._compile_pays(steps=8, repeats=1)
+    assert all(torch.equal(trainer.objective.state_dict()[k], v) for k, v in weights.items())
+    assert torch.equal(torch.get_rng_state(), rng) and torch.equal(trainer.generator.get_state(), generator)
+    assert all(p.grad is None for p in trainer.objective.parameters())
+    line = capsys.readouterr().out
+    assert line.startswith("test: compile auto: a step takes ") and f"so training runs {'compiled' if chosen else 'eager'}" in line
+    trainer._compile({"compiled": False}, steps=10**9)  # a saved state's decision wins over measuring
+    assert not trainer.compiled and trainer.forward is trainer.module
 
 
 def test_dataloader_workers_train_the_weights_of_in_process_reading(tmp_path):
@@ -322,3 +338,29 @@ def test_trainer_names_the_processes_field_and_the_stage_names_its_key(tmp_path)
     settings = params.load_file(write_params(tmp_path / "params.yaml"))
     with pytest.raises(ConfigError, match=rf"^{tmp_path / 'params.yaml'}: train\.processes is 13, more than"), settings.naming("train", RunConfig):
         trainer()
+
+
+def test_compiled_step_of_every_pixel_option_matches_eager():
+    """torch.compile traces a model with every option at once, forward and backward.
+
+    The ``aot_eager`` backend runs TorchDynamo and AOTAutograd (the graphs inductor would
+    compile) without generating C++: inductor on this model takes about 10 minutes on 2 CPU
+    cores. Inductor itself runs in the compiled resume test above and on the default model
+    in ``benchmarks/training.py --compile``.
+    """
+    torch.manual_seed(0)
+    config = PixelCNNConfig(channels=3, levels=16, height=7, width=6, hidden=6, skip=6, layers=1, kernel=3,
+                            resolutions=3, attention_every=2, output="logistic", context=True, num_classes=3,
+                            null_class=True, position_channels=2, position_per_class=True, dropout=0.0)
+    objective = PixelObjective(PixelCNN(config), cond_dropout=0.5)
+    batch = {"images": torch.randint(0, 256, (4, 3, 7, 6), dtype=torch.uint8), "labels": torch.tensor([0, 1, 2, 1]),
+             "offset": torch.tensor(0), "total": torch.tensor(4)}
+    eager = objective(batch, torch.Generator().manual_seed(1))["bpd"]
+    eager.sum().backward()
+    grads = {k: p.grad.clone() for k, p in objective.named_parameters() if p.grad is not None}
+    objective.zero_grad(set_to_none=True)
+    compiled = torch.compile(objective, backend="aot_eager")(batch, torch.Generator().manual_seed(1))["bpd"]
+    compiled.sum().backward()
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+    for key, grad in grads.items():
+        torch.testing.assert_close(dict(objective.named_parameters())[key].grad, grad, rtol=1e-3, atol=1e-5)

@@ -96,9 +96,13 @@ def network_layout(config: PixelCNNConfig) -> tuple[Stage, ...]:
 
 
 def downsample_map(cond: torch.Tensor) -> torch.Tensor:
-    """A conditioning map at the next coarser resolution: 2×2 means (edge rows/columns repeated). (B, D, H, W) → (B, D, h, w)."""
-    height, width = cond.shape[2:]
-    return F.avg_pool2d(F.pad(cond, (0, width % 2, 0, height % 2), mode="replicate"), 2)
+    """A conditioning map at the next coarser resolution: 2×2 means. (B, D, H, W) → (B, D, h, w), h = ceil(H / 2).
+
+    An odd last row or column is averaged over the values it has (as if repeated;
+    ``ceil_mode`` without padding counts), which torch.compile handles where the
+    backward of a replicate padding crashed its inductor.
+    """
+    return F.avg_pool2d(cond, 2, ceil_mode=True, count_include_pad=False)
 
 
 class PixelCNN(nn.Module):

@@ -45,7 +45,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +216,8 @@ class Trainer:
         rest = [p for p in self.objective.parameters() if p.requires_grad and p.dim() < 2]
         groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": rest, "weight_decay": 0.0}]
         self.opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=optim.lr)
+        self.forward: Callable = self.module  # the training step's forward: the module, or its compiled form (fit)
+        self.compiled = False
         self.ema = None
         if optim.ema_decay:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -255,6 +257,7 @@ class Trainer:
             "history": history,
             "best": best,
             "bad_epochs": bad_epochs,
+            "compiled": self.compiled,
         }
 
     def save_state(self, **kwargs: Any) -> None:
@@ -285,6 +288,60 @@ class Trainer:
         _set_rng_state(state["rng"][self.ctx.rank])
         return state
 
+    # ------------------------------------------------------------------ compilation
+
+    def _compile(self, state: dict[str, Any] | None, steps: int) -> None:
+        """Use ``torch.compile`` for the training step's forward when ``optim.compile`` says so.
+
+        ``auto`` measures: a few eager steps, then the compilation and a few compiled
+        steps, on the first batch, and compiles only if ``compile seconds + steps ×
+        compiled step`` beats ``steps × eager step``; one line says what it chose. The
+        measurement leaves no trace (weights, gradients, RNGs restored); a resumed run
+        keeps the decision its saved state records, so it computes what the
+        uninterrupted run did.
+        """
+        choice = self.optim.compile
+        if state is not None and "compiled" in state:
+            choice = bool(state["compiled"])
+        elif choice == "auto":
+            choice = self._compile_pays(steps)
+        if choice:
+            self.forward = torch.compile(self.module)
+            self.compiled = True
+
+    def _compile_pays(self, steps: int, repeats: int = 3) -> bool:
+        batch = self._to_device(next(iter(self._loader(EpochBatches(self.train_rows, self.optim.batch_size, self.seed, 0,
+                                                                    0, self.ctx.rank, self.ctx.world), self.train_set))))
+        weights = copy.deepcopy(self.objective.state_dict())
+        rng, generator = _rng_state(), self.generator.get_state()
+
+        def step_seconds(forward: Callable) -> float:
+            self.module.train()
+            start = time.perf_counter()
+            with autocast(self.device, self.precision):
+                out = forward(batch, self.generator)
+            out[self.objective.loss_name].float().sum().backward()
+            self.opt.zero_grad(set_to_none=True)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            return time.perf_counter() - start
+
+        step_seconds(self.module)  # warm-up
+        eager = min(step_seconds(self.module) for _ in range(repeats))
+        compiled_forward = torch.compile(self.module)
+        compile_seconds = step_seconds(compiled_forward)  # the first call compiles
+        compiled = min(step_seconds(compiled_forward) for _ in range(repeats))
+        self.objective.load_state_dict(weights)
+        _set_rng_state(rng)
+        self.generator.set_state(generator)
+        chosen = bool(self.ctx.broadcast_object(compile_seconds + steps * compiled < steps * eager))  # rank 0's timing decides
+        if self.ctx.main:
+            print(f"{self.desc}: compile auto: a step takes {eager:.3f} s eager, {compiled:.3f} s compiled after "
+                  f"{compile_seconds:.0f} s of compiling; for {steps} steps "
+                  f"{'compiling' if chosen else 'eager'} is faster, so training runs {'compiled' if chosen else 'eager'}",
+                  flush=True)
+        return chosen
+
     # ------------------------------------------------------------------ steps
 
     def _step(self, batch: dict[str, torch.Tensor], lr: float, step: int, sums: dict[str, torch.Tensor]) -> float:
@@ -292,7 +349,7 @@ class Trainer:
             group["lr"] = lr
         self.module.train()
         with autocast(self.device, self.precision):
-            out = self.module(batch, self.generator)
+            out = self.forward(batch, self.generator)
         count = out[self.objective.loss_name].shape[0]
         total = float(batch["total"])
         # Each process's share of the global mean; DDP averages gradients over processes, hence the world factor.
@@ -363,6 +420,7 @@ class Trainer:
             if self.ctx.main:
                 print(f"{self.desc}: resuming from {self.state_path} at step {step} (epoch {epoch + 1}, batch {start})", flush=True)
         stopped = bad_epochs >= o.patience > 0
+        self._compile(state, o.epochs * self.steps_per_epoch - step)
         while epoch < o.epochs and not stopped:
             began = time.perf_counter()
             sampler = EpochBatches(self.train_rows, o.batch_size, self.seed, epoch, start, self.ctx.rank, self.ctx.world)
