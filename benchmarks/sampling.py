@@ -24,7 +24,11 @@ sampler, run for the last rows only when the grid has more than
 ``forward_s`` (one forward pass of the batch: the logits for the categorical
 output; the network and the log-likelihood at x for the logistic one, whose
 full (B, K, C, H, W) table is never needed at once: ``forward`` says which),
-``speedup`` = naive / cached and ``cached_over_forward`` = cached / forward.
+``speedup`` = naive / cached and ``cached_over_forward`` = cached / forward;
+``guided_s``, the cached sampler with classifier-free guidance (scale 3: the
+conditional and the unconditional stream, a batch of 2B), and
+``guided_over_cached`` (every model here learns the "no class" label).
+``--set context=true`` adds the causal context to every case.
 Cached and forward times are the minimum of ``--repeats`` runs; the naive run
 is long and timed once. The first line gives the machine's thread counts and
 load: on a shared CPU, compare numbers of one run only.
@@ -50,13 +54,14 @@ from pixelcnn.sampling.cached import sample_cached
 from pixelcnn.sampling.naive import SamplingOptions, sample_naive
 
 NUM_CLASSES = 10
+GUIDANCE = 3.0  # the guided run's scale (any scale other than 0 and 1 runs both streams)
 FAMILIES = {  # today's params.yaml defaults, as numbers
     "pixel": dict(levels=256, height=32, width=32, hidden=24, skip=64, layers=8, kernel=5, position_channels=8,
-                  num_classes=NUM_CLASSES),
+                  num_classes=NUM_CLASSES, null_class=True),
     "prior_bottom": dict(channels=1, levels=64, height=8, width=8, hidden=64, skip=128, layers=8, kernel=3, embed_dim=32,
-                         num_classes=NUM_CLASSES, cond_channels=64),
+                         num_classes=NUM_CLASSES, null_class=True, cond_channels=64),
     "prior_top": dict(channels=1, levels=64, height=4, width=4, hidden=64, skip=128, layers=8, kernel=3, embed_dim=32,
-                      num_classes=NUM_CLASSES),
+                      num_classes=NUM_CLASSES, null_class=True),
 }
 LOGISTIC = dict(output="logistic", n_mix=10)
 UNET = dict(resolutions=3, layers=2)
@@ -123,6 +128,13 @@ def run_case(case: str, config: PixelCNNConfig, batch: int, repeats: int, naive_
         lambda: sample_cached(model, batch, options=options, generator=torch.Generator().manual_seed(0), **inputs),
         repeats,
     )
+    guided_s = None
+    if config.null_class:  # classifier-free guidance: the conditional and the unconditional stream together
+        guided = SamplingOptions(guidance=GUIDANCE)
+        guided_s = best_of(
+            lambda: sample_cached(model, batch, options=guided, generator=torch.Generator().manual_seed(0), **inputs),
+            repeats,
+        )
     rows = max(1, min(config.height, naive_steps // (config.width * config.channels)))
     start_row = config.height - rows  # the naive loop over the last rows: every step is one full forward pass
     naive_part = best_of(
@@ -142,6 +154,7 @@ def run_case(case: str, config: PixelCNNConfig, batch: int, repeats: int, naive_
         "speedup": round(naive_s / cached_s, 1),
         "cached_over_forward": round(cached_s / forward_s, 2),
         "cached_ms_per_step": round(1e3 * cached_s / (config.height * config.width * config.channels), 4),
+        **({"guided_s": round(guided_s, 4), "guided_over_cached": round(guided_s / cached_s, 2)} if guided_s else {}),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     if rows < config.height:
