@@ -205,7 +205,19 @@ class BlockCache:
         return ops
 
 
-class DownCache:
+class ResamplingCache:
+    """What a Downsample's and an Upsample's cache share: output stacks at the other resolution, offset ``beta``."""
+
+    beta: torch.Tensor  # (1, F, H_k, W_k): the output stream's offset, the input's resampled plus the bias
+    v_out: torch.Tensor | None = None
+    h_out: Stream | None = None
+
+    def connect(self, v_out: torch.Tensor, h_out: Stream) -> None:
+        self.v_out, self.h_out = v_out, h_out
+        h_out.beta = self.beta
+
+
+class DownCache(ResamplingCache):
     """A Downsample: the coarse vertical row from two fine rows, the coarse horizontal at anchors."""
 
     def __init__(self, down: Downsample, v_in: torch.Tensor, h_in: Stream, p: int, colours: int) -> None:
@@ -217,12 +229,6 @@ class DownCache:
         self.w_cur = torch.cat([w[1, 0], w[1, 1]])  # (2F, F), the anchor's rows last
         h_in.prev = torch.zeros_like(h_in.row)
         self.beta = down.h(h_in.beta)  # (1, F, h, w): the coarse offset, conv of the fine one plus the bias
-        self.v_out: torch.Tensor | None = None
-        self.h_out: Stream | None = None
-
-    def connect(self, v_out: torch.Tensor, h_out: Stream) -> None:
-        self.v_out, self.h_out = v_out, h_out
-        h_out.beta = self.beta
 
     def vertical(self, row: int) -> None:
         """Coarse row ``row`` from fine rows 2·row - 1 .. 2·row."""
@@ -247,7 +253,7 @@ class DownCache:
         return [partial(torch.mm, prev, w_prev, out=out), partial(out.addmm_, cur, w_cur)]
 
 
-class UpCache:
+class UpCache(ResamplingCache):
     """An Upsample: fine vertical rows and horizontal positions from the coarse ones."""
 
     def __init__(self, up: Upsample, v_in: torch.Tensor, h_in: Stream, p: int, colours: int, size: tuple[int, int]) -> None:
@@ -258,12 +264,6 @@ class UpCache:
         self.wh = up.masked_weight()  # (F_in, F_out, 2, 2)
         height, width = size
         self.beta = F.conv_transpose2d(h_in.beta, self.wh, up.h.bias, stride=2)[:, :, :height, :width]  # (1, F, H_k, W_k)
-        self.v_out: torch.Tensor | None = None
-        self.h_out: Stream | None = None
-
-    def connect(self, v_out: torch.Tensor, h_out: Stream) -> None:
-        self.v_out, self.h_out = v_out, h_out
-        h_out.beta = self.beta
 
     def vertical(self, row: int) -> None:
         """Fine row ``row`` from coarse row row // 2."""
