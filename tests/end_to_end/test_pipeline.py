@@ -169,11 +169,11 @@ def test_pipeline_bad_params_leave_every_existing_output_in_place(repo, section,
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     try:
         output = fails(["dvc", "repro"], repo)
+        after = every_output(repo)
+        assert after.keys() == before.keys(), f"deleted: {sorted(before.keys() - after.keys())}"
+        assert after == before
         assert f"error: params.yaml: {sentence}" in output, output
         assert ran_stages(output) == {"check_params"}, output
-        after = every_output(repo)
-        assert after.keys() == before.keys(), sorted(before.keys() ^ after.keys())
-        assert after == before
     finally:
         run(["git", "checkout", "--", "params.yaml"], repo)
     assert "up to date" in run(["dvc", "status"], repo)
