@@ -6,17 +6,28 @@ row, complete a test or uploaded image below its kept rows, and compare both
 generators with their scores from metrics/eval.json. Everything goes through
 the public API (``pixelcnn.load`` and the pipelines).
 
-Paths default to the pipeline's outputs, relative to the working directory;
-the sidebar's "Files" section or these environment variables change them:
+Paths default to the pipeline's outputs, relative to the project root; the
+sidebar's "Files" section or these environment variables change them:
 PIXELCNN_PIXEL_MODEL, PIXELCNN_PRIOR, PIXELCNN_VQVAE, PIXELCNN_METRICS,
 PIXELCNN_DATA.
+
+The demo opens files only inside the project's ``models/``, ``metrics/`` and
+``data/`` folders (``SERVED``): a path elsewhere, typed in the sidebar by
+anyone who reaches the page, gets one sentence that says nothing of whether
+the file exists. The project root is the working directory, or the one given
+at launch: ``PIXELCNN_ROOT=/path/to/project`` or ``streamlit run demo/app.py
+-- --root /path/to/project``. Uploaded images are refused above
+``MAX_IMAGE_SIDE``² pixels from their header, before they are decoded.
+Streamlit listens on localhost only (``.streamlit/config.toml``).
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +41,7 @@ from pixelcnn.configs import Sampler
 from pixelcnn.data.prepared import PreparedMeta
 from pixelcnn.errors import UserError
 from pixelcnn.pipelines.base import Pipeline, grid_image
+from pixelcnn.pipelines.inputs import open_image
 
 FILES = {  # key → (label, environment variable, default)
     "pixel": ("Pixel PixelCNN checkpoint", "PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"),
@@ -38,6 +50,7 @@ FILES = {  # key → (label, environment variable, default)
     "metrics": ("Scores (evaluate)", "PIXELCNN_METRICS", "metrics/eval.json"),
     "data": ("Prepared data", "PIXELCNN_DATA", "data/prepared"),
 }
+SERVED = ("models", "metrics", "data")  # the project's folders whose files the demo may open
 EVERY_CLASS = "every class in turn"
 TILE = 96  # on-screen size of one image, in pixels (small images are enlarged by nearest neighbour)
 METRICS = {  # eval.json key suffix → row name
@@ -107,27 +120,67 @@ def png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def read_metrics(path: Path) -> dict | None:
+def read_metrics(path: Path | None) -> dict | None:
+    if path is None:
+        return None
     try:
-        return json.loads(path.read_text())
+        metrics = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+# ----------------------------------------------------------------------------- the files it serves
+
+
+def project_root() -> Path:
+    """The project whose files the demo serves: ``-- --root DIR``, else ``PIXELCNN_ROOT``, else the working directory."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--root")
+    given, _ = parser.parse_known_args(sys.argv[1:])
+    return Path(given.root or os.environ.get("PIXELCNN_ROOT") or ".").resolve()
+
+
+def served(path: Path, root: Path) -> Path | None:
+    """``path`` (relative to ``root``) as an absolute path when it lies in a SERVED folder of ``root``, else None.
+
+    Decided from the path alone, before anything is opened or stat'ed: ``..`` cannot climb out, and a link
+    may point elsewhere in the project (DVC's cache) but never outside it.
+    """
+    full = Path(os.path.normpath(root / path))
+    if not any(full.is_relative_to(root / folder) for folder in SERVED) or not full.resolve().is_relative_to(root):
+        return None
+    cwd = Path.cwd()
+    return full.relative_to(cwd) if full.is_relative_to(cwd) else full  # as the default paths read: models/pixelcnn.pt
+
+
+def outside(path: Path) -> str:
+    """The one sentence for any path outside the served folders, whether or not a file is there."""
+    folders = ", ".join(f"{folder}/" for folder in SERVED)
+    return (f"{path} is outside the folders this demo serves ({folders} of its project); "
+            "pick a file there, or start the demo on another project with PIXELCNN_ROOT")
 
 
 # ----------------------------------------------------------------------------- the page
 
 
 def sidebar_paths() -> dict[str, Path]:
+    """The paths of the "Files" section, as typed."""
     with st.sidebar.expander("Files"):
         return {key: Path(st.text_input(label, os.environ.get(env, default), key=f"path_{key}"))
                 for key, (label, env, default) in FILES.items()}
 
 
-def load_generators(paths: dict[str, Path]) -> tuple[dict[str, tuple[Pipeline, tuple]], list[str]]:
-    """Loadable generators by title (with their file stamps), and sentences about the others."""
+def load_generators(paths: dict[str, Path | None]) -> tuple[dict[str, tuple[Pipeline, tuple]], list[str]]:
+    """Loadable generators by title (with their file stamps), and sentences about the others.
+
+    ``paths`` are served paths: None (outside the served folders, said elsewhere) is never opened.
+    """
     found, problems = {}, []
-    candidates = [(paths["pixel"], None), (paths["prior"], paths["vqvae"])]
-    for model, vqvae in candidates:
+    candidates = [(paths["pixel"], None, False), (paths["prior"], paths["vqvae"], True)]
+    for model, vqvae, needs_vqvae in candidates:
+        if model is None or (needs_vqvae and vqvae is None):
+            continue
         files = [p for p in (model, vqvae) if p is not None]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
@@ -150,12 +203,15 @@ def class_names(pipe: Pipeline, meta: PreparedMeta | None) -> list[str]:
 
 def main() -> None:
     st.set_page_config(page_title="pixelcnn demo", layout="wide")
-    paths = sidebar_paths()
-    generators, problems = load_generators(paths)
+    typed, root = sidebar_paths(), project_root()
+    paths = {key: served(path, root) for key, path in typed.items()}  # None: outside, never opened
+    problems = [outside(typed[key]) for key, path in paths.items() if path is None]
+    generators, unloadable = load_generators(paths)
+    problems += unloadable
     st.title("PixelCNN and VQ-VAE-2 + PixelCNN prior")
     if not generators:
         st.error(
-            f"No trained models found ({paths['pixel']}, or {paths['prior']} with {paths['vqvae']}): "
+            f"No trained models found ({typed['pixel']}, or {typed['prior']} with {typed['vqvae']}): "
             "run `uv run dvc repro` first, then reload this page."
         )
         for sentence in problems:
@@ -165,7 +221,7 @@ def main() -> None:
         st.sidebar.warning(sentence)
 
     test = None
-    if (paths["data"] / "meta.json").is_file():
+    if paths["data"] is not None and (paths["data"] / "meta.json").is_file():
         try:
             test = read_test_split(str(paths["data"]), _stamp(paths["data"] / "test_images.npy"))
         except (UserError, OSError) as exc:
@@ -206,7 +262,9 @@ def main() -> None:
     with tab_complete:
         show_completion(pipe, stamp, count, label, names, knobs, test)
     with tab_compare:
-        show_comparison(generators, count, label, knobs, read_metrics(paths["metrics"]), paths["metrics"])
+        missing = (outside(typed["metrics"]) if paths["metrics"] is None else
+                   f"{typed['metrics']} not found: `uv run dvc repro` scores both generators (FID, IS, KID, precision, recall).")
+        show_comparison(generators, count, label, knobs, read_metrics(paths["metrics"]), typed["metrics"], missing)
 
 
 def caption_of(labels: np.ndarray, names: list[str]) -> list[str]:
@@ -266,10 +324,10 @@ def show_completion(pipe, stamp, count, label, names, knobs, test) -> None:
         if upload is None:
             st.info("Upload an image to complete it.")
             return
-        try:
-            picture = Image.open(upload).convert("L" if c == 1 else "RGB").resize((w, h), Image.LANCZOS)
-        except OSError:
-            st.error(f"{upload.name} is not an image PIL can read; upload a PNG or JPEG")
+        try:  # refused from its header above MAX_IMAGE_SIDE² pixels, before decoding
+            picture = open_image(upload, upload.name).convert("L" if c == 1 else "RGB").resize((w, h), Image.LANCZOS)
+        except UserError as exc:
+            st.error(str(exc))
             return
         array = np.asarray(picture)
         image = array[None] if c == 1 else array.transpose(2, 0, 1)  # (C, H, W)
@@ -292,7 +350,7 @@ def show_completion(pipe, stamp, count, label, names, knobs, test) -> None:
     st.image(tiles(done), caption=caption_of(done_labels, names))
 
 
-def show_comparison(generators, count, label, knobs, metrics, metrics_path) -> None:
+def show_comparison(generators, count, label, knobs, metrics, metrics_path, missing: str) -> None:
     columns = st.columns(len(generators))
     for column, (title, (pipe, stamp)) in zip(columns, generators.items()):
         with column:
@@ -306,7 +364,7 @@ def show_comparison(generators, count, label, knobs, metrics, metrics_path) -> N
     if len(generators) < 2:
         st.info("Only one generator is trained here; `uv run dvc repro` trains both.")
     if metrics is None:
-        st.info(f"{metrics_path} not found: `uv run dvc repro` scores both generators (FID, IS, KID, precision, recall).")
+        st.info(missing)
         return
     import pandas as pd
 

@@ -1,10 +1,13 @@
-"""Shared test helpers: full params files with overrides, tiny prepared data, stage entry points."""
+"""Shared test helpers: full params files with overrides, tiny prepared data, stage entry points, hostile images."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
+import struct
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,8 +96,33 @@ TINY_VQVAE = dict(hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_di
 
 
 def point_at(monkeypatch, root: Path) -> None:
-    """The demo's paths (environment variables) → a run laid out like the default one under root."""
+    """The demo's paths (environment variables) → a run laid out like the default one under root, its project root."""
+    monkeypatch.setenv("PIXELCNN_ROOT", str(root))
     for env, rel in (("PIXELCNN_PIXEL_MODEL", "models/pixelcnn.pt"), ("PIXELCNN_PRIOR", "models/prior.pt"),
                      ("PIXELCNN_VQVAE", "models/vqvae.pt"), ("PIXELCNN_METRICS", "metrics/eval.json"),
                      ("PIXELCNN_DATA", "data/prepared")):
         monkeypatch.setenv(env, str(root / rel))
+
+
+# Hostile image files: tiny PNGs whose header declares a huge image (decompression bombs).
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@functools.lru_cache(maxsize=4)
+def bomb_png(side: int) -> bytes:
+    """A valid all-black 1-bit grey PNG of side × side pixels, a few KB to a hundred KB however large ``side`` is.
+
+    Written row by row (never held decoded), so even 30000² costs the test no memory.
+    """
+    row = b"\0" * (1 + -(-side // 8))  # filter byte + 8 pixels a byte
+    packer = zlib.compressobj(9)
+    block, rows = row * 256, 0
+    parts = []
+    while rows < side:
+        take = min(256, side - rows)
+        parts.append(packer.compress(block if take == 256 else row * take))
+        rows += take
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # width, height, 1 bit, grey, deflate, no filter/interlace
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")

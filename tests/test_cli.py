@@ -14,7 +14,9 @@ from PIL import Image
 
 import pixelcnn
 from pixelcnn.cli import main
+from pixelcnn.pipelines.base import Pipeline
 
+from helpers import bomb_png
 from tiny_models import SIZE, tiny_run  # noqa: F401  (fixture)
 
 TILE = SIZE + 2  # a grid cell: the image and its 2-pixel gap
@@ -158,3 +160,133 @@ def test_bad_arguments_print_one_sentence_and_exit_1(models, capsys, argv, sente
     code, out, err = run(capsys, *argv)
     assert code == 1 and out == "" and err == f"error: {sentence}\n"
     assert not Path("x.png").exists()
+
+
+# ----------------------------------------------------------------------------- refusing before working
+
+
+@pytest.fixture
+def no_sampling(tiny_run, tmp_path, monkeypatch) -> Path:
+    """An empty working folder that sees the tiny run's models/ and data/, where sampling fails the test:
+    a refusal must come before the work."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("sampling started before the command was refused")
+
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("models", "data"):
+        (work / name).symlink_to(tiny_run / name)
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(Pipeline, "_run", refuse)
+    return work
+
+
+def written(work: Path) -> set[str]:
+    """Files the command left in the working folder."""
+    return {str(p.relative_to(work)) for p in work.rglob("*") if p.is_file() and p.parts[len(work.parts)] not in ("models", "data")}
+
+
+@pytest.fixture
+def unwritable(tmp_path) -> Path:
+    """A folder that cannot be written: read-only permissions, or (for root, who ignores them) sysfs."""
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir(mode=0o555)
+        return folder
+    if os.access("/sys", os.W_OK) and Path("/sys").is_dir():
+        try:
+            Path("/sys/pixelcnn-probe").touch()
+        except OSError:
+            return Path("/sys")
+    pytest.skip("no folder here refuses writes to this user")
+
+
+@pytest.mark.parametrize("flag", ["--out", "--npy", "--gif"])
+def test_cli_unwritable_output_is_refused_before_sampling(no_sampling, capsys, unwritable, flag):
+    outputs = {"--out": "s.png", "--npy": "s.npy", "--gif": "s.gif"}
+    outputs[flag] = str(unwritable / outputs[flag])
+    code, out, err = run(capsys, "sample", "--model", "models/pixelcnn.pt",
+                         *(arg for pair in outputs.items() for arg in pair))
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: {flag} {outputs[flag]} cannot be written: ") and err.count("\n") == 1, err
+    assert written(no_sampling) == set()
+
+
+@pytest.mark.parametrize("command, flag", [("sample", "--out"), ("sample", "--gif"), ("sample", "--npy"), ("complete", "--out")])
+def test_cli_output_that_is_a_folder_is_refused_before_sampling(no_sampling, capsys, command, flag):
+    Path("d.png").mkdir()
+    outputs = {"--out": "s.png"} if command == "complete" else {"--out": "s.png", "--npy": "s.npy", "--gif": "s.gif"}
+    outputs[flag] = "d.png"
+    extra = ["--data", "data/prepared", "--rows", "4"] if command == "complete" else []
+    code, _, err = run(capsys, command, "--model", "models/pixelcnn.pt", *extra,
+                       *(arg for pair in outputs.items() for arg in pair))
+    assert code == 1 and err == f"error: {flag} d.png is a folder; pass the path of a file\n"
+    assert written(no_sampling) == set()
+
+
+def test_cli_output_under_a_file_or_named_twice_is_refused(no_sampling, capsys):
+    Path("plain").write_text("a file, not a folder")
+    code, _, err = run(capsys, "sample", "--model", "models/pixelcnn.pt", "--out", "plain/s.png")
+    assert code == 1 and err == "error: --out plain/s.png cannot be written: plain is a file, not a folder\n"
+    code, _, err = run(capsys, "sample", "--model", "models/pixelcnn.pt", "--out", "s.png", "--npy", "./s.png")
+    assert code == 1 and err == "error: --npy ./s.png is the file --out writes too; name another file\n"
+    assert written(no_sampling) == {"plain"}
+
+
+def test_cli_missing_output_folders_are_created(models, capsys, tmp_path):
+    code, _, _ = run(capsys, "sample", "--model", "models/pixelcnn.pt", "--n", "2", "--out", str(tmp_path / "new/deeper/s.png"),
+                     "--npy", str(tmp_path / "new/s.npy"))
+    assert code == 0 and (tmp_path / "new/deeper/s.png").is_file() and np.load(tmp_path / "new/s.npy").shape == (2, 1, SIZE, SIZE)
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["sample", "--n", "1000000000"],  # 520 bytes an image: itself, its copy when the batches are joined, its label
+     "--n 1000000000 images of 1×16×16 would take 484.3 GiB of memory, over the 2.0 GiB one command may use; "
+     "draw at most 4,129,776 per command, and run it again with another --seed for more"),
+    (["sample", "--scale", "100000"],  # 4 × 4 tiles of 16 + 2 pixels, and the 2-pixel border: 74 pixels, × 100000
+     "the PNG grid of 7,400,000×7,400,000 pixels would take 49.8 TiB of memory, over the 2.0 GiB one command may use; "
+     "lower --scale (1 keeps each image's own size) or --n, and run it again with another --seed for more"),
+    (["sample", "--n", "64", "--gif", "g.gif", "--every", "1", "--scale", "150"],  # 16 frames of 21900² pixels
+     "the GIF's 16 frames of 64 images would take 7.1 GiB of memory, over the 2.0 GiB one command may use; "
+     "raise --every, or lower --scale or --batch-size (the GIF shows the first batch)"),
+    (["complete", "--data", "data/prepared", "--rows", "4", "--samples", "1000000000"],
+     "8 images × --samples 1000000000 completions of 1×16×16 would take 3.8 TiB of memory, over the 2.0 GiB one "
+     "command may use; ask for at most 516,222 --samples of these images, and run it again with another --seed for more"),
+    (["complete", "--data", "data/prepared", "--rows", "4", "--n", "1000000000"],
+     "--n 1000000000 is more than the 20 test images of data/prepared; pass --n 20 or fewer"),
+])
+def test_cli_sizes_are_bounded_before_any_sampling(no_sampling, capsys, argv, sentence):
+    code, out, err = run(capsys, argv[0], "--model", "models/pixelcnn.pt", *argv[1:], "--out", "x.png")
+    assert code == 1 and out == "" and err == f"error: {sentence}\n"
+    assert written(no_sampling) == set()
+
+
+def test_cli_complete_defaults_to_at_most_the_test_split(models, capsys):
+    code, out, _ = run(capsys, "complete", "--model", "models/pixelcnn.pt", "--data", "data/prepared", "--rows", "8",
+                       "--n", "20", "--scale", "1", "--out", "all20.png")
+    assert code == 0 and "20 images, 1 completion(s) each" in out
+
+
+@pytest.mark.parametrize("command", ["complete", "score"])
+@pytest.mark.parametrize("side, sentence", [
+    (30000, "is far larger than 4096×4096 pixels (the most an image file may have); shrink it first"),
+    (12000, "is 12000×12000 pixels, more than 4096×4096 (the most an image file may have); shrink it first"),
+])
+def test_cli_huge_image_file_is_refused_from_its_header(no_sampling, capsys, command, side, sentence):
+    Path("bomb.png").write_bytes(bomb_png(side))  # 110 KB that would decode to 900 MB
+    extra = ["--rows", "4", "--out", "x.png"] if command == "complete" else []
+    code, _, err = run(capsys, command, "--model", "models/pixelcnn.pt", "--image", "bomb.png", "--label", "1", *extra)
+    assert code == 1 and err == f"error: --image bomb.png {sentence}\n"
+
+
+def test_cli_image_of_the_wrong_size_is_refused_before_decoding(models, capsys, monkeypatch):
+    from PIL import ImageFile
+
+    Image.new("L", (40, 30)).save("wide.png")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded"))
+    from pixelcnn.pipelines.inputs import as_images
+
+    with pytest.raises(pixelcnn.UserError, match=r"^images are 30×40 but the model works on 16×16 images; resize them to 16×16$"):
+        as_images(Image.open("wide.png"), (1, SIZE, SIZE))

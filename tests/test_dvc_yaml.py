@@ -24,12 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = DVC["stages"]
 RAW_DATA = "${data.root}"  # prepare reads the dataset folder named by data.root (unused by the embedded digits)
+CHECK = "check_params"  # reads the whole params file (its --params argument) strictly; every other stage waits for it
+CHECKED = "data/params_checked"  # its output: the same bytes whenever the file is valid
 
 
 def _is_call(node: ast.AST, owner: str, *names: str) -> bool:
     """Whether ``node`` is a call ``owner.<one of names>(...)``."""
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in names
             and isinstance(node.func.value, ast.Name) and node.func.value.id == owner)
+
+
+def load_file_calls(tree: ast.AST) -> int:
+    return sum(_is_call(node, "params", "load_file") for node in ast.walk(tree))
 
 
 def params_files_of(tree: ast.AST) -> list[str]:
@@ -58,9 +64,9 @@ def outputs_of(spec: dict) -> set[str]:
 
 
 def inputs_on_command_line(spec: dict) -> set[str]:
-    """Path arguments of the command that are neither outputs nor the training state folder."""
+    """Path arguments of the command that are neither outputs nor the training state folder (a --params file included)."""
     tokens = shlex.split(spec["cmd"])
-    paths = {t for i, t in enumerate(tokens[2:], 2) if "/" in t and tokens[i - 1] != "--state"}
+    paths = {t for i, t in enumerate(tokens[2:], 2) if ("/" in t or tokens[i - 1] == "--params") and tokens[i - 1] != "--state"}
     return paths - outputs_of(spec)
 
 
@@ -84,7 +90,7 @@ def test_dvc_stage_params_are_exactly_what_its_script_reads(stage):
 def test_dvc_stage_reads_its_params_file_once(stage):
     """One ``params.load_file`` per stage, every config taken from it: no second read of the file, no other reader."""
     tree = ast.parse((ROOT / "stages" / f"{stage}.py").read_text())
-    assert len(params_files_of(tree)) == 1, f"{stage}: read params.yaml with one params.load_file call"
+    assert load_file_calls(tree) == 1, f"{stage}: read params.yaml with one params.load_file call"
     others = [node.func.attr for node in ast.walk(tree) if _is_call(node, "params", "load", "load_partial", "load_seed", "read_yaml")]
     assert not others, f"{stage}: reads params.yaml again with params.{others[0]}; take it from its load_file's Params"
 
@@ -94,7 +100,17 @@ def test_dvc_stage_deps_are_its_code_and_its_input_data(stage):
     spec = STAGES[stage]
     deps = set(spec["deps"])
     expected = code_files(stage) | inputs_on_command_line(spec) | ({RAW_DATA} if stage == "prepare" else set())
+    expected |= set() if stage == CHECK else {CHECKED}  # run after the whole params file is checked
     assert deps == expected, f"{stage}: missing {sorted(expected - deps)}, not used {sorted(deps - expected)}"
+
+
+def test_dvc_check_params_reads_the_whole_file_and_every_other_stage_waits_for_it():
+    """The check depends on params.yaml as a file (every key, a typo included) and lists no single key."""
+    spec = STAGES[CHECK]
+    assert "params.yaml" in spec["deps"] and not spec.get("params")
+    assert outputs_of(spec) == {CHECKED}
+    waiting = {name for name, other in STAGES.items() if CHECKED in other["deps"]}
+    assert waiting == set(STAGES) - {CHECK}
 
 
 def test_dvc_every_output_path_in_cmd():

@@ -29,7 +29,7 @@ from helpers import ROOT, tiny_params
 
 PACKAGE = ROOT / "src" / "pixelcnn"
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-ORDER = ["prepare", "train_pixelcnn", "sample_pixelcnn", "train_vqvae", "extract_codes", "train_prior", "sample_prior",
+ORDER = ["check_params", "prepare", "train_pixelcnn", "sample_pixelcnn", "train_vqvae", "extract_codes", "train_prior", "sample_prior",
          "train_classifier", "evaluate"]  # an order that runs each stage after its inputs exist
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,49 @@ def test_params_sampler_string_becomes_the_sampler_enum(tmp_path):
 def test_params_int_accepted_where_float_expected(tmp_path):
     path = write(tmp_path, lambda r: r["pixelcnn"].update(temperature=1))
     assert isinstance(params.load(path, "pixelcnn", SamplingOptions).temperature, float)
+
+
+def float_keys() -> list[tuple[str, str]]:
+    """(section, key) of every params key that takes a float."""
+    import typing
+
+    found = []
+    for section, parts in params.SECTIONS.items():
+        for part in parts:
+            hints = typing.get_type_hints(part.cls)
+            found += [(section, key) for key, field in part.keymap().items() if hints[field] is float]
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("text, value", [("1e30", 1e30), ("1.0e30", 1e30), ("1E-4", 1e-4), (".5e2", 50.0),
+                                         ("+2e-3", 2e-3), ("1e+3", 1000.0)])
+def test_params_yaml12_number_forms_are_the_numbers_meant(tmp_path, text, value):
+    """YAML 1.1 (PyYAML) reads 1e30 and 1.0e30 as strings; DVC (YAML 1.2) and the user mean a number."""
+    path = tmp_path / "params.yaml"
+    original = (ROOT / "params.yaml").read_text()
+    assert "  lr: 0.003  " in original
+    path.write_text(original.replace("  lr: 0.003  ", f"  lr: {text}  ", 1))
+    optim = params.load_file(path).load("pixelcnn", OptimConfig)
+    assert isinstance(optim.lr, float) and optim.lr == value
+    with pytest.raises(ConfigError, match=r"pixelcnn\.epochs must be an integer, got '1e3'$"):
+        params.load_file(write(tmp_path, lambda r: r["pixelcnn"].update(epochs="1e3")))  # only where a float goes
+    with pytest.raises(ConfigError, match=r"pixelcnn\.lr must be a number, got '1e30x'$"):
+        params.load_file(write(tmp_path, lambda r: r["pixelcnn"].update(lr="1e30x")))
+
+
+@pytest.mark.parametrize("section, key", float_keys())
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, "1e999"])
+def test_params_every_float_key_refuses_non_finite_values(tmp_path, section, key, value):
+    path = write(tmp_path, lambda r: r[section].update({key: value}))
+    with pytest.raises(ConfigError) as info:
+        params.load_file(path)
+    shown = {"1e999": "inf"}.get(value, str(value))
+    assert str(info.value) == f"{path}: {section}.{key} must be a finite number, got {shown}"
+
+
+def test_params_float_keys_cover_every_section_that_has_them():
+    assert {"pixelcnn", "prior", "vqvae", "classifier", "data", "evaluate"} <= {s for s, _ in float_keys()}
+    assert ("pixelcnn", "lr") in float_keys() and ("prior", "temperature") in float_keys()
 
 
 def test_params_partial_build_fills_derived_fields_and_names_keys(tmp_path):

@@ -8,6 +8,11 @@
 A thin shell over ``pixelcnn.pipelines``: arguments are parsed (and checked) before
 torch is imported, so ``--help`` and argument errors are instant. Bad input
 prints ``error: <one sentence>`` and exits 1.
+
+A command refuses before it works: every output path is checked writable (a
+file, in a folder that can be written) and every size it would hold in memory
+(the images, the PNG grid, the GIF's frames) is estimated and bounded by
+``MEMORY_LIMIT`` before any sampling starts, so a refused command writes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -23,6 +30,7 @@ from typing import NoReturn
 from pixelcnn.configs import Sampler
 from pixelcnn.errors import InputError, UserError
 
+MEMORY_LIMIT = 2 * 1024**3  # bytes one command may hold for its images, grid or GIF (estimated before any work)
 EPILOG = "Models come from `uv run dvc repro`: models/pixelcnn.pt, or models/prior.pt with models/vqvae.pt."
 EXAMPLES = """examples:
   pixelcnn sample --model models/pixelcnn.pt --n 16 --label 3 --temperature 0.8 --out samples.png
@@ -105,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", nargs="+", metavar="FILE", help="image file(s) of the model's size")
     source.add_argument("--data", metavar="DIR", help="a prepared data dir, e.g. data/prepared (its test split)")
-    p.add_argument("--n", type=POSITIVE_INT, default=8, metavar="N", help="with --data: the first n test images (default: 8)")
+    p.add_argument("--n", type=POSITIVE_INT, metavar="N",
+                   help="with --data: the first n test images, at most the split's (default: 8, or all if fewer)")
     p.add_argument("--rows", type=NATURAL, required=True, metavar="ROWS", help="top rows to keep, in [0, H)")
     p.add_argument("--samples", type=POSITIVE_INT, default=1, metavar="S", help="completions per image (default: 1)")
     p.add_argument("--label", type=NATURAL, metavar="CLASS",
@@ -152,6 +161,61 @@ def _check_png(path: str, flag: str = "--out") -> Path:
     return Path(path)
 
 
+def _check_outputs(*outputs: tuple[str, str | None]) -> None:
+    """Each (flag, path) given names a distinct file that can be written; checked by writing nothing that stays."""
+    seen: dict[str, str] = {}
+    for flag, path in outputs:
+        if path is None:
+            continue
+        target = Path(path)
+        key = os.path.realpath(target)
+        if key in seen:
+            raise InputError(f"{flag} {path} is the file {seen[key]} writes too; name another file")
+        seen[key] = flag
+        if target.is_dir():
+            raise InputError(f"{flag} {path} is a folder; pass the path of a file")
+        folder = target.parent
+        while not folder.exists() and folder != folder.parent:  # atomic writes create the missing folders
+            folder = folder.parent
+        if not folder.is_dir():
+            raise InputError(f"{flag} {path} cannot be written: {folder} is a file, not a folder")
+        try:  # the write itself (a read-only filesystem, permissions, ACLs), as pixelcnn.atomic will do it
+            fd, probe = tempfile.mkstemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise InputError(f"{flag} {path} cannot be written: {exc.strerror.lower()} in {folder}/") from None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def _check_memory(what: str, nbytes: int, fix: str) -> None:
+    """One sentence with the figure and the way to split the work when ``nbytes`` is over ``MEMORY_LIMIT``."""
+    if nbytes > MEMORY_LIMIT:
+        raise InputError(f"{what} would take {_bytes(nbytes)} of memory, over the {_bytes(MEMORY_LIMIT)} one command may use; {fix}")
+
+
+def _grid_size(n: int, nrow: int, shape: tuple[int, int, int], scale: int | None) -> tuple[int, int, int]:
+    """(height, width, bytes in memory) of the PIL picture ``save_grid`` makes of n images (``grid_array``'s layout)."""
+    c, h, w = shape
+    scale = scale or max(1, 128 // h)  # save_grid's default
+    ncol = max(1, min(nrow, n))
+    rows = -(-n // ncol)
+    height, width = (rows * (h + 2) + 2) * scale, (ncol * (w + 2) + 2) * scale
+    return height, width, height * width * (1 if c == 1 else 4)  # PIL holds RGB in 4 bytes a pixel
+
+
+def _check_grid(what: str, n: int, nrow: int, shape: tuple[int, int, int], scale: int | None, fix: str) -> None:
+    height, width, nbytes = _grid_size(n, nrow, shape, scale)
+    _check_memory(f"{what} of {width:,}×{height:,} pixels", nbytes, fix)
+
+
 def _options(args):
     """The sampling settings of --temperature, --top-k, --top-p, --guidance (their ranges are checked while parsing)."""
     from pixelcnn.configs import SamplingOptions
@@ -184,14 +248,16 @@ def _sample(args) -> None:
     from pixelcnn.evaluation.images import save_gif, save_grid
 
     out = _check_png(args.out)
+    _check_outputs(("--out", args.out), ("--npy", args.npy), ("--gif", args.gif))
     pipe = _load(args)
     _check_label_flag(args, pipe)
+    nrow = args.nrow or max(1, math.ceil(math.sqrt(args.n)))
+    _check_sample_sizes(args, pipe, nrow)
     bar, callback = _progress_bar(args.n, "sampling rows")
     with bar:
         result = pipe.sample(args.n, labels=args.label, options=_options(args), sampler=args.sampler,
                              generator=_generator(args), batch_size=args.batch_size, callback=callback,
                              frames_every=args.every if args.gif else 0)
-    nrow = args.nrow or max(1, math.ceil(math.sqrt(args.n)))
     save_grid(out, result.images, nrow=nrow, scale=args.scale)
     if args.npy:
         with atomic_path(args.npy, ".npy") as tmp, open(tmp, "wb") as fh:
@@ -200,6 +266,24 @@ def _sample(args) -> None:
         save_gif(args.gif, result.frames, nrow=min(nrow, len(result.frames[0])), scale=args.scale)
     labels = "" if result.labels[0] < 0 else f" of class {', '.join(map(str, dict.fromkeys(result.labels.tolist())))}"
     print(f"wrote {out}: {args.n} {pipe.title} samples{labels}")
+
+
+def _check_sample_sizes(args, pipe, nrow: int) -> None:
+    """The images (with their labels, and the copy that joins the batches), the PNG grid and the GIF, each bounded."""
+    c, h, w = shape = pipe.image_shape
+    per_image = 2 * c * h * w + 8
+    most = max(1, MEMORY_LIMIT // per_image)
+    _check_memory(f"--n {args.n} images of {c}×{h}×{w}", args.n * per_image,
+                  f"draw at most {most:,} per command, and run it again with another --seed for more")
+    _check_grid("the PNG grid", args.n, nrow, shape, args.scale,
+                "lower --scale (1 keeps each image's own size) or --n, and run it again with another --seed for more")
+    if args.gif:
+        first = min(args.batch_size, args.n)  # the GIF shows the first batch
+        rows = list(pipe.code_shapes.values())[-1][0] if pipe.code_shapes else h  # of the grid drawn last
+        frames = -(-rows // args.every)
+        _, _, nbytes = _grid_size(first, min(nrow, first), shape, args.scale)
+        _check_memory(f"the GIF's {frames} frames of {first} images", frames * nbytes,
+                      "raise --every, or lower --scale or --batch-size (the GIF shows the first batch)")
 
 
 def _check_label_flag(args, pipe) -> None:
@@ -216,23 +300,21 @@ def _read_images(args, pipe, split: str) -> tuple:
         from pixelcnn.data.prepared import load_split
 
         images, labels, _ = load_split(args.data, split)
-        n = getattr(args, "n", None) or len(images)
+        n = len(images)
+        if getattr(args, "n", None) is not None:  # complete --n: a prefix of the split
+            if args.n > len(images):
+                raise InputError(f"--n {args.n} is more than the {len(images)} {split} images of {args.data}; "
+                                 f"pass --n {len(images)} or fewer")
+            n = args.n
+        elif args.command == "complete":
+            n = min(8, len(images))
         images, labels = np.asarray(images[:n]), np.asarray(labels[:n])
         if args.label is not None:
             labels = np.full(len(images), args.label, dtype=np.int64)
         return images, labels if pipe.num_classes else None
-    from PIL import Image, UnidentifiedImageError
+    from pixelcnn.pipelines.inputs import as_images, open_image
 
-    from pixelcnn.pipelines.inputs import as_images
-
-    pictures = []
-    for name in args.image:
-        try:
-            pictures.append(Image.open(name))
-        except FileNotFoundError:
-            raise InputError(f"--image {name} not found") from None
-        except (UnidentifiedImageError, OSError):
-            raise InputError(f"--image {name} is not an image PIL can read (PNG, JPEG, ...)") from None
+    pictures = [open_image(name, f"--image {name}") for name in args.image]  # each refused above its size cap
     images = as_images(pictures, pipe.image_shape)
     if pipe.num_classes and args.label is None:
         raise InputError(f"the {pipe.title} is conditioned on {pipe.num_classes} classes: pass --label CLASS")
@@ -245,10 +327,19 @@ def _complete(args) -> None:
     from pixelcnn.evaluation.images import save_grid
 
     out = _check_png(args.out)
+    _check_outputs(("--out", args.out))
     pipe = _load(args)
     if args.rows >= pipe.image_shape[1]:
         raise InputError(f"--rows must be below the image height {pipe.image_shape[1]}, got {args.rows}")
     images, labels = _read_images(args, pipe, "test")
+    c, h, w = pipe.image_shape
+    per_completion = 2 * c * h * w + 8  # the repeated inputs and the completions, with their labels
+    _check_memory(f"{len(images)} images × --samples {args.samples} completions of {c}×{h}×{w}",
+                  len(images) * args.samples * per_completion,
+                  f"ask for at most {max(1, MEMORY_LIMIT // (per_completion * len(images))):,} --samples of these images, "
+                  "and run it again with another --seed for more")
+    _check_grid("the PNG grid", len(images) * (2 + args.samples), len(images), pipe.image_shape, args.scale,
+                "lower --scale (1 keeps each image's own size), --samples or the number of images")
     repeated = np.repeat(images, args.samples, axis=0)  # (N·S, C, H, W): the completions of image i are together
     bar, callback = _progress_bar(len(repeated), "completing rows")
     with bar:

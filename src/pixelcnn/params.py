@@ -13,7 +13,10 @@ A stage reads its params once: ``load_file(path)`` reads and validates the
 *whole* file (an unknown section or key, a missing key, a wrong type, a value
 out of range), so a typo anywhere stops ``dvc repro`` at its first stage,
 before any work, with one sentence naming the key (``params.yaml:
-prior.temperature must be > 0, got -1``). The ``Params`` it returns hands out
+prior.temperature must be > 0, got -1``). Numbers are read as the user (and
+DVC, which reads YAML 1.2) meant them: ``lr: 1e30``, a string to YAML 1.1, is a
+float where a float goes; no key takes infinity or NaN (``.inf``, ``.nan``).
+The ``Params`` it returns hands out
 typed configs (``load``, ``load_partial``, ``seed``). A stage loads exactly
 the keys of the types it asks for; ``tests/test_dvc_yaml.py`` reads those
 calls from the script and checks that dvc.yaml lists exactly those keys.
@@ -30,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -167,6 +172,31 @@ def _matches(value: Any, annotation: Any) -> bool:
     raise TypeError(f"unsupported params annotation {annotation!r}")
 
 
+# A number as YAML 1.2 writes it (what DVC reads, and writes for `dvc exp run -S`), which YAML 1.1 (PyYAML) reads
+# as a string when it has no dot or no exponent sign: 1e30, 1.0e30, 1E-4, .5e2.
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+
+
+def _admits(annotation: Any, kind: type) -> bool:
+    """Whether ``annotation`` is ``kind`` or a union with ``kind`` among its members."""
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        return kind in get_args(annotation)
+    return annotation is kind
+
+
+def _as_written(value: Any, annotation: Any) -> Any:
+    """``value`` read as the user meant it: a YAML 1.2 number that YAML 1.1 left a string (``1e30``) is a float where a float goes."""
+    if isinstance(value, str) and _admits(annotation, float) and not _admits(annotation, str) and _YAML12_FLOAT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
+def _check_finite(name: str, value: Any, annotation: Any, where: str) -> None:
+    """No key takes infinity or NaN (``.inf``, ``.nan``, ``1e999``): a rate, a share, a scale must be a real number."""
+    if _admits(annotation, float) and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {name} must be a finite number, got {value}")
+
+
 def _coerce(value: Any, annotation: Any) -> Any:
     if annotation is float and isinstance(value, int):
         return float(value)
@@ -217,9 +247,10 @@ def _kwargs(part: Part, section: str, raw: dict[str, Any], where: str) -> dict[s
     for key, field in part.keymap().items():
         if key not in raw:
             raise ConfigError(f"{where}: {section}.{key} is missing; add it to the {section} section (see the project's params.yaml)")
-        value = raw[key]
+        value = _as_written(raw[key], hints[field])
         if not _matches(value, hints[field]):
             raise ConfigError(f"{where}: {section}.{key} must be {_type_name(hints[field])}, got {value!r}")
+        _check_finite(f"{section}.{key}", value, hints[field], where)
         kwargs[field] = _coerce(value, hints[field])
     return kwargs
 

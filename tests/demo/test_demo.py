@@ -9,6 +9,9 @@ says to run `uv run dvc repro` first.
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from helpers import point_at
+from helpers import bomb_png, point_at
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
 APP = Path(__file__).resolve().parents[2] / "demo" / "app.py"
@@ -146,3 +149,83 @@ def test_demo_with_one_generator_says_what_is_wrong_with_the_other(tiny_run, mon
     assert "vqvae.pt is a VQ-VAE (an autoencoder; it does not sample on its own)" in at.sidebar.warning[0].value
     assert len(shown(at, SAMPLE)) == 16
     assert "Only one generator is trained here" in at.tabs[COMPARE].info[0].value
+
+
+# ----------------------------------------------------------------------------- the files it serves
+
+
+def outside_sentence(path: str) -> str:
+    return (f"{path} is outside the folders this demo serves (models/, metrics/, data/ of its project); "
+            "pick a file there, or start the demo on another project with PIXELCNN_ROOT")
+
+
+def test_demo_refuses_paths_outside_the_project_alike_whether_or_not_a_file_is_there(app):
+    """/etc/shadow and /etc/nothing get the same sentence: a visitor learns nothing of the server's files."""
+    for typed in ("/etc/shadow", "/etc/nothing", "../../../etc/shadow", "models/../../../etc/passwd"):
+        app.sidebar.text_input(key="path_pixel").set_value(typed).run()
+        assert not app.exception
+        assert [w.value for w in app.sidebar.warning] == [outside_sentence(typed)]
+        assert app.sidebar.radio(key="generator").options == [PRIOR]  # the prior still works
+
+
+def test_demo_reads_no_scores_outside_the_project(app, tmp_path):
+    planted = tmp_path / "elsewhere.json"
+    planted.write_text(json.dumps({"pixelcnn.fid": 99.0, "prior.fid": 98.0}))
+    app.sidebar.text_input(key="path_metrics").set_value(str(planted)).run()
+    assert not app.exception
+    assert not app.tabs[COMPARE].table  # not read, so not shown
+    assert app.tabs[COMPARE].info[-1].value == outside_sentence(str(planted))
+
+
+def test_demo_follows_links_within_the_project_only(tiny_run, tmp_path, monkeypatch):
+    """A link in models/ may point into the project (DVC's cache) but not out of it."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / ".dvc" / "cache").mkdir(parents=True)
+    (project / ".dvc" / "cache" / "prior").write_bytes((tiny_run / "models" / "prior.pt").read_bytes())
+    (project / "models" / "prior.pt").symlink_to(project / ".dvc" / "cache" / "prior")
+    (project / "models" / "vqvae.pt").symlink_to(tiny_run / "models" / "vqvae.pt")  # out of the project
+    monkeypatch.setenv("PIXELCNN_ROOT", str(project))
+    for name in ("PIXELCNN_PIXEL_MODEL", "PIXELCNN_PRIOR", "PIXELCNN_VQVAE", "PIXELCNN_METRICS", "PIXELCNN_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception
+    assert outside_sentence("models/vqvae.pt") in [c.value for c in at.caption]  # no generator: the page says why
+    (project / "models" / "vqvae.pt").unlink()
+    (project / "models" / "vqvae.pt").write_bytes((tiny_run / "models" / "vqvae.pt").read_bytes())
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception and at.sidebar.radio(key="generator").options == [PRIOR]
+
+
+def test_demo_root_given_after_two_dashes(tiny_run, tmp_path, monkeypatch):
+    """`streamlit run demo/app.py -- --root DIR` serves DIR's models/, metrics/ and data/ at their default paths."""
+    for name in ("PIXELCNN_ROOT", "PIXELCNN_PIXEL_MODEL", "PIXELCNN_PRIOR", "PIXELCNN_VQVAE", "PIXELCNN_METRICS",
+                 "PIXELCNN_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(APP), "--root", str(tiny_run)])
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception and not at.sidebar.warning
+    assert at.sidebar.radio(key="generator").options == [PIXEL, PRIOR]
+    assert at.tabs[COMPARE].table  # metrics/eval.json of the root
+
+
+@pytest.mark.parametrize("side, sentence", [
+    (20000, "bomb.png is far larger than 4096×4096 pixels (the most an image file may have); shrink it first"),
+    (12000, "bomb.png is 12000×12000 pixels, more than 4096×4096 (the most an image file may have); shrink it first"),
+])
+def test_demo_refuses_a_huge_upload_from_its_header(app, side, sentence):
+    """A 48 KB PNG of 20000² pixels would decode to 400 MB: one sentence instead, nothing decoded."""
+    app.tabs[COMPLETE].radio(key="complete_source").set_value("an uploaded image").run()
+    app.tabs[COMPLETE].get("file_uploader")[0].set_value(("bomb.png", bomb_png(side), "image/png")).run()
+    assert not app.exception
+    assert [e.value for e in app.tabs[COMPLETE].error] == [sentence]
+
+
+def test_demo_listens_on_localhost_by_default():
+    """.streamlit/config.toml, which `streamlit run` reads from the project root, binds the server to localhost."""
+    root = APP.parents[1]
+    shown = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], cwd=root, capture_output=True,
+                           text=True, timeout=120, check=True).stdout
+    assert f"# The value below was set in {root / '.streamlit' / 'config.toml'}\naddress = \"localhost\"" in shown

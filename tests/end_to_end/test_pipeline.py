@@ -1,5 +1,6 @@
 """The whole DAG with real DVC on tiny params: repro, status after a knob edit or a code edit, exp run, metrics
-diff, a queued experiment that runs its own code, and a DVC remote that restores models in a fresh clone."""
+diff, a queued experiment that runs its own code, a DVC remote that restores models in a fresh clone, and a bad
+params.yaml (a typo, a bad value, a removed key) stopped by check_params before any output is deleted."""
 
 from __future__ import annotations
 
@@ -23,6 +24,27 @@ def run(args: list[str], cwd: Path) -> str:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout + result.stderr
+
+
+def fails(args: list[str], cwd: Path) -> str:
+    """Run a command that must fail; its output."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode != 0, f"{' '.join(args)} succeeded:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def every_output(repo: Path) -> dict[str, bytes]:
+    """Every file of every stage's outputs (folders walked) → its bytes."""
+    files = {}
+    for spec in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values():
+        for group in ("outs", "metrics", "plots"):
+            for out in spec.get(group, []):
+                path = repo / (out if isinstance(out, str) else next(iter(out)))
+                for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+                    if file.is_file():
+                        files[str(file.relative_to(repo))] = file.read_bytes()
+    return files
 
 
 def ran_stages(output: str) -> set[str]:
@@ -75,7 +97,7 @@ def test_pipeline_sampling_knob_touches_no_training_stage(repo):
     edit_params(repo, "pixelcnn", "temperature", 0.9)
     try:
         status = json.loads(run(["dvc", "status", "--json"], repo))
-        assert set(status) == {"sample_pixelcnn"}, status
+        assert set(status) == {"check_params", "sample_pixelcnn"}, status  # the check's output will not change
     finally:
         run(["git", "checkout", "--", "params.yaml"], repo)
 
@@ -107,11 +129,54 @@ def test_pipeline_exp_run_resamples_prior_only_and_metrics_diff_shows_it(repo):
     output = run(["dvc", "exp", "run", "-S", "prior.temperature=0.8"], repo)
     ran = ran_stages(output)
     assert "sample_prior" in ran and not ran & TRAINING, ran
+    assert "check_params" in ran  # it ran, and its unchanged output re-ran nothing
     assert "sample_pixelcnn" not in ran
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo))
     assert any(key.startswith("prior.") for values in diff.values() for key in values), diff
     run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics"], repo)
     run(["dvc", "checkout", "-f"], repo)
+
+
+STRICT_TYPO = "error: params.yaml: unknown key pixelcnn.temprature; allowed keys of pixelcnn: "
+
+
+def test_pipeline_typo_in_params_fails_repro_and_exp_run_with_the_strict_sentence(repo):
+    """No stage lists pixelcnn.temprature, so only the check of the whole file can see it."""
+    before = every_output(repo)
+    edit_params(repo, "pixelcnn", "temprature", 0.5)
+    try:
+        assert STRICT_TYPO in fails(["dvc", "repro"], repo)
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], repo)
+    try:
+        assert STRICT_TYPO in fails(["dvc", "exp", "run", "-S", "+pixelcnn.temprature=0.5"], repo)
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], repo)
+    assert every_output(repo) == before
+    assert "up to date" in run(["dvc", "status"], repo)
+
+
+@pytest.mark.parametrize("section, key, value, sentence", [
+    ("pixelcnn", "hidden", "six", "pixelcnn.hidden must be an integer, got 'six'"),
+    ("pixelcnn", "temperature", None, "pixelcnn.temperature is missing; add it to the pixelcnn section"),
+    ("vqvae", "lr", float("inf"), "vqvae.lr must be a finite number, got inf"),
+])
+def test_pipeline_bad_params_leave_every_existing_output_in_place(repo, section, key, value, sentence):
+    """DVC deletes a stage's outputs before it runs: the check fails first, so no stage that reads the key runs."""
+    before = every_output(repo)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw[section].pop(key) if value is None else raw[section].update({key: value})
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        output = fails(["dvc", "repro"], repo)
+        after = every_output(repo)
+        assert after.keys() == before.keys(), f"deleted: {sorted(before.keys() - after.keys())}"
+        assert after == before
+        assert f"error: params.yaml: {sentence}" in output, output
+        assert ran_stages(output) == {"check_params"}, output
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], repo)
+    assert "up to date" in run(["dvc", "status"], repo)
 
 
 def test_pipeline_queued_experiment_runs_its_own_code(repo):

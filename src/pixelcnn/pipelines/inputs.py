@@ -10,8 +10,9 @@ are checked by that type and only reworded here.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Union
+from typing import IO, TYPE_CHECKING, Union
 
 import numpy as np
 import torch
@@ -30,11 +31,47 @@ LabelInput = int | Sequence[int] | np.ndarray | torch.Tensor | None
 
 # ----------------------------------------------------------------------------- images
 
+MAX_IMAGE_SIDE = 4096  # image files of at most MAX_IMAGE_SIDE² pixels are decoded (16.8 megapixels, a phone photo fits)
+
+
+def open_image(source: str | IO[bytes], name: str) -> PILImage.Image:
+    """The image file ``source`` (a path or a binary file) decoded, or one sentence naming ``name`` why not.
+
+    Its size is read from the header first: a file of more than
+    ``MAX_IMAGE_SIDE``² pixels is refused before a pixel is decoded, so a small
+    file that would expand to gigabytes (a 48 KB PNG of 20000×20000) costs nothing.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    too_large = f"more than {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} (the most an image file may have); shrink it first"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit is far lower
+            picture = Image.open(source)
+    except FileNotFoundError:
+        raise InputError(f"{name} not found") from None
+    except Image.DecompressionBombError:  # PIL's own limit, above ours: the header said far too many pixels
+        raise InputError(f"{name} is far larger than {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} pixels "
+                         "(the most an image file may have); shrink it first") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InputError(f"{name} is not an image PIL can read (PNG, JPEG, ...)") from None
+    width, height = picture.size
+    if width * height > MAX_IMAGE_SIDE**2:
+        raise InputError(f"{name} is {width}×{height} pixels, {too_large}")
+    try:
+        picture.load()
+    except (OSError, ValueError, SyntaxError):
+        raise InputError(f"{name} is a truncated or corrupt image; save it again as a PNG or JPEG") from None
+    return picture
+
 
 def as_images(images: ImageInput, shape: tuple[int, int, int]) -> np.ndarray:
-    """uint8 (N, C, H, W) of ``shape`` = (C, H, W) from an array, tensor, PIL image or list of PIL images."""
+    """uint8 (N, C, H, W) of ``shape`` = (C, H, W) from an array, tensor, PIL image or list of PIL images.
+
+    PIL images are checked against the model's size from their header, before they are decoded.
+    """
     c, h, w = shape
-    array = _to_array(images, c)
+    array = _to_array(images, shape)
     if array.dtype != np.uint8:
         raise InputError(f"images must be uint8 in [0, 255], got dtype {array.dtype}; convert them (e.g. (x * 255).round().astype(np.uint8))")
     if array.ndim == 2:
@@ -47,25 +84,30 @@ def as_images(images: ImageInput, shape: tuple[int, int, int]) -> np.ndarray:
         fix = "convert them to grey (PIL: .convert('L'))" if c == 1 else "convert them to RGB (PIL: .convert('RGB'))"
         raise InputError(f"images have {array.shape[1]} channels but the model works on {c}; {fix}")
     if array.shape[2:] != (h, w):
-        raise InputError(
-            f"images are {array.shape[2]}×{array.shape[3]} but the model works on {h}×{w} images; resize them to {h}×{w}"
-        )
+        raise InputError(_wrong_size(array.shape[2], array.shape[3], h, w))
     return np.ascontiguousarray(array)
 
 
-def _to_array(images: ImageInput, channels: int) -> np.ndarray:
+def _wrong_size(height: int, width: int, h: int, w: int) -> str:
+    return f"images are {height}×{width} but the model works on {h}×{w} images; resize them to {h}×{w}"
+
+
+def _to_array(images: ImageInput, shape: tuple[int, int, int]) -> np.ndarray:
     from PIL import Image
 
+    channels, h, w = shape
     if isinstance(images, torch.Tensor):
         return images.detach().cpu().numpy()
     if isinstance(images, Image.Image):
         images = [images]
     if isinstance(images, (list, tuple)) and images and all(isinstance(i, Image.Image) for i in images):
-        mode = "L" if channels == 1 else "RGB"
-        arrays = [np.asarray(i.convert(mode)) for i in images]
-        sizes = {a.shape for a in arrays}
+        sizes = {(i.height, i.width) for i in images}  # from the headers: nothing decoded yet
         if len(sizes) > 1:
             raise InputError(f"the images differ in size ({sorted(sizes)}); resize them to one size first")
+        if sizes != {(h, w)}:
+            raise InputError(_wrong_size(*sizes.pop(), h, w))
+        mode = "L" if channels == 1 else "RGB"
+        arrays = [np.asarray(i.convert(mode)) for i in images]
         stacked = np.stack(arrays)  # (N, H, W) or (N, H, W, 3)
         return stacked[:, None] if channels == 1 else stacked.transpose(0, 3, 1, 2)  # (N, C, H, W)
     if isinstance(images, np.ndarray):
