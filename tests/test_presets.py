@@ -192,3 +192,29 @@ def test_presets_changes_are_typed():
     assert [str(c) for c in presets.changes({"a": {"x": 1}}, {"a": {"x": 1.0, "y": ""}})] == ["a.x: 1 → 1.0", "a.y: (none) → ''"]
     assert [str(c) for c in presets.changes({"a": {"x": True}}, {"a": {}})] == ["a.x: true → (none)"]
     assert Path(FOLDER / "mnist.yaml").is_file()
+
+
+DATA_SHAPE = {"mnist": (1, 10), "cifar10": (3, 10), "celeba": (3, 0)}  # channels, classes (the presets' CelebA is unlabelled)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_preset_models_are_valid_at_the_datasets_real_shape(name):
+    """The checks params.yaml gets see one channel; the stages build the models for the data's channels and grids."""
+    from pixelcnn.configs import ClassConditioning, CondNetConfig, PixelCNNConfig
+    from pixelcnn.data.pixels import model_config
+    from pixelcnn.models.prior import level_config
+
+    settings = params.Params(presets.load(FOLDER, name).raw, name)
+    raw = settings.raw
+    channels, classes = DATA_SHAPE[raw["data"]["name"]]
+    size = raw["data"]["image_size"]
+    pixel = model_config(settings.load_partial("pixelcnn", PixelCNNConfig).build(), channels, size,
+                         settings.load("pixelcnn", ClassConditioning).num_classes(classes))
+    assert (pixel.channels, pixel.height) == (channels, size)
+    vq = settings.load_partial("vqvae", VQVAEConfig).build(channels=channels, image_size=size)
+    template = settings.load_partial("prior", PixelCNNConfig).build(channels=1, levels=vq.codebook_size, num_classes=classes)
+    shapes = vq.code_shapes
+    for index, shape in enumerate(shapes):
+        level = level_config(template, settings.load_partial("prior", CondNetConfig).build(), vq.level_names[index],
+                             vq.codebook_size, shape, classes, shapes[index - 1] if index else None)
+        assert level.pixelcnn.gated_blocks > level.pixelcnn.attention_every
