@@ -28,7 +28,8 @@ The parts, each one or more rows of the table:
 5. **memory**: the peak GPU memory over the whole check.
 
 The check passes when the CUDA tests pass, the loss falls, the cached sampler draws the naive
-sampler's images and every figure is finite; the exit status is 1 otherwise.
+sampler's images, no part raised (a part that does is a row saying so; the others still run) and
+every figure is finite; the exit status is 1 otherwise.
 """
 
 from __future__ import annotations
@@ -128,12 +129,25 @@ def timed(fn: Callable[[], Any], device: torch.device) -> float:
 
 def train_speed(config: PixelCNNConfig, data: Path, device: torch.device, settings: list[str], batch: int, steps: int,
                 compile_backend: str = "inductor") -> list[dict[str, Any]]:
-    """Images/s of one trainer step at ``batch`` for each setting (best of ``steps`` after two warm-up steps)."""
-    records = [_time_setting(config, data, device, name, batch, steps, compile_backend) for name in settings]
-    base = records[0]["images_per_s"] if records else 1.0
+    """Images/s of one trainer step at ``batch`` for each setting (best of ``steps`` after two warm-up steps).
+
+    A setting that fails (a compiler error, say) is recorded with its error, and the others still run.
+    """
+    records = [guarded(lambda name=name: _time_setting(config, data, device, name, batch, steps, compile_backend), setting=name)
+               for name in settings]
+    base = next((r["images_per_s"] for r in records if "error" not in r), 1.0)
     for record in records:
-        record["speedup"] = round(record["images_per_s"] / base, 2)
+        if "error" not in record:
+            record["speedup"] = round(record["images_per_s"] / base, 2)
     return records
+
+
+def guarded(part: Callable[[], dict[str, Any]], **known: Any) -> dict[str, Any]:
+    """``part()``, or ``known`` with the error it raised: one failed part is a row of the table, not a lost report."""
+    try:
+        return part()
+    except Exception as exc:
+        return {**known, "error": f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
 
 
 def _time_setting(config: PixelCNNConfig, data: Path, device: torch.device, name: str, batch: int, steps: int,
@@ -264,19 +278,27 @@ def test_counts(output: str) -> dict[str, int]:
 
 def verdict(results: dict[str, Any]) -> list[str]:
     """Why the check fails (empty when it passes)."""
-    problems = []
+    problems = [f"{name}: {part['error']}" for name, part in _parts(results) if "error" in part]
     tests = results.get("tests")
-    if tests is not None and (tests["failed"] or tests["errors"] or tests["returncode"] not in (0, 5) or not tests["passed"]):
+    if tests is not None and "error" not in tests and (tests["failed"] or tests["errors"] or tests["returncode"] not in (0, 5) or not tests["passed"]):
         problems.append(f"CUDA tests: {tests['failed']} failed, {tests['errors']} errors, {tests['passed']} passed")
     loss = results.get("loss")
-    if loss is not None and not loss["falls"]:
+    if loss is not None and "error" not in loss and not loss["falls"]:
         problems.append(f"the loss did not fall ({loss['first_tenth_bpd']} → {loss['last_tenth_bpd']} bits/dim)")
     sample = results.get("sample")
-    if sample is not None and sample["identical"] != sample["images"]:
+    if sample is not None and "error" not in sample and sample["identical"] != sample["images"]:
         problems.append(f"the cached sampler drew {sample['images'] - sample['identical']} of {sample['images']} images unlike the naive one")
     if not all(math.isfinite(v) for v in _numbers(results)):
         problems.append("a figure is not finite")
     return problems
+
+
+def _parts(results: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name in ("tests", "sample", "loss"):
+        if isinstance(results.get(name), dict):
+            yield name, results[name]
+    for record in results.get("train", []):
+        yield f"train {record.get('setting')}", record
 
 
 def _numbers(node: Any) -> Iterator[float]:
@@ -295,12 +317,18 @@ def table(results: dict[str, Any]) -> str:
     rows = [("machine", "device", results["device"]), ("machine", "torch / CUDA", f"{results['torch']} / {results['cuda']}")]
     if "tests" in results:
         t = results["tests"]
-        rows.append(("tests", "pytest -m cuda", f"{t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped ({t['seconds']} s)"))
+        rows.append(("tests", "pytest -m cuda", f"error: {t['error']}" if "error" in t else
+                     f"{t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped ({t['seconds']} s)"))
     for r in results.get("train", []):
+        if "error" in r:
+            rows.append(("train", f"{results['model']}, {r['setting']}", f"error: {r['error']}"))
+            continue
         memory = f", peak {r['peak_mb']:,.0f} MB" if r["peak_mb"] is not None else ""
         rows.append(("train", f"{results['model']}, batch {r['batch']}, {r['setting']}",
                      f"{r['images_per_s']:,.1f} images/s ({r['speedup']}×{memory})"))
-    if "sample" in results:
+    if "error" in results.get("sample", {}):
+        rows.append(("sample", "naive vs cached", f"error: {results['sample']['error']}"))
+    elif "sample" in results:
         s = results["sample"]
         rows.append(("sample", f"naive vs cached, {s['images']} images {results['shape']}",
                      f"{s['naive_s']} s vs {s['cached_s']} s ({s['speedup']}×), {s['identical']}/{s['images']} identical"))
@@ -309,7 +337,9 @@ def table(results: dict[str, Any]) -> str:
                 rows.append(("sample", f"cached, batch {key.removeprefix('cached_images_per_s_batch')}", f"{value:,.1f} images/s"))
         busy = s.get("kernel_busy")
         rows.append(("sample", "cached, kernel-busy share", "n/a (not CUDA)" if busy is None else f"{busy:.0%} of the wall time"))
-    if "loss" in results:
+    if "error" in results.get("loss", {}):
+        rows.append(("loss", "training on random data", f"error: {results['loss']['error']}"))
+    elif "loss" in results:
         loss = results["loss"]
         rows.append(("loss", f"{loss['seconds']} s on random CIFAR-shaped data, {loss['steps']} steps",
                      f"{loss['first_tenth_bpd']} → {loss['last_tenth_bpd']} bits/dim ({'falls' if loss['falls'] else 'DOES NOT FALL'})"))
@@ -367,11 +397,11 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(tmp) / "data"
         write_prepared(data, max(args.random_images, args.batch), args.batch, num_classes=10, size=args.size, channels=3)
         if not args.skip_tests:
-            results["tests"] = cuda_tests(args.tests_timeout)
+            results["tests"] = guarded(lambda: cuda_tests(args.tests_timeout))
         results["train"] = train_speed(config, data, device, args.settings, args.batch, args.steps, args.compile_backend)
-        results["sample"] = sampling(config, device, args.naive_images, args.sample_batches)
-        results["loss"] = loss_curve(config, data, device, args.train_seconds, args.batch, max(args.random_images, args.batch),
-                                     args.min_steps)
+        results["sample"] = guarded(lambda: sampling(config, device, args.naive_images, args.sample_batches))
+        results["loss"] = guarded(lambda: loss_curve(config, data, device, args.train_seconds, args.batch,
+                                                     max(args.random_images, args.batch), args.min_steps))
     parts = [*results["train"], results["sample"], results["loss"]]
     peaks = [part["peak_mb"] for part in parts if part.get("peak_mb") is not None]
     results["peak_mb"] = peak = max(peaks) if peaks else None

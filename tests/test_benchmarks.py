@@ -90,3 +90,17 @@ def test_gpu_check_reads_pytests_summary_and_fails_on_each_problem():
     problems = gpu_check.verdict(bad)
     assert len(problems) == 4 and problems[0].startswith("CUDA tests: 1 failed") and "did not fall" in problems[1]
     assert "1 of 64 images unlike the naive one" in problems[2] and problems[3] == "a figure is not finite"
+
+
+def test_gpu_check_a_failing_part_is_a_row_and_a_problem_not_a_lost_report():
+    gpu_check = _gpu_check()
+    failed = gpu_check.guarded(lambda: 1 / 0, setting="bf16 compiled")
+    assert failed == {"setting": "bf16 compiled", "error": "ZeroDivisionError: division by zero"}
+    results = {"device": "cpu", "torch": "x", "cuda": None, "model": "m", "shape": "3×4×4", "train": [failed],
+               "sample": gpu_check.guarded(lambda: {}[0]), "loss": {"falls": True, "first_tenth_bpd": 9.0, "last_tenth_bpd": 8.5,
+                                                                   "steps": 10, "seconds": 1.0}}
+    results["problems"] = gpu_check.verdict(results)
+    assert results["problems"] == ["sample: KeyError: 0", "train bf16 compiled: ZeroDivisionError: division by zero"]
+    text = gpu_check.table(results)
+    assert "| train   | m, bf16 compiled" in text and "error: ZeroDivisionError: division by zero" in text
+    assert "error: KeyError: 0" in text and "FAIL: sample: KeyError: 0" in text
