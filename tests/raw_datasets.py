@@ -1,7 +1,7 @@
 """Tiny datasets written in their real on-disk formats (MNIST idx files, CIFAR-10 pickled batches, CelebA's
 aligned JPEGs and list files), and the swap of torchvision's official md5 tables for these files' own.
 
-Used by ``tests/data/test_datasets.py`` (the adapters) and ``tests/end_to_end/test_presets.py`` (every
+Used by ``tests/data/test_datasets.py`` (the adapters) and ``tests/end_to_end/test_preset_pipelines.py`` (every
 preset's whole DAG on these files). Shape legend: N images, C channels, H W pixels.
 """
 

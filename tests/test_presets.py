@@ -1,5 +1,5 @@
 """presets/: complete params files of the papers' recipes, their checks, rendering and refreshing them, and
-``pixelcnn preset`` (the whole DAG of each preset runs in tests/end_to_end/test_presets.py)."""
+``pixelcnn preset`` (the whole DAG of each preset runs in tests/end_to_end/test_preset_pipelines.py)."""
 
 from __future__ import annotations
 
