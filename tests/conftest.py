@@ -9,3 +9,8 @@ default.
 import torch
 
 torch.set_num_threads(1)
+
+
+def pytest_configure(config) -> None:
+    # `pytest -m cuda` runs the CUDA tests (benchmarks/gpu_check.py does); they skip themselves without a GPU
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one); run them with `pytest -m cuda`")

@@ -142,7 +142,7 @@ def test_info_describes_the_model(models, capsys):
     (["sample", "--model", "models/pixelcnn.pt", "--n", "many", "--out", "x.png"],
      "argument --n: expected a whole number >= 1, got 'many' (see `pixelcnn sample --help`)"),
     (["sample", "--out", "x.png"], "the following arguments are required: --model (see `pixelcnn sample --help`)"),
-    (["smaple"], "argument COMMAND: invalid choice: 'smaple' (choose from 'sample', 'complete', 'score', 'info') (see `pixelcnn --help`)"),
+    (["smaple"], "argument COMMAND: invalid choice: 'smaple' (choose from 'sample', 'complete', 'score', 'info', 'preset') (see `pixelcnn --help`)"),
     (["sample", "--model", "models/pixelcnn.pt", "--label", "12", "--out", "x.png"],
      "label 12 is out of range: the pixel PixelCNN knows 10 classes (0..9)"),
     (["sample", "--model", "models/nope.pt", "--out", "x.png"],

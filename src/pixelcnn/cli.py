@@ -4,6 +4,7 @@
     pixelcnn complete --model models/pixelcnn.pt --data data/prepared --n 8 --rows 16 --out completion.png
     pixelcnn score    --model models/prior.pt --vqvae models/vqvae.pt --data data/prepared
     pixelcnn info     --model models/pixelcnn.pt
+    pixelcnn preset   cifar10-pp      # presets/cifar10-pp.yaml → params.yaml, printing what changed
 
 A thin shell over ``pixelcnn.pipelines``: arguments are parsed (and checked) before
 torch is imported, so ``--help`` and argument errors are instant. Bad input
@@ -38,6 +39,8 @@ EXAMPLES = """examples:
   pixelcnn complete --model models/pixelcnn.pt --data data/prepared --n 8 --rows 16 --samples 3 --out completion.png
   pixelcnn score --model models/pixelcnn.pt --data data/prepared
   pixelcnn info --model models/prior.pt --vqvae models/vqvae.pt
+  pixelcnn preset cifar10-pp        # a paper's recipe (presets/cifar10-pp.yaml) becomes params.yaml
+  pixelcnn preset                   # the presets, one line each
 
 """ + EPILOG
 
@@ -133,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     command("info", "Describe a trained model: kind, image shape, classes, size.")
+
+    help = "Write a paper's recipe (presets/NAME.yaml, a complete params file) over params.yaml and print what changed."
+    p = commands.add_parser("preset", help=help, description=help,
+                            epilog="Then `uv run dvc repro`, or `uv run dvc exp run` to keep it as an experiment.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the preset, e.g. cifar10-pp; without it, list the presets")
+    p.add_argument("--params", default="params.yaml", metavar="PATH", help="the params file to write (default: params.yaml)")
+    p.add_argument("--presets", default="presets", metavar="DIR", help="the folder of presets (default: presets)")
+    p.add_argument("--refresh", action="store_true",
+                   help="rewrite every preset on the keys, order and comments of --params, keeping its values "
+                        "(after params.yaml gained or lost a key: a new key takes params.yaml's value)")
     return parser
 
 
@@ -140,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``pixelcnn`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        {"sample": _sample, "complete": _complete, "score": _score, "info": _info}[args.command](args)
+        {"sample": _sample, "complete": _complete, "score": _score, "info": _info, "preset": _preset}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -377,6 +390,44 @@ def _info(args) -> None:
     print(f"{pipe.title} ({args.model}{' + ' + args.vqvae if args.vqvae else ''})")
     for label, text in pipe.describe().items():
         print(f"  {label + ':':<12}{text}")
+
+
+def _preset(args) -> None:
+    from pixelcnn import presets
+
+    if args.refresh:
+        _refresh_presets(args)
+        return
+    if args.name is None:
+        for name in presets.names(args.presets):
+            print(f"{name:<18} {presets.load(args.presets, name).title}")
+        return
+    preset = presets.load(args.presets, args.name)
+    changes = presets.apply(preset, args.params)
+    print(f"wrote {args.params} from {preset.path}: {preset.title}")
+    print(f"{len(changes)} keys changed:" if changes else "no key changed")
+    for change in changes:
+        print(f"  {change}")
+
+
+def _refresh_presets(args) -> None:
+    import yaml
+
+    from pixelcnn import params, presets
+    from pixelcnn.atomic import write_text
+
+    if args.name is not None:
+        raise InputError(f"--refresh rewrites every preset: drop {args.name}")
+    template = Path(args.params)
+    if not template.is_file():
+        raise InputError(f"--params {template} not found; run from the repository root or pass --params")
+    for name in presets.names(args.presets):
+        preset = presets.load(args.presets, name)
+        text = presets.refresh(template.read_text(), preset)
+        params.validate(yaml.safe_load(text), str(preset.path))
+        if text != preset.text:
+            write_text(preset.path, text)
+        print(f"{preset.path}: {'rewritten' if text != preset.text else 'up to date'}")
 
 
 if __name__ == "__main__":

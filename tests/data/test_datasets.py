@@ -6,9 +6,6 @@ Shape legend: N images, C channels, H W pixels.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import pickle
-import struct
 import sys
 from pathlib import Path
 
@@ -23,12 +20,14 @@ from pixelcnn.data.prepared import load_split, split_indices
 from pixelcnn.errors import ConfigError, DataError
 
 from helpers import stage
+from raw_datasets import CELEBA_ATTRS, CIFAR_NAMES
+from raw_datasets import accept_celeba_checksums as _accept_celeba_checksums
+from raw_datasets import accept_cifar_checksums as _accept_fixture_checksums
+from raw_datasets import write_celeba as _write_celeba
+from raw_datasets import write_cifar as _write_cifar
+from raw_datasets import write_mnist as _write_mnist
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def _digits_pixels() -> tuple[np.ndarray, np.ndarray]:
@@ -91,27 +90,6 @@ def test_max_train_subset_is_seeded_and_nested():
 # --------------------------------------------------------------------------- MNIST / Fashion-MNIST (idx files)
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    """The idx format: magic (0, 0, 0x08 = uint8, ndim), big-endian uint32 dims, raw bytes."""
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def _write_mnist(root: Path, folder: str, n_train: int = 12, n_test: int = 6) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
-        "train-labels-idx1-ubyte": np.arange(n_train) % 10,
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
-        "t10k-labels-idx1-ubyte": (np.arange(n_test) * 3) % 10,
-    }
-    for name, array in arrays.items():
-        _write_idx(raw / name, array)
-    return arrays
-
-
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_mnist_idx_files_pad_28_to_32(tmp_path, name, folder):
     arrays = _write_mnist(tmp_path, folder)
@@ -166,38 +144,6 @@ def test_mnist_failed_download_is_one_sentence(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- CIFAR-10 (pickled batches)
 
-CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def _write_cifar(root: Path, per_batch: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """cifar-10-batches-py as in the official tarball: pickled dicts with (n, 3072) uint8 R,G,B planes."""
-    rng = np.random.default_rng(0)
-    base = root / "cifar-10-batches-py"
-    base.mkdir(parents=True)
-    test_images = None
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
-        labels = rng.integers(0, 10, per_batch).tolist()
-        batch = {"batch_label": name, "labels": labels, "data": images.reshape(per_batch, 3072),  # (n, 3*32*32)
-                 "filenames": [f"img_{i}.png" for i in range(per_batch)]}
-        (base / name).write_bytes(pickle.dumps(batch, protocol=2))
-        if name == "test_batch":
-            test_images, test_labels = images, np.array(labels)
-    meta = {"num_cases_per_batch": per_batch, "label_names": CIFAR_NAMES, "num_vis": 3072}
-    (base / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    return test_images, test_labels
-
-
-def _accept_fixture_checksums(monkeypatch, root: Path) -> None:
-    """Swap torchvision's table of official CIFAR-10 md5s for the fixture's (this test only)."""
-    from torchvision.datasets import CIFAR10
-
-    base = root / "cifar-10-batches-py"
-    monkeypatch.setattr(CIFAR10, "train_list", [[f, _md5(base / f)] for f, _ in CIFAR10.train_list])
-    monkeypatch.setattr(CIFAR10, "test_list", [[f, _md5(base / f)] for f, _ in CIFAR10.test_list])
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": _md5(base / "batches.meta")})
-
-
 def test_cifar10_pickled_batches_round_trip(tmp_path, monkeypatch):
     test_images, test_labels = _write_cifar(tmp_path)
     _accept_fixture_checksums(monkeypatch, tmp_path)
@@ -224,40 +170,6 @@ def test_cifar10_missing_names_the_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- CelebA (aligned jpgs + list files)
-
-CELEBA_ATTRS = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young"]
-
-
-def _write_celeba(root: Path, partitions=(0, 0, 0, 1, 2, 2)) -> np.ndarray:
-    """celeba/ as torchvision reads it; each 178×218 face is green inside the central 148×148, red outside."""
-    base = root / "celeba"
-    (base / "img_align_celeba").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    names = [f"{i + 1:06d}.jpg" for i in range(len(partitions))]
-    attrs = rng.choice([-1, 1], (len(names), len(CELEBA_ATTRS)))
-    face = np.zeros((218, 178, 3), np.uint8)
-    face[..., 0] = 255
-    face[35:183, 15:163] = (0, 200, 0)  # the centre crop: rows (218-148)/2.., cols (178-148)/2..
-    for name in names:
-        Image.fromarray(face).save(base / "img_align_celeba" / name, quality=95)
-    n = len(names)
-    rows = lambda values: "".join(f"{f} {' '.join(f'{v:>2}' for v in row)}\n" for f, row in zip(names, values))
-    (base / "list_eval_partition.txt").write_text(rows([[p] for p in partitions]))
-    (base / "identity_CelebA.txt").write_text(rows([[100 + i] for i in range(n)]))
-    (base / "list_attr_celeba.txt").write_text(f"{n}\n{' '.join(CELEBA_ATTRS)} \n" + rows(attrs))
-    (base / "list_bbox_celeba.txt").write_text(f"{n}\nimage_id x_1 y_1 width height\n" + rows([[95, 71, 226, 313]] * n))
-    landmarks = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
-    (base / "list_landmarks_align_celeba.txt").write_text(f"{n}\n{landmarks}\n" + rows([[69, 109, 106, 113, 77, 142, 73, 152, 108, 154]] * n))
-    return attrs
-
-
-def _accept_celeba_checksums(monkeypatch, root: Path) -> None:
-    from torchvision.datasets import CelebA
-
-    base = root / "celeba"
-    table = [(fid, md5 if f.endswith(".zip") else _md5(base / f), f) for fid, md5, f in CelebA.file_list]
-    monkeypatch.setattr(CelebA, "file_list", table)
-
 
 def test_celeba_official_split_crop_and_attribute(tmp_path, monkeypatch):
     attrs = _write_celeba(tmp_path)

@@ -139,6 +139,18 @@ def test_vqvae_decode_codes_of_encode_equals_eval_reconstruction(levels):
     assert torch.equal(model.decode_codes(codes), model(x).recon)
 
 
+@pytest.mark.parametrize("levels", [1, 2])
+def test_vqvae_one_image_encodes_as_inside_a_batch(levels):
+    """A batch of one (the last chunk of an extraction, one image scored) once failed: its permuted view could not be viewed flat."""
+    model = tiny_model(levels).eval()
+    x = to_float(blobs(3, 0))
+    alone = [model.encode(x[i : i + 1]) for i in range(3)]
+    together = model.encode(x)
+    for level, codes in enumerate(together):
+        assert torch.equal(torch.cat([a[level] for a in alone]), codes)
+    torch.testing.assert_close(model(x[:1]).recon, model(x).recon[:1])
+
+
 def test_params_levels_other_than_1_or_2_is_one_sentence(tmp_path, monkeypatch):
     write_params(tmp_path / "params.yaml", vqvae={"levels": 3})
     monkeypatch.chdir(tmp_path)

@@ -327,6 +327,7 @@ def test_cuda_without_a_gpu_is_one_sentence(tiny_run):
         pixelcnn.load(tiny_run / "models" / "pixelcnn.pt", device="cuda")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_pipeline_samples_with_a_cpu_generator(tiny_run):
     pipe = pixelcnn.load(tiny_run / "models" / "pixelcnn.pt", device="cuda")

@@ -118,10 +118,10 @@ class Quantizer(nn.Module):
             if update:
                 self._ema_step(flat.detach(), codes, counts, generator)
             # commitment: pulls encoder outputs to their codes; per image, so batches can be split over processes
-            loss = self.beta * (flat - quant).pow(2).view(B, h * w * D).mean(1)  # (B,)
+            loss = self.beta * (flat - quant).pow(2).reshape(B, h * w * D).mean(1)  # (B,); reshape: with B = 1, flat is a permuted view
             quant = quant + (flat - flat.detach())  # straight-through: value exactly quant, gradient identity
         return QuantizerOutput(
-            quantized=quant.view(B, h, w, D).permute(0, 3, 1, 2),  # (B, D, h, w)
+            quantized=quant.reshape(B, h, w, D).permute(0, 3, 1, 2),  # (B, D, h, w)
             codes=codes.view(B, h, w),  # (B, h, w)
             loss=loss,
             perplexity=perplexity(counts),
