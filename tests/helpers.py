@@ -37,6 +37,15 @@ def write_params(path: Path, base: dict[str, Any] | None = None, **sections: dic
     return path
 
 
+def readme_block(containing: str) -> str:
+    """The README's ```python block that contains ``containing`` (exactly one must)."""
+    import re
+
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S) if containing in b]
+    assert len(blocks) == 1, f"{len(blocks)} python blocks of README.md contain {containing!r}"
+    return blocks[0]
+
+
 def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:
     """uint8 (n, 1, size, size): a bright square at a random place on black."""
     rng = np.random.default_rng(seed)

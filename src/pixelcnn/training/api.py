@@ -55,6 +55,7 @@ from pixelcnn.training.trainer import FitResult, Objective, Trainer, run_fingerp
 
 Images = np.ndarray | torch.Tensor
 PACKAGE = Path(__file__).resolve().parents[1]
+TITLES = {"pixelcnn": "PixelCNN", "vqvae": "VQVAE", "classifier": "Classifier", "prior": "CodePrior"}  # kind → class, in sentences
 
 
 @dataclass
@@ -323,7 +324,7 @@ def as_training_labels(labels: Any, n: int, classes: int, what: str = "data", ki
     """int64 (n,) in [0, classes) (-1 everywhere when the model takes none), or one sentence."""
     if labels is None:
         if classes:
-            raise InputError(f"the {kind or 'model'} is conditioned on {classes} classes: pass the labels of {what}, "
+            raise InputError(f"the {TITLES.get(kind, 'model')} is conditioned on {classes} classes: pass the labels of {what}, "
                              f"int (N,) in [0, {classes})")
         return np.full(n, -1, dtype=np.int64)
     if isinstance(labels, torch.Tensor):
@@ -335,7 +336,7 @@ def as_training_labels(labels: Any, n: int, classes: int, what: str = "data", ki
         return np.full(n, -1, dtype=np.int64)  # an unconditional model: labels are not used
     if len(y) and (y.min() < 0 or y.max() >= classes):
         bad = int(y[(y < 0) | (y >= classes)][0])
-        raise InputError(f"label {bad} of {what} is out of range: the {kind or 'model'} knows {classes} classes (0..{classes - 1})")
+        raise InputError(f"label {bad} of {what} is out of range: the {TITLES.get(kind, 'model')} knows {classes} classes (0..{classes - 1})")
     return y.astype(np.int64)
 
 

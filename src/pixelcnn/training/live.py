@@ -94,8 +94,20 @@ class TrainingLog:
         (self.directory / "plots").mkdir(parents=True, exist_ok=True)  # a DVC output even when nothing was trained
         if rows:
             self.live.log_image(CURVES, curves_picture(rows, panels or default_panels(rows), title))
-        self.live.summary = {**metrics, "step": rows[-1]["epoch"] if rows else 0}
+        self.live.summary = {**_nested(metrics), "step": rows[-1]["epoch"] if rows else 0}
         self.live.end()
+
+
+def _nested(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"top/test_bits_per_code": v}`` → ``{"top": {"test_bits_per_code": v}}``, as DVCLive nests its figures."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        *parents, leaf = key.split("/")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return out
 
 
 def default_panels(rows: Sequence[Mapping[str, float]]) -> dict[str, list[str]]:
