@@ -11,13 +11,13 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
+from test_metrics import _inputs, certain_classifier, levelled
 
 import pixelcnn
 from pixelcnn.configs import EvaluateConfig
 from pixelcnn.errors import InputError
 
 from helpers import readme_block, stage
-from test_metrics import _inputs, certain_classifier, levelled
 
 SMALL = EvaluateConfig(num_samples=50, kid_subset_size=20, kid_subsets=5, lpips_pairs=10, device="cpu")
 
