@@ -139,8 +139,7 @@ def train(
     with distributed.session(device) as ctx:
         device = ctx.device(device)
         sources = _sources(objectives, prior, data, labels, test, vqvae)
-        record = log if isinstance(log, TrainingLog) or log is None else TrainingLog(log)
-        record = record if ctx.main else None
+        record = None if not ctx.main else TrainingLog(log) if isinstance(log, (str, Path)) else log  # rank 0 logs
         runs: dict[str, FitResult] = {}
         several = _in_parts(objectives)
         for objective, (splits, inputs) in zip(objectives, sources):

@@ -25,7 +25,9 @@ DVCLive also signals every finished epoch to the VS Code extension; it never
 saves an experiment itself (``save_dvc_exp=False``: ``dvc exp run`` does) nor
 writes a ``dvc.yaml`` (``dvcyaml=None``: the project's dvc.yaml lists the
 files). Elsewhere (a notebook, a script) it only writes its files: it does
-not look for, or create, a DVC repository.
+not look for, or create, a DVC repository; nor does it where DVCLive cannot
+read the repository (a Git repository without commits, where DVCLive 3.49
+itself fails).
 
 dvclive imports DVC (about 3 s), so it is imported when a record opens.
 """
@@ -50,8 +52,14 @@ def _live_class() -> type:
         def _init_dvc(self) -> None:
             # Outside a pipeline, DVCLive would open the repository around the working directory, and `dvc init`
             # one in a Git repository without DVC: a logger must not do that to a user's repository.
-            if os.environ.get("DVC_ROOT"):
+            if not os.environ.get("DVC_ROOT"):
+                return
+            try:
                 super()._init_dvc()
+            except Exception as exc:  # e.g. scmrepo's SCMError in a Git repository without commits (DVCLive 3.49)
+                print(f"DVCLive: {exc.__class__.__name__} ({exc}) while reading the repository; logging to {self.dir} "
+                      "only", flush=True)
+                self._dvc_repo = None
 
     return PipelineLive
 
