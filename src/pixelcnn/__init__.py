@@ -17,7 +17,8 @@ Names that other PixelCNN repositories use (``PixelCNNSampler``,
 what to use here (``pixelcnn.names``).
 """
 
-from pixelcnn.errors import UserError
+from pixelcnn import names as _names  # standard library only; at module level, so that looking up a submodule
+from pixelcnn.errors import UserError  # (`from pixelcnn import params`) runs nothing new
 
 _API = {  # public name → the module that defines it
     "load": "pixelcnn.pipelines.loading",
@@ -51,13 +52,12 @@ __all__ = [*_API, "UserError"]
 
 
 def __getattr__(name: str):
-    from importlib import import_module  # not `from pixelcnn import ...`: that would ask this function again
-
     if name in _API:
+        from importlib import import_module  # not `from pixelcnn import ...`: that would ask this function again
+
         return getattr(import_module(_API[name]), name)
-    names = import_module("pixelcnn.names")
-    if name in names.PACKAGE:
-        raise names.renamed(name)
+    if name in _names.PACKAGE:
+        raise _names.renamed(name)
     raise AttributeError(f"module 'pixelcnn' has no attribute {name!r}")
 
 
