@@ -49,6 +49,9 @@ def test_names_methods_of_other_repositories_say_what_to_use():
     with pytest.raises(names.RenamedMethod, match=r"^VQVAE has no get_code_indices, .* here, use vqvae\.encode\(x\)"):
         vqvae.get_code_indices(None)
     model = pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(height=4, width=4, hidden=2, skip=2, layers=1))
+    with pytest.raises(UserError, match=r"^generate takes the number of images, not a shape \(got \(1, 4, 4\)\): the model "
+                                        r"draws 1×4×4 images; write model\.generate\(n, temperature=\.\.\.\)$"):
+        model.generate((1, 4, 4))
     for method in ("generate_samples", "sample"):
         with pytest.raises(names.RenamedMethod, match=rf"^PixelCNN has no {method}, .* here, use model\.generate\(n"):
             getattr(model, method)(4)

@@ -194,6 +194,10 @@ class PixelCNN(nn.Module):
         if self.config.embed_dim or self.config.cond_channels:
             raise InputError("this PixelCNN draws code grids (one level of a CodePrior): draw images with "
                              "prior.generate(n, vqvae)")
+        if isinstance(n, (tuple, list, torch.Size)):  # generate(shape, n, ...) elsewhere
+            c = self.config
+            raise InputError(f"generate takes the number of images, not a shape (got {tuple(n)}): the model draws "
+                             f"{c.channels}×{c.height}×{c.width} images; write model.generate(n, temperature=...)")
         from pixelcnn.pipelines.pixel import PixelCNNPipeline
 
         with eval_mode(self):
