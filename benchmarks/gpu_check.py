@@ -156,7 +156,7 @@ def _time_setting(config: PixelCNNConfig, data: Path, device: torch.device, name
     _reset_peak(device)
     trainer = _trainer(config, data, device, precision, channels_last, batch)
     if compiled:
-        trainer.module = torch.compile(trainer.objective, backend=compile_backend)
+        trainer.module = torch.compile(trainer.objective, backend=compile_backend, dynamic=False)
     step_batch = _batch(trainer, np.arange(batch))
     trainer.saved_step = None
     sums: dict = {}

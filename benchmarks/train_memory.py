@@ -51,6 +51,7 @@ def child(data: str, params: str, out: str, mode: str) -> None:
     import torch
 
     sys.path.insert(0, str(ROOT / "stages"))
+    import dvclive  # noqa: F401  (the stage's logger, imported before the baseline: a constant, not the data's memory)
     import train_pixelcnn
 
     from pixelcnn.data.prepared import PreparedMeta
@@ -61,8 +62,7 @@ def child(data: str, params: str, out: str, mode: str) -> None:
         held = torch.from_numpy(np.load(Path(data) / "train_images.npy").astype(np.int64))
     baseline = peak_rss_mb()
     start = time.perf_counter()
-    argv = ["--params", params, "--data", data, "--out", f"{out}/m.pt", "--metrics", f"{out}/m.json",
-            "--plots", f"{out}/m.csv", "--curves", f"{out}/m.png", "--state", f"{out}/state"]
+    argv = ["--params", params, "--data", data, "--out", f"{out}/m.pt", "--live", f"{out}/live", "--state", f"{out}/state"]
     with open("/dev/null", "w") as sink:
         stderr, sys.stderr = sys.stderr, sink  # the progress bar
         stdout, sys.stdout = sys.stdout, sink

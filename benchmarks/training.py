@@ -107,7 +107,7 @@ def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_la
     trainer = Trainer(PixelObjective(PixelCNN(config), 0.1), data, optim, RunConfig(), seed=0, device=torch.device("cpu"),
                       ctx=Context(), state_path=data / "state.pt", fingerprint="bench", desc="bench")
     if compiled:
-        trainer.forward = torch.compile(trainer.module)
+        trainer.forward = torch.compile(trainer.module, dynamic=False)  # as the trainer compiles
     rows = np.arange(batch_size)
     batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.files.items()}
     batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(batch_size)

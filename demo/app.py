@@ -56,6 +56,7 @@ TILE = 96  # on-screen size of one image, in pixels (small images are enlarged b
 METRICS = {  # eval.json key suffix → row name
     "fid": "FID ↓", "is_mean": "Inception Score ↑", "kid_mean": "KID ↓", "precision": "precision ↑",
     "recall": "recall ↑", "lpips_alex_diversity": "LPIPS diversity ↑",
+    "class_accuracy": "class accuracy ↑",  # share of samples the classifier puts in the class they were drawn for
 }
 
 

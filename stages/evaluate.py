@@ -1,13 +1,16 @@
 """Score every generator's samples against the test split, and the train split as the floor.
 
 FID, IS, KID, precision/recall (torch-fidelity, one call per set), LPIPS
-diversity (null when its AlexNet weights cannot be had), and the bits/dim
-or bits/code carried from the training metrics. With evaluate.features:
-classifier, the classifier's test accuracy is measured first (below
-evaluate.min_classifier_accuracy the stage stops) and recorded as
-`classifier.test_accuracy`. Writes flat JSON metrics
-(`<set>.<metric>`) and a markdown table. A set is named after its dir
-(`data/samples/prior` → `prior`); a bits file after its stem.
+diversity (null when its AlexNet weights cannot be had), class accuracy (the
+share of a generator's samples that the classifier puts in the class they
+were drawn for; the floor's is the classifier's test accuracy), and the
+bits/dim or bits/code carried from the training metrics, all through
+``pixelcnn.evaluate``. With evaluate.features: classifier, the classifier's
+test accuracy is measured first (below evaluate.min_classifier_accuracy the
+stage stops) and recorded as `classifier.test_accuracy`. Writes flat JSON
+metrics (`<set>.<metric>`) and a markdown table. A set is named after its
+dir (`data/samples/prior` → `prior`); a bits file after its DVCLive folder
+(`metrics/prior/metrics.json` → `prior`).
 """
 
 import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
@@ -20,7 +23,8 @@ from pixelcnn.atomic import write_json, write_text
 from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation import metrics as evaluation
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
+from pixelcnn.evaluation.api import evaluate
+from pixelcnn.runtime import seed_everything, stage_main
 
 
 def main(argv: list[str]) -> None:
@@ -39,16 +43,19 @@ def main(argv: list[str]) -> None:
     generator = seed_everything(settings.seed)
 
     with settings.naming("evaluate", Features, EvaluateConfig):  # a device, a weights file, a set too small
-        device = resolve_device(config.device)
         test = load_split(args.data, "test")
-        space = evaluation.resolve_feature_space(features, config, args.classifier, test.images, test.labels)
-        lpips_trunk = evaluation.resolve_lpips_trunk(config)
         sets = evaluation.collect_sets(args.data, args.samples)
-        carried = {Path(f).stem: evaluation.read_likelihoods(f) for f in args.bpd}
-        results = evaluation.evaluate_sets(sets, test.images, space, lpips_trunk, config, device, generator)
+        drawn_for = {Path(d).name: y for d in args.samples if (y := evaluation.load_sample_labels(d)) is not None}
+        carried = {evaluation.likelihood_set(f): evaluation.read_likelihoods(f) for f in args.bpd}
+        classifier = args.classifier if features.features == "classifier" else None
+        results = evaluate(sets, test.images, labels=drawn_for, reference_labels=test.labels, classifier=classifier,
+                           features=features.features, config=config, generator=generator)
+    accuracy = results.pop("classifier.test_accuracy", None)
+    if accuracy is not None:  # what real, unseen images score: the floor of class accuracy
+        results[f"{evaluation.FLOOR}.{evaluation.CLASS_ACCURACY_KEY}"] = accuracy
     results.update({f"{name}.{k}": v for name, bits in carried.items() for k, v in bits.items()})
-    if space.classifier_accuracy is not None:
-        results["classifier.test_accuracy"] = space.classifier_accuracy
+    if accuracy is not None:
+        results["classifier.test_accuracy"] = accuracy
     write_json(args.out, results)
     write_text(args.table, evaluation.markdown_table(results))
 

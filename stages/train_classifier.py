@@ -1,7 +1,8 @@
 """Train the small CNN classifier that is evaluate's feature extractor (when evaluate.features is classifier).
 
-Writes the checkpoint (with its own config), per-epoch loss and accuracy as
-CSV, and the final test accuracy as metrics. With evaluate.features:
+Writes the checkpoint (with its own config); logs per-epoch loss and
+accuracy, the final test accuracy and the curves through DVCLive (--live).
+With evaluate.features:
 inception no classifier is needed: the stage trains nothing and records why
 in its outputs (so unlabelled data needs that one setting). Resumes from its
 saved state (--state); with train.processes > 1 it runs under torchrun.
@@ -12,12 +13,13 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, distributed, params
-from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import Augmentation, ClassifierConfig, Features, OptimConfig, RunConfig
 from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import DataError
 from pixelcnn.models.classifier import Classifier
 from pixelcnn.runtime import stage_main
+from pixelcnn.training.api import train
+from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.classifier import ClassifierObjective
 from pixelcnn.training.trainer import training_run
 
@@ -27,8 +29,7 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--data", required=True, help="prepared data dir (prepare's output)")
     p.add_argument("--out", required=True, help="checkpoint path")
-    p.add_argument("--metrics", required=True, help="final metrics JSON")
-    p.add_argument("--plots", required=True, help="per-epoch curves CSV")
+    p.add_argument("--live", required=True, help="DVCLive folder: per-epoch figures, final metrics.json, curves")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
     settings = params.load_file(args.params)
@@ -38,8 +39,7 @@ def main(argv: list[str]) -> int | None:
     if features.features != "classifier":
         reason = f"evaluate.features is {features.features!r}: evaluate does not use a classifier"
         checkpoints.save_unused(args.out, "classifier", reason)
-        write_csv(args.plots, [])
-        write_json(args.metrics, {"trained": False})
+        TrainingLog(args.live).finish({"trained": False}, None, "")
         print(f"train_classifier: nothing to train ({reason})")
         return None
     if meta.num_classes < 2:
@@ -57,20 +57,20 @@ def main(argv: list[str]) -> int | None:
     with (settings.naming("train", RunConfig), settings.naming("classifier", OptimConfig),
           training_run(run, optim.device, settings.seed, args.state) as session):
         model = Classifier(config)
-        result = session.trainer(ClassifierObjective(model, augmentation), args.data, optim, name="classifier",
-                                 configs={"model": config, "augmentation": augmentation}, desc="train_classifier",
-                                 keys=params.field_keys("classifier", OptimConfig)).fit()
+        log = TrainingLog(args.live) if session.ctx.main else None
+        result = train(ClassifierObjective(model, augmentation), args.data, optim=optim, run=run, seed=settings.seed,
+                       state=args.state, log=log, desc="train_classifier", keys=params.field_keys("classifier", OptimConfig))
         if session.ctx.main:
             checkpoints.save(args.out, model, data=meta.name,
                              class_names=list(meta.class_names), image_size=meta.image_size)
-            write_csv(args.plots, result.history)
-            write_json(args.metrics, {
+            log.finish({
                 "trained": True,
                 "test_accuracy": result.metrics["test_accuracy"],
                 "train_loss": result.metrics["train_loss"],
                 "epochs": int(result.metrics["epoch"]),
                 "parameters": sum(t.numel() for t in model.parameters()),
-            })
+            }, {"loss": ["train_loss", "val_loss", "test_loss"], "accuracy": ["val_accuracy", "test_accuracy"]},
+                "Feature-extractor classifier")
         session.finish()
 
 

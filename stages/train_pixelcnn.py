@@ -1,8 +1,9 @@
 """Train the pixel-space PixelCNN on the prepared images.
 
-Writes the checkpoint (with its own config), per-epoch bits/dim curves as CSV
-and PNG, and the final bits/dim as metrics. Resumes from its saved state
-(--state) after an interruption; with train.processes > 1 it runs under torchrun.
+Writes the checkpoint (with its own config); logs per-epoch bits/dim, the
+final bits/dim and the curves through DVCLive (--live: metrics.json,
+plots/). Resumes from its saved state (--state) after an interruption; with
+train.processes > 1 it runs under torchrun.
 """
 
 import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
@@ -10,13 +11,13 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, distributed, params
-from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data import pixels as pixel
 from pixelcnn.data.prepared import load_split
-from pixelcnn.evaluation.plots import save_curves
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import stage_main
+from pixelcnn.training.api import train
+from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.pixel import PixelObjective
 from pixelcnn.training.trainer import training_run
 
@@ -26,9 +27,7 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--data", required=True, help="prepared data dir (prepare's output)")
     p.add_argument("--out", required=True, help="checkpoint path")
-    p.add_argument("--metrics", required=True, help="final metrics JSON")
-    p.add_argument("--plots", required=True, help="per-epoch curves CSV")
-    p.add_argument("--curves", required=True, help="per-epoch curves PNG")
+    p.add_argument("--live", required=True, help="DVCLive folder: per-epoch figures, final metrics.json, curves")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
     settings = params.load_file(args.params)
@@ -46,21 +45,18 @@ def main(argv: list[str]) -> int | None:
     with (settings.naming("train", RunConfig), settings.naming("pixelcnn", OptimConfig),
           training_run(run, optim.device, settings.seed, args.state) as session):
         model = PixelCNN(config)
-        result = session.trainer(PixelObjective(model, conditioning.cond_dropout), args.data, optim, name="pixelcnn",
-                                 configs={"model": config, "conditioning": conditioning}, desc="train_pixelcnn",
-                                 keys=params.field_keys("pixelcnn", OptimConfig)).fit()
+        log = TrainingLog(args.live) if session.ctx.main else None
+        result = train(PixelObjective(model, conditioning.cond_dropout), args.data, optim=optim, run=run, seed=settings.seed,
+                       state=args.state, log=log, desc="train_pixelcnn", keys=params.field_keys("pixelcnn", OptimConfig))
         if session.ctx.main:
             checkpoints.save(args.out, model, data=meta.name)
-            write_csv(args.plots, result.history)
-            save_curves(args.curves, result.history, {"bits/dim": ["train_bpd", "val_bpd", "test_bpd"]},
-                        "Pixel PixelCNN")
-            write_json(args.metrics, {
+            log.finish({
                 "test_bpd": result.metrics["test_bpd"],
                 "train_bpd": result.metrics["train_bpd"],
                 "epochs": int(result.metrics["epoch"]),
                 "levels": config.levels,
                 "parameters": sum(t.numel() for t in model.parameters()),
-            })
+            }, {"bits/dim": ["train_bpd", "val_bpd", "test_bpd"]}, "Pixel PixelCNN")
         session.finish()
 
 

@@ -1,9 +1,11 @@
 """Train the PixelCNN priors over the extracted code grids: top, then bottom given the top codes.
 
 Codebook size, grid shapes and classes come from the codes' metadata; the
-checkpoint records which autoencoder the codes came from. Resumes from its
-saved states (--state, one per level) after an interruption; with
-train.processes > 1 it runs under torchrun.
+checkpoint records which autoencoder the codes came from. Logs per-epoch
+bits per code of each level, the final ones and the curves through DVCLive
+(--live; figures named top/..., bottom/...). Resumes from its saved states
+(--state, one per level) after an interruption; with train.processes > 1 it
+runs under torchrun.
 """
 
 import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
@@ -11,14 +13,14 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, distributed, params
-from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import ClassConditioning, CondNetConfig, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data.codes import load_codes, read_codes_meta
 from pixelcnn.data.prepared import SPLITS
-from pixelcnn.evaluation.plots import save_curves
 from pixelcnn.models.prior import CodePrior, CodePriorConfig, level_config
 from pixelcnn.runtime import stage_main
-from pixelcnn.training.objectives.prior import PriorObjective
+from pixelcnn.training.api import train
+from pixelcnn.training.live import TrainingLog
+from pixelcnn.training.objectives.prior import prior_objectives
 from pixelcnn.training.trainer import training_run
 
 
@@ -27,9 +29,7 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--codes", required=True, help="extract_codes' output dir")
     p.add_argument("--out", required=True, help="checkpoint path")
-    p.add_argument("--metrics", required=True, help="bits per code per level, JSON")
-    p.add_argument("--plots", required=True, help="per-epoch curves CSV")
-    p.add_argument("--curves", required=True, help="per-epoch curves PNG")
+    p.add_argument("--live", required=True, help="DVCLive folder: per-epoch figures, final bits per code per level, curves")
     p.add_argument("--state", required=True, help="folder of the resumable training states (kept until the outputs are written)")
     args = p.parse_args(argv)
     settings = params.load_file(args.params)
@@ -59,32 +59,20 @@ def main(argv: list[str]) -> int | None:
     with (settings.naming("train", RunConfig), settings.naming("prior", OptimConfig),
           training_run(run, optim.device, settings.seed, args.state) as session):
         prior = CodePrior(config)  # each level is trained in place, top first
-        rows, metrics = {}, {}
-        for index, name in enumerate(names):
-            top = names[index - 1] if index else None
-            level = prior.levels[name]
-            result = session.trainer(PriorObjective(level, name, top, conditioning.cond_dropout), args.codes, optim,
-                                     name=name, configs={"level": level.config, "codes": meta, "conditioning": conditioning},
-                                     desc=f"train_prior {name}",
-                                     keys=params.field_keys("prior", OptimConfig)).fit()
-            for row in result.history:
-                entry = rows.setdefault(int(row["epoch"]), {"epoch": int(row["epoch"])})
-                entry.update({f"{name}_{k}": v for k, v in row.items() if k != "epoch"})
-            metrics[name] = {
-                "train_bits_per_code": result.metrics["train_bits_per_code"],
-                "test_bits_per_code": result.metrics["test_bits_per_code"],
-                "epochs": int(result.metrics["epoch"]),
-                "grid": "x".join(map(str, meta.shapes[name])),
-            }
+        log = TrainingLog(args.live) if session.ctx.main else None
+        result = train(prior_objectives(prior, conditioning.cond_dropout), args.codes, optim=optim, run=run,
+                       seed=settings.seed, state=args.state, log=log, desc="train_prior",
+                       keys=params.field_keys("prior", OptimConfig))
         if session.ctx.main:
             checkpoints.save(args.out, prior)
-            history = [rows[e] for e in sorted(rows)]
-            write_csv(args.plots, history)
-            save_curves(args.curves, history, {
-                f"{name} bits per code": [f"{name}_train_bits_per_code", f"{name}_val_bits_per_code",
-                                          f"{name}_test_bits_per_code"] for name in names
+            log.finish({name: {
+                "train_bits_per_code": fit.metrics["train_bits_per_code"],
+                "test_bits_per_code": fit.metrics["test_bits_per_code"],
+                "epochs": int(fit.metrics["epoch"]),
+                "grid": "x".join(map(str, meta.shapes[name])),
+            } for name, fit in result.runs.items()}, {
+                f"{name} bits per code": [f"{name}/{split}_bits_per_code" for split in ("train", "val", "test")] for name in names
             }, "VQ priors")
-            write_json(args.metrics, metrics)
         session.finish()
 
 

@@ -1,9 +1,10 @@
 """Train the VQ-VAE / VQ-VAE-2 autoencoder (params.yaml `vqvae`) on the prepared images.
 
-Writes the checkpoint (config, weights, fingerprint), the test MSE / PSNR and
-per-level perplexity and usage as metrics, per-epoch curves as CSV and PNG,
-and test images beside their reconstructions. Resumes from its saved state
-(--state) after an interruption; with train.processes > 1 it runs under torchrun.
+Writes the checkpoint (config, weights, fingerprint) and test images beside
+their reconstructions; logs per-epoch figures, the test MSE / PSNR and
+per-level perplexity and usage, and the curves through DVCLive (--live).
+Resumes from its saved state (--state) after an interruption; with
+train.processes > 1 it runs under torchrun.
 """
 
 import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
@@ -11,13 +12,13 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 
 from pixelcnn import checkpoints, distributed, params
-from pixelcnn.atomic import write_csv, write_json
 from pixelcnn.configs import OptimConfig, ReconstructionGrid, RunConfig, VQVAEConfig
 from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation.images import save_grid
-from pixelcnn.evaluation.plots import save_curves
 from pixelcnn.models.vqvae import VQVAE, reconstruction_pairs
 from pixelcnn.runtime import stage_main
+from pixelcnn.training.api import train
+from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.vqvae import VQVAEObjective
 from pixelcnn.training.trainer import training_run
 
@@ -27,9 +28,7 @@ def main(argv: list[str]) -> int | None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--data", required=True, help="prepared data dir (prepare's output)")
     p.add_argument("--out", required=True, help="checkpoint path")
-    p.add_argument("--metrics", required=True, help="final metrics JSON")
-    p.add_argument("--plots", required=True, help="per-epoch curves CSV")
-    p.add_argument("--curves", required=True, help="per-epoch curves PNG")
+    p.add_argument("--live", required=True, help="DVCLive folder: per-epoch figures, final metrics.json, curves")
     p.add_argument("--grid", required=True, help="PNG of test images beside their reconstructions")
     p.add_argument("--state", required=True, help="folder of the resumable training state (kept until the outputs are written)")
     args = p.parse_args(argv)
@@ -46,23 +45,21 @@ def main(argv: list[str]) -> int | None:
     with (settings.naming("train", RunConfig), settings.naming("vqvae", OptimConfig),
           training_run(run, optim.device, settings.seed, args.state) as session):
         model = VQVAE(config)
-        result = session.trainer(VQVAEObjective(model), args.data, optim, name="vqvae", configs={"model": config},
-                                 desc="train_vqvae", keys=params.field_keys("vqvae", OptimConfig)).fit()
+        log = TrainingLog(args.live) if session.ctx.main else None
+        result = train(VQVAEObjective(model), args.data, optim=optim, run=run, seed=settings.seed, state=args.state,
+                       log=log, desc="train_vqvae", keys=params.field_keys("vqvae", OptimConfig))
         if session.ctx.main:
             checkpoints.save(args.out, model, fingerprint=model.fingerprint(), data=test.meta.name)
-            write_csv(args.plots, result.history)
-            levels = model.level_names
-            save_curves(args.curves, result.history, {
-                "MSE ([0, 1] pixels)": ["train_mse", "val_mse", "test_mse"],
-                "codebook perplexity": [f"test_{name}_perplexity" for name in levels],
-            }, "VQ-VAE")
-            m = result.metrics
-            write_json(args.metrics, {
+            levels, m = model.level_names, result.metrics
+            log.finish({
                 "test_mse": m["test_mse"],
                 "test_psnr": m["test_psnr"],
                 "epochs": int(m["epoch"]),
                 **{name: {"perplexity": m[f"test_{name}_perplexity"], "usage": m[f"test_{name}_usage"]} for name in levels},
-            })
+            }, {
+                "MSE ([0, 1] pixels)": ["train_mse", "val_mse", "test_mse"],
+                "codebook perplexity": [f"test_{name}_perplexity" for name in levels],
+            }, "VQ-VAE")
             save_grid(args.grid, reconstruction_pairs(model, test.images[: grid.grid_images]), nrow=8)
             print(f"train_vqvae: test PSNR {m['test_psnr']:.2f} dB → {args.out} ({model.fingerprint()})")
         session.finish()

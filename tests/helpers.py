@@ -40,6 +40,15 @@ def write_params(path: Path, base: dict[str, Any] | None = None, **sections: dic
     return path
 
 
+def readme_block(containing: str) -> str:
+    """The README's ```python block that contains ``containing`` (exactly one must)."""
+    import re
+
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S) if containing in b]
+    assert len(blocks) == 1, f"{len(blocks)} python blocks of README.md contain {containing!r}"
+    return blocks[0]
+
+
 def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:
     """uint8 (n, 1, size, size): a bright square at a random place on black."""
     rng = np.random.default_rng(seed)
@@ -74,18 +83,26 @@ def stage(name: str) -> Callable[[list[str]], Any]:
 
 def outputs(tmp: Path, name: str) -> dict[str, str]:
     """Paths for every output argument of a training stage, under ``tmp``."""
-    names = {"out": f"{name}.pt", "metrics": f"{name}.json", "plots": f"{name}.csv", "curves": f"{name}.png",
-             "grid": f"{name}_grid.png", "state": f"state/{name}"}
-    return {k: str(tmp / v) for k, v in names.items()}
+    names = {"out": f"{name}.pt", "live": f"{name}_live", "grid": f"{name}_grid.png", "state": f"state/{name}"}
+    paths = {k: str(tmp / v) for k, v in names.items()}
+    return {**paths, "metrics": str(Path(paths["live"]) / "metrics.json")}  # DVCLive's final metrics
+
+
+def logged(live: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """A DVCLive folder's per-epoch figures: name (``test_bpd``, ``top/test_bits_per_code``) → [(step, value), ...]."""
+    root = Path(live) / "plots" / "metrics"
+    out = {}
+    for path in sorted(root.rglob("*.tsv")):
+        lines = path.read_text().splitlines()
+        assert lines[0].split("\t") == ["step", path.stem], lines[0]
+        out[path.relative_to(root).with_suffix("").as_posix()] = [(int(s), float(v)) for s, v in (line.split("\t") for line in lines[1:])]
+    return out
 
 
 def train_args(stage_name: str, params: Path, data: Path, out: dict[str, str]) -> list[str]:
     """argv of a training stage: its data flag, then the outputs it takes."""
     data_flag = "--codes" if stage_name == "train_prior" else "--data"
-    args = ["--params", str(params), data_flag, str(data), "--out", out["out"], "--metrics", out["metrics"],
-            "--plots", out["plots"], "--state", out["state"]]
-    if stage_name != "train_classifier":
-        args += ["--curves", out["curves"]]
+    args = ["--params", str(params), data_flag, str(data), "--out", out["out"], "--live", out["live"], "--state", out["state"]]
     if stage_name == "train_vqvae":
         args += ["--grid", out["grid"]]
     return args

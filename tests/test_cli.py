@@ -115,6 +115,25 @@ def test_complete_an_image_file_needs_a_label_for_a_conditional_model(models, ca
     assert code == 0 and Image.open("o.png").size[1] > Image.open("o.png").size[0]  # one column, three rows
 
 
+def test_a_colour_image_for_a_grey_model_is_converted_with_a_note(models, capsys):
+    grey = np.load("data/prepared/test_images.npy")[0, 0]
+    tinted = np.stack([grey, grey // 2, grey], axis=-1)  # (H, W, 3): magenta where the digit is
+    Image.fromarray(tinted).save("colour.png")
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save("grey_rgb.png")  # RGB, but grey: nothing is lost
+    code, _, err = run(capsys, "score", "--model", "models/pixelcnn.pt", "--image", "colour.png", "grey_rgb.png", "--label", "1")
+    assert code == 0
+    assert err == (f"note: image 0 (RGB, {SIZE}×{SIZE}) was converted for a model of grey images: its colours turned to grey "
+                   "(luminance); convert it yourself to choose how\n")
+
+
+def test_the_readmes_image_to_complete_exists_at_the_default_size():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if "pixelcnn complete" in line and "--image" in line)
+    path = line.split("--image ")[1].split()[0]
+    picture = Image.open(Path(__file__).resolve().parents[1] / path)
+    assert picture.mode == "L" and picture.size == (32, 32)  # the default data: grey, 32×32
+
+
 def test_score_prints_the_apis_bits_per_dim(models, capsys):
     code, out, _ = run(capsys, "score", "--model", "models/prior.pt", "--vqvae", "models/vqvae.pt", "--data",
                        "data/prepared", "--json")
@@ -147,8 +166,13 @@ def test_info_describes_the_model(models, capsys):
      "label 12 is out of range: the pixel PixelCNN knows 10 classes (0..9)"),
     (["sample", "--model", "models/nope.pt", "--out", "x.png"],
      "models/nope.pt: checkpoint not found; train the models first with `uv run dvc repro`, or pass the path of a trained checkpoint"),
-    (["sample", "--model", "models/prior.pt", "--out", "x.png"],
-     "models/prior.pt is a VQ prior: pass the autoencoder it was trained with too, vqvae='models/vqvae.pt'"),
+    (["sample", "--model", "models/prior.pt", "--out", "x.png"],  # the advice in flags, not the API's vqvae=
+     "models/prior.pt is a VQ prior: pass the autoencoder it was trained with too, --vqvae models/vqvae.pt"),
+    (["info", "--model", "models/pixelcnn.pt", "--vqvae", "models/vqvae.pt"],
+     "models/pixelcnn.pt is a pixel PixelCNN, which needs no autoencoder: drop --vqvae"),
+    (["sample", "--model", "models/vqvae.pt", "--out", "x.png"],
+     "models/vqvae.pt is a VQ-VAE (an autoencoder; it does not sample on its own): pass its prior, --model models/prior.pt "
+     "--vqvae models/vqvae.pt"),
     (["sample", "--model", "models/pixelcnn.pt", "--out", "x.jpg"], "--out x.jpg must end in .png (the grid is written as a PNG)"),
     (["complete", "--model", "models/pixelcnn.pt", "--data", "data/prepared", "--rows", "16", "--out", "x.png"],
      "--rows must be below the image height 16, got 16"),

@@ -63,10 +63,17 @@ def outputs_of(spec: dict) -> set[str]:
             for out in spec.get(group, [])}
 
 
-def inputs_on_command_line(spec: dict) -> set[str]:
-    """Path arguments of the command that are neither outputs nor the training state folder (a --params file included)."""
+def live_folder(spec: dict) -> str | None:
+    """The DVCLive folder a training stage logs into (``--live``), whose metrics.json and plots/ are its outputs."""
     tokens = shlex.split(spec["cmd"])
-    paths = {t for i, t in enumerate(tokens[2:], 2) if ("/" in t or tokens[i - 1] == "--params") and tokens[i - 1] != "--state"}
+    return tokens[tokens.index("--live") + 1] if "--live" in tokens else None
+
+
+def inputs_on_command_line(spec: dict) -> set[str]:
+    """Path arguments of the command (a --params file included) that are neither outputs, nor the DVCLive folder, nor the training state folder."""
+    tokens = shlex.split(spec["cmd"])
+    paths = {t for i, t in enumerate(tokens[2:], 2)
+             if ("/" in t or tokens[i - 1] == "--params") and tokens[i - 1] not in ("--state", "--live")}
     return paths - outputs_of(spec)
 
 
@@ -116,7 +123,19 @@ def test_dvc_check_params_reads_the_whole_file_and_every_other_stage_waits_for_i
 def test_dvc_every_output_path_in_cmd():
     for stage, spec in STAGES.items():
         for path in outputs_of(spec):
-            assert path in spec["cmd"], f"{stage}: output {path} is not passed to the script"
+            live = live_folder(spec)
+            inside = live is not None and path in (f"{live}/metrics.json", f"{live}/plots")
+            assert path in spec["cmd"] or inside, f"{stage}: output {path} is not passed to the script"
+
+
+def test_dvc_training_stages_log_through_dvclive_as_outputs():
+    """Each training stage's DVCLive folder: metrics.json a metric, plots/ an output, git-tracked (cache: false)."""
+    for stage in ("train_pixelcnn", "train_vqvae", "train_prior", "train_classifier"):
+        spec = STAGES[stage]
+        live = live_folder(spec)
+        assert live == f"metrics/{stage.removeprefix('train_')}"
+        assert {f"{live}/metrics.json": {"cache": False}} in spec["metrics"]
+        assert {f"{live}/plots": {"cache": False}} in spec["outs"]
 
 
 def test_dvc_training_stages_keep_state_outside_their_outputs():
@@ -131,4 +150,14 @@ def test_dvc_training_stages_keep_state_outside_their_outputs():
 def test_dvc_image_plots_are_the_png_outputs():
     listed = {p for p in DVC["plots"] if isinstance(p, str)}
     pngs = {path for spec in STAGES.values() for path in outputs_of(spec) if path.endswith(".png")}
-    assert listed == pngs
+    curves = {f"{live}/plots/images/curves.png" for spec in STAGES.values() if (live := live_folder(spec))}
+    assert listed == pngs | curves
+
+
+def test_dvc_charts_read_files_the_stages_write():
+    """Every chart's data file lies in a stage's DVCLive plots folder (DVCLive names it <figure>.tsv)."""
+    folders = {f"{live}/plots/metrics/" for spec in STAGES.values() if (live := live_folder(spec))}
+    for chart in (p for p in DVC["plots"] if isinstance(p, dict)):
+        (props,) = chart.values()
+        for path, column in props["y"].items():
+            assert any(path.startswith(f) for f in folders) and path.endswith(f"/{column}.tsv"), (path, column)

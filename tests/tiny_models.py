@@ -32,7 +32,8 @@ EVAL = {
     "floor.fid": 0.7, "pixelcnn.fid": 13.0, "pixelcnn.is_mean": 3.8, "pixelcnn.precision": 0.47,
     "pixelcnn.recall": 0.76, "pixelcnn.test_bpd": 2.5, "prior.fid": 0.97, "prior.is_mean": 7.5,
     "prior.precision": 0.87, "prior.recall": 0.87, "prior.top.test_bits_per_code": 2.5,
-    "prior.bottom.test_bits_per_code": 2.6,
+    "prior.bottom.test_bits_per_code": 2.6, "pixelcnn.class_accuracy": 0.34, "prior.class_accuracy": 0.97,
+    "floor.class_accuracy": 0.99,
 }
 
 

@@ -1,4 +1,4 @@
-"""Atomic file outputs: JSON, CSV, text, and the temporary-then-rename machinery under them.
+"""Atomic file outputs: JSON, text, and the temporary-then-rename machinery under them.
 
 Every output is written to a temporary file beside its destination and moved
 into place with ``os.replace``, so an interrupted stage never leaves a
@@ -17,7 +17,6 @@ Standard library only: cheap to import (checkpoints live in ``pixelcnn.checkpoin
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
 import json
 import math
@@ -193,10 +192,3 @@ def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
-
-def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """Rows of equal keys → CSV with a header (the format ``dvc plots`` reads)."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
-        writer.writeheader()
-        writer.writerows(rows)

@@ -19,6 +19,7 @@ file, in a folder that can be written) and every size it would hold in memory
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -153,10 +154,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``pixelcnn`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        {"sample": _sample, "complete": _complete, "score": _score, "info": _info, "preset": _preset}[args.command](args)
+        with _notes():
+            {"sample": _sample, "complete": _complete, "score": _score, "info": _info, "preset": _preset}[args.command](args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {getattr(exc, 'cli', None) or exc}", file=sys.stderr)  # the library's advice in flags, where it has one
         raise SystemExit(1) from None
+
+
+@contextlib.contextmanager
+def _notes():
+    """The library's ``InputWarning``s (an image converted to the model's channels, ...) as ``note: <sentence>`` lines."""
+    import warnings
+
+    from pixelcnn.errors import InputWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, InputWarning):
+            print(f"note: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        warnings.showwarning = show
+        yield
 
 
 # ----------------------------------------------------------------------------- commands

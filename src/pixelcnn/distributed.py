@@ -99,12 +99,15 @@ class Context:
             return torch.device("cuda", self.local_rank)
         return device
 
-    def start(self, device: torch.device) -> None:
+    def start(self, device: torch.device) -> bool:
+        """Join the group; whether this call joined it (False with one process, or when already a member)."""
         if under_torchrun():
             _die_with_parent()
         if self.active and not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+            return True
+        return False
 
     def stop(self) -> None:
         if self.active and dist.is_initialized():
@@ -144,13 +147,18 @@ class Context:
 
 @contextlib.contextmanager
 def session(device: torch.device) -> Iterator[Context]:
-    """Join the process group for the duration (nothing with one process)."""
+    """Join the process group for the duration (nothing with one process).
+
+    Sessions nest: an inner one (``pixelcnn.train`` inside a training stage's
+    run) finds the group joined and leaves it to the outer one to close.
+    """
     ctx = Context.from_env()
-    ctx.start(device)
+    joined = ctx.start(device)
     try:
         yield ctx
     finally:
-        ctx.stop()
+        if joined:
+            ctx.stop()
 
 
 def active() -> bool:

@@ -61,3 +61,7 @@ def require(condition: bool, field: str, problem: str) -> None:
     """Raise ``InvalidValue(field, problem)`` unless ``condition``; ``problem`` reads after the name."""
     if not condition:
         raise InvalidValue(field, problem)
+
+
+class InputWarning(UserWarning):
+    """Input the API accepted by changing it (a colour image converted for a grey model): one sentence saying how."""

@@ -138,6 +138,7 @@ def test_demo_compares_both_generators_with_their_scores(app):
     assert list(table.columns) == ["pixel PixelCNN", "VQ-VAE-2 + prior", "data (train vs test)"]
     assert table.loc["FID ↓"].tolist() == ["13.000", "0.970", "0.700"]  # tests/tiny_models.py's eval.json
     assert table.loc["bits/code, bottom (test)"].tolist() == ["–", "2.600", "–"]
+    assert table.loc["class accuracy ↑"].tolist() == ["0.340", "0.970", "0.990"]
 
 
 def test_demo_with_one_generator_says_what_is_wrong_with_the_other(tiny_run, monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,9 +89,31 @@ def test_pipeline_repro_writes_every_output(repo):
                 path = out if isinstance(out, str) else next(iter(out))
                 assert (repo / path).exists(), f"{name} did not write {path}"
     assert "up to date" in run(["dvc", "status"], repo)
-    metrics = json.loads((repo / "metrics" / "pixelcnn.json").read_text())
+    metrics = json.loads((repo / "metrics" / "pixelcnn" / "metrics.json").read_text())
     assert 0 < metrics["test_bpd"] < 8.5
     assert not (repo / "state").exists(), "training states outlived their stages"
+
+
+def test_pipeline_training_logs_are_where_dvc_metrics_and_plots_read_them(repo):
+    """DVCLive's folders: dvc metrics show reads every metrics.json, dvc plots show draws the per-epoch .tsv files."""
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo))[""]["data"]
+    for model in ("pixelcnn", "vqvae", "prior", "classifier"):
+        assert shown[f"metrics/{model}/metrics.json"]["data"]["step"] == 1  # the tiny params train one epoch
+    assert set(shown["metrics/prior/metrics.json"]["data"]) == {"top", "bottom", "step"}
+    charts = json.loads(run(["dvc", "plots", "show", "--json"], repo))["data"]
+    for title in ("Pixel PixelCNN bits/dim", "VQ prior bits per code", "Feature-extractor classifier"):
+        values = charts[title][0]["content"]["data"]["values"]
+        assert values and {row["step"] for row in values} == {"1"}, title
+    assert "metrics/pixelcnn/plots/images/curves.png" in charts
+    assert not (repo / "dvclive").exists() and "dvclive" not in (repo / "dvc.yaml").read_text()  # DVCLive wrote no dvc.yaml
+
+
+def test_pipeline_readmes_exp_show_example_keeps_the_columns_it_names(repo):
+    line = next(line for line in (ROOT / "README.md").read_text().splitlines() if "dvc exp show --keep" in line)
+    args = shlex.split(line.split("#")[0])
+    shown = run([*args[args.index("dvc") :], "--csv"], repo)
+    header = next(row for row in shown.splitlines() if row.startswith("Experiment,"))
+    assert header.split(",") == ["Experiment", "floor.fid", "pixelcnn.fid", "prior.fid", "prior.temperature"]
 
 
 def test_pipeline_sampling_knob_touches_no_training_stage(repo):

@@ -44,7 +44,9 @@ def shrink(raw: dict[str, Any], root: Path, inception: Path | None) -> dict[str,
     tiny["data"].update(root=str(root), image_size=SIZE)
     tiny["train"].update(checkpoint_every=2)
     for name in TRAINING:
-        tiny[name].update(epochs=1, batch_size=8, warmup_steps=min(tiny[name]["warmup_steps"], 1))
+        # compile: auto would spend a minute of inductor compiling on 3 steps per model; the
+        # compiled step has its own tests (tests/training/test_trainer.py)
+        tiny[name].update(epochs=1, batch_size=8, warmup_steps=min(tiny[name]["warmup_steps"], 1), compile=False)
     tiny["pixelcnn"].update(hidden=6, skip=6, attention_dim=4, num_samples=6, sample_batch_size=6, complete_rows=SIZE // 2)
     tiny["vqvae"].update(hidden=8, res_blocks=1, res_hidden=4, codebook_size=16, code_dim=4, grid_images=4, extract_batch_size=16)
     tiny["prior"].update(hidden=8, skip=8, embed_dim=4, attention_dim=4, cond_hidden=8, cond_blocks=1, num_samples=6,

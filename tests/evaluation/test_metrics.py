@@ -227,8 +227,13 @@ def _inputs(tmp_path: Path, params_text: str, at_chance: bool = False) -> list[s
     save_prepared(data, tmp_path / "prepared")
     for name, seed in (("pixelcnn", 2), ("prior", 3)):
         (tmp_path / "samples" / name).mkdir(parents=True)
-        np.save(tmp_path / "samples" / name / "samples.npy", levelled(np.random.RandomState(seed).randint(0, 4, 30), seed, levels))
-    (tmp_path / "pixelcnn.json").write_text(json.dumps({"test_bpd": 1.5, "train_bpd": 1.4, "levels": 256}))
+        classes = np.random.RandomState(seed).randint(0, 4, 30)
+        np.save(tmp_path / "samples" / name / "samples.npy", levelled(classes, seed, levels))
+        # the class each sample was drawn for: the pixel model's all look like theirs, the prior's first 15 only
+        drawn_for = classes if name == "pixelcnn" else np.concatenate([classes[:15], (classes[15:] + 1) % 4])
+        np.save(tmp_path / "samples" / name / "labels.npy", drawn_for.astype(np.int64))
+    (tmp_path / "pixelcnn").mkdir()  # a DVCLive folder, as train_pixelcnn writes it; the prior's as a flat file
+    (tmp_path / "pixelcnn" / "metrics.json").write_text(json.dumps({"test_bpd": 1.5, "train_bpd": 1.4, "levels": 256, "step": 2}))
     (tmp_path / "prior.json").write_text(json.dumps({"top": {"test_bits_per_code": 3.0}, "bottom": {"test_bits_per_code": 2.0}}))
     import yaml
 
@@ -236,7 +241,7 @@ def _inputs(tmp_path: Path, params_text: str, at_chance: bool = False) -> list[s
     return ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "prepared"),
             "--classifier", str(tmp_path / "classifier.pt"),
             "--samples", str(tmp_path / "samples" / "pixelcnn"), str(tmp_path / "samples" / "prior"),
-            "--bpd", str(tmp_path / "pixelcnn.json"), str(tmp_path / "prior.json"),
+            "--bpd", str(tmp_path / "pixelcnn" / "metrics.json"), str(tmp_path / "prior.json"),
             "--out", str(tmp_path / "eval.json"), "--table", str(tmp_path / "eval.md")]
 
 
@@ -246,15 +251,16 @@ def test_stage_evaluate_end_to_end_writes_every_key(tmp_path, capsys):
     result = json.loads((tmp_path / "eval.json").read_text())
     expected = {f"{s}.{m}" for s in ("floor", "pixelcnn", "prior") for m in METRICS}
     expected |= {"pixelcnn.test_bpd", "prior.top.test_bits_per_code", "prior.bottom.test_bits_per_code"}
-    expected |= {"classifier.test_accuracy"}
+    expected |= {"classifier.test_accuracy"} | {f"{s}.class_accuracy" for s in ("floor", "pixelcnn", "prior")}
     assert set(result) == expected
-    assert result["classifier.test_accuracy"] == 1.0
+    assert result["classifier.test_accuracy"] == result["floor.class_accuracy"] == 1.0
+    assert result["pixelcnn.class_accuracy"] == 1.0 and result["prior.class_accuracy"] == 0.5
     assert all(result[f"{s}.lpips_alex_diversity"] is None for s in ("floor", "pixelcnn", "prior"))
     assert all(isinstance(v, float) for k, v in result.items() if not k.endswith("lpips_alex_diversity"))
     assert result["pixelcnn.test_bpd"] == 1.5
     table = (tmp_path / "eval.md").read_text()
     assert [c.strip() for c in table.splitlines()[0].split("|")[1:-1]] == ["metric", "floor", "pixelcnn", "prior", "classifier"]
-    assert "missing" in table and "test_bits_per_code" in table
+    assert "missing" in table and "test_bits_per_code" in table and "class_accuracy" in table
     assert not (tmp_path / "torch_home" / "fidelity_cache").exists()
     assert "evaluate: lpips_alex_diversity is missing" in capsys.readouterr().out
     # same seed, same params → same numbers

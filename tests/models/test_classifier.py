@@ -17,7 +17,7 @@ from pixelcnn.data.prepared import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.models.classifier import Classifier, ClassifierConfig, accuracy
 
-from helpers import outputs, stage, train_args, write_params
+from helpers import logged, outputs, stage, train_args, write_params
 
 
 def quadrants(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,10 +53,11 @@ def test_classifier_stage_learns_an_easy_problem(tmp_path):
     tx, ty = quadrants(80, 2)
     assert accuracy(model, tx, ty) >= 0.95
     metrics = json.loads(Path(out["metrics"]).read_text())
-    assert set(metrics) == {"trained", "test_accuracy", "train_loss", "epochs", "parameters"}  # no timings
-    assert metrics["trained"] and metrics["test_accuracy"] >= 0.95 and metrics["epochs"] == 4
-    rows = Path(out["plots"]).read_text().splitlines()
-    assert rows[0].split(",") == ["epoch", "lr", "train_loss", "test_loss", "test_accuracy"] and len(rows) == 5
+    assert set(metrics) == {"trained", "test_accuracy", "train_loss", "epochs", "parameters", "step"}  # no timings
+    assert metrics["trained"] and metrics["test_accuracy"] >= 0.95 and metrics["epochs"] == metrics["step"] == 4
+    figures = logged(out["live"])
+    assert sorted(figures) == ["lr", "test_accuracy", "test_loss", "train_loss"]
+    assert all([s for s, _ in v] == [1, 2, 3, 4] for v in figures.values())
 
 
 def test_classifier_stage_deterministic_for_seed(tmp_path):
@@ -98,7 +99,8 @@ def test_classifier_stage_with_inception_features_trains_nothing_and_says_so(tmp
     p = write_params(tmp_path / "params.yaml", evaluate={"features": "inception"})
     out = outputs(tmp_path, "classifier")
     stage("train_classifier")(train_args("train_classifier", p, data, out))
-    assert json.loads(Path(out["metrics"]).read_text()) == {"trained": False}
+    assert json.loads(Path(out["metrics"]).read_text()) == {"trained": False, "step": 0}
+    assert logged(out["live"]) == {} and (Path(out["live"]) / "plots").is_dir()  # a DVC output, empty
     with pytest.raises(CheckpointError, match=r"no classifier was trained \(evaluate.features is 'inception'"):
         checkpoints.load_model(out["out"], Classifier)
 

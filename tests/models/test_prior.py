@@ -98,7 +98,7 @@ def test_prior_stages_train_and_sample_both_levels(tmp_path, levels):
     out = run_two_stage(tmp_path, levels)
     names = ["top"] if levels == 1 else ["top", "bottom"]
     metrics = json.loads(Path(out["metrics"]).read_text())
-    assert sorted(metrics) == sorted(names)
+    assert sorted(metrics) == sorted([*names, "step"])
     assert all(0 < metrics[n]["test_bits_per_code"] < 8 for n in names)  # K = 8 codes: log2 8 = 3 for uniform
     prior = checkpoints.load_model(out["prior"], CodePrior)
     assert list(prior.levels) == names

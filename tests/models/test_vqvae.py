@@ -5,7 +5,6 @@ Tiny configs on 8×8 images (B batch, C channels, H W pixels, h w code grid).
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -24,7 +23,7 @@ from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.evaluation.images import save_grid
 from pixelcnn.models.vqvae import VQVAE, Quantizer
 
-from helpers import TINY_VQVAE, blobs, outputs, stage, train_args, write_params, write_prepared
+from helpers import TINY_VQVAE, blobs, logged, outputs, stage, train_args, write_params, write_prepared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,8 +157,7 @@ def test_params_levels_other_than_1_or_2_is_one_sentence(tmp_path, monkeypatch):
         params.load_partial("params.yaml", "vqvae", VQVAEConfig)
     assert str(info.value) == "params.yaml: vqvae.levels must be 1 or 2, got 3"
     with pytest.raises(ConfigError, match=re.escape("params.yaml: vqvae.levels must be 1 or 2, got 3")):
-        stage("train_vqvae")(["--data", "x", "--out", "m", "--metrics", "j", "--plots", "c", "--curves", "p",
-                              "--grid", "g", "--state", "s"])
+        stage("train_vqvae")(["--data", "x", "--out", "m", "--live", "j", "--grid", "g", "--state", "s"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # stopped before writing anything
 
 
@@ -208,11 +206,11 @@ def test_stages_train_then_extract_codes_that_decode_to_reconstructions(tmp_path
     metrics = json.loads(Path(out["metrics"]).read_text())
     assert metrics["test_psnr"] == pytest.approx(10 * np.log10(1 / metrics["test_mse"]))
     assert all(0 < metrics[n]["usage"] <= 1 and 1 <= metrics[n]["perplexity"] <= 8 for n in names)
-    rows = list(csv.DictReader(Path(out["plots"]).read_text().splitlines()))
-    assert [r["epoch"] for r in rows] == ["1", "2"] and f"test_{names[-1]}_perplexity" in rows[0]
-    assert {"train_mse", "test_mse"} <= set(rows[0])  # measured alike: clamped, [0, 1] pixels
+    figures = logged(out["live"])
+    assert [s for s, _ in figures["test_mse"]] == [1, 2] and f"test_{names[-1]}_perplexity" in figures
+    assert {"train_mse", "test_mse"} <= set(figures)  # measured alike: clamped, [0, 1] pixels
     assert Image.open(out["grid"]).size == ((8 * 10 + 2) * 16, (3 * 10 + 2) * 16)  # 12 pairs, 8 per row, ×16
-    assert Image.open(out["curves"]).format == "PNG"
+    assert Image.open(Path(out["live"]) / "plots" / "images" / "curves.png").format == "PNG"
 
     model = checkpoints.load_model(out["out"], VQVAE)
     for split, n in (("train", 40), ("test", 12)):

@@ -28,6 +28,7 @@ from pixelcnn.pipelines.vq import VQPriorPipeline
 from pixelcnn.runtime import resolve_device
 from pixelcnn.sampling.naive import class_labels, sample
 
+from helpers import readme_block
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +84,33 @@ def test_readme_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
     assert picture.size == (4 * (4 * (SIZE + 2) + 2),) * 2  # 16 tiles, 4 per row, scale 4
     bits = float(capsys.readouterr().out.split()[0])
     assert 0 < bits < 8
+
+
+def test_readme_generate_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
+    code = readme_block("model.generate(8, labels=7")
+    monkeypatch.chdir(tiny_run)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == f"(8, 1, {SIZE}, {SIZE}) (8, {SIZE // 2}, {SIZE // 2})\n"
+
+
+def test_generate_on_a_model_draws_the_pipelines_images_and_keeps_its_mode(pixel, vq):
+    model = pixel.model.train()  # a model in training mode: generate samples in eval mode, then gives it back
+    out = model.generate(5, labels=[1, 7], temperature=0.8, top_k=50, generator=gen(3), batch_size=2)
+    assert model.training
+    expected = pixel.sample(5, labels=[1, 7], temperature=0.8, top_k=50, generator=gen(3), batch_size=2)
+    assert out.images.dtype == np.uint8 and np.array_equal(out.images, expected.images)
+    assert np.array_equal(model.generate(2, labels=4, guidance=2.0, generator=gen()).images,
+                          pixel.sample(2, labels=4, guidance=2.0, generator=gen()).images)
+    prior, vqvae = vq.prior, vq.vqvae
+    drawn = prior.generate(3, vqvae, labels=2, top_p=0.9, generator=gen(5))
+    assert np.array_equal(drawn.images, vq.sample(3, labels=2, top_p=0.9, generator=gen(5)).images)
+    assert set(drawn.codes) == {"top", "bottom"}
+    other = pixelcnn.VQVAE(vqvae.config)
+    with pytest.raises(CheckpointError, match=r"^the prior was trained on codes of autoencoder \w+, but vqvae is autoencoder"):
+        prior.generate(1, other)
+    with pytest.raises(InputError, match=r"^this PixelCNN draws code grids \(one level of a CodePrior\): draw images with "
+                                         r"prior\.generate\(n, vqvae\)$"):
+        prior.levels["top"].pixelcnn.generate(1)
 
 
 def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):

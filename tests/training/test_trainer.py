@@ -26,10 +26,12 @@ from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import ConfigError, InvalidValue, TrainingError
 from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.training.loader import dir_splits
+from pixelcnn.training.objectives import IMAGES
 from pixelcnn.training.objectives.pixel import PixelObjective
 from pixelcnn.training.trainer import Trainer, learning_rate
 
-from helpers import ROOT, outputs, stage, train_args, write_params, write_prepared
+from helpers import ROOT, logged, outputs, stage, train_args, write_params, write_prepared
 
 MODELS = ["train_pixelcnn", "train_vqvae", "train_prior", "train_classifier"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -78,6 +80,11 @@ def digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def live_files(live: str) -> dict[str, str]:
+    """Every file of a DVCLive folder (metrics.json, per-epoch .tsv, curves.png) → its digest."""
+    return {str(p.relative_to(live)): digest(p) for p in sorted(Path(live).rglob("*")) if p.is_file()}
+
+
 def saved_steps(state_dir: str) -> int:
     """Steps saved so far over every state file of a stage (the prior has one per level); -1 when none."""
     total = -1
@@ -117,8 +124,10 @@ def test_resume_after_sigkill_equals_uninterrupted(name, workspace, tmp_path):
     assert saved_steps(resumed["state"]) > 0 and not Path(resumed["out"]).exists()
     again = run(command(name, params, workspace, resumed))
     assert "resuming from" in again.stdout
-    for key in ("out", "metrics", "plots"):
-        assert digest(resumed[key]) == digest(whole[key]), f"{key} differs after resume"
+    assert digest(resumed["out"]) == digest(whole["out"]), "the model differs after resume"
+    assert live_files(resumed["live"]) == live_files(whole["live"]), "the DVCLive record differs after resume"
+    epochs = list(range(1, 13))  # the logged epochs are 1..E, each once, in every figure of every network
+    assert all([step for step, _ in rows] == epochs for rows in logged(resumed["live"]).values())
     assert not Path(resumed["state"]).exists(), "the saved state outlived the finished stage"
 
 
@@ -152,10 +161,10 @@ def test_two_processes_train_the_weights_of_one(name, workspace, tmp_path):
 
 
 def pixel_trainer(tmp: Path, data: Path, optim: OptimConfig, fingerprint: str = "f", seed: int = 0,
-                  init_seed: int = 0, workers: int = 0) -> Trainer:
+                  init_seed: int = 0, workers: int = 0, size: int = 8) -> Trainer:
     torch.manual_seed(init_seed)
-    config = PixelCNNConfig(channels=1, levels=256, height=8, width=8, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
-    return Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(checkpoint_every=2, workers=workers), seed=seed,
+    config = PixelCNNConfig(channels=1, levels=256, height=size, width=size, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
+    return Trainer(PixelObjective(PixelCNN(config)), dir_splits(data, IMAGES), optim, RunConfig(checkpoint_every=2, workers=workers), seed=seed,
                    device=torch.device("cpu"), ctx=Context(), state_path=tmp / "state.pt", fingerprint=fingerprint,
                    desc="test", keys=params.field_keys("pixelcnn", OptimConfig))
 
@@ -227,6 +236,21 @@ def test_compile_auto_measures_without_a_trace_and_a_resumed_run_keeps_the_decis
     assert line.startswith("test: compile auto: a step takes ") and f"so training runs {'compiled' if chosen else 'eager'}" in line
     trainer._compile({"compiled": False}, steps=10**9)  # a saved state's decision wins over measuring
     assert not trainer.compiled and trainer.forward is trainer.module
+
+
+def test_models_of_one_class_at_two_sizes_compile_in_one_process(tmp_path):
+    """A second compiled model of the same class, at another size, compiles for its own shapes.
+
+    (torch.compile's default turns a dimension symbolic when the same code meets a second
+    shape, and inductor then failed on the PixelCNN's strides: a notebook training a pixel
+    model and then a prior, or two presets in one process, stopped with an InductorError.)
+    """
+    compiled = OptimConfig(**{**OPTIM.__dict__, "epochs": 1, "compile": True})
+    for size in (8, 4):
+        data = write_prepared(tmp_path / f"prepared{size}", n_train=16, n_test=8, size=size)
+        trainer = pixel_trainer(tmp_path / f"run{size}", data, compiled, size=size)
+        result = trainer.fit()
+        assert trainer.compiled and math.isfinite(result.history[-1]["train_bpd"])
 
 
 def test_dataloader_workers_train_the_weights_of_in_process_reading(tmp_path):
@@ -330,7 +354,7 @@ def test_trainer_names_the_processes_field_and_the_stage_names_its_key(tmp_path)
     config = PixelCNNConfig(channels=1, levels=256, height=8, width=8, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
 
     def trainer() -> Trainer:
-        return Trainer(PixelObjective(PixelCNN(config)), data, OPTIM, RunConfig(), seed=0, device=torch.device("cpu"),
+        return Trainer(PixelObjective(PixelCNN(config)), dir_splits(data, IMAGES), OPTIM, RunConfig(), seed=0, device=torch.device("cpu"),
                        ctx=Context(rank=0, world=13), state_path=tmp_path / "state.pt", fingerprint="f", desc="test")
 
     with pytest.raises(InvalidValue, match=r"^processes is 13, more than the rows of a validation or test split"):

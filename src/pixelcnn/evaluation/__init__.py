@@ -1,1 +1,2 @@
-"""Scoring generators (FID, IS, KID, precision/recall, LPIPS) and the pictures the stages draw."""
+"""Scoring generators (FID, IS, KID, precision/recall, LPIPS, class accuracy; ``evaluate`` in ``api``) and the
+pictures the stages draw."""

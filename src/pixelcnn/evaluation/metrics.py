@@ -14,7 +14,9 @@ own floor) is scored against the test split by ONE
   ``logits_unbiased``), fed 3-channel images (grayscale repeated).
 
 Diversity is the mean LPIPS (AlexNet trunk, ``lpips`` package) over seeded
-random pairs of one set, on images upsampled to at least 64 pixels. Offline,
+random pairs of one set, on images upsampled to at least 64 pixels. Class
+accuracy is the share of a set's images that the classifier puts in the
+class they were drawn for (sets with labels, feature space ``classifier``). Offline,
 torchvision's AlexNet weights cannot be fetched: the metric is then recorded
 as ``None`` with one log line, never computed with a random trunk.
 
@@ -34,7 +36,8 @@ import json
 import socket
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,7 @@ from pixelcnn.data.npy import load_npy
 from pixelcnn.data.pixels import to_float
 from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import CheckpointError, DataError, InvalidValue, UserError, require
-from pixelcnn.models.classifier import Classifier, accuracy
+from pixelcnn.models.classifier import Classifier, accuracy, predict
 
 CLASSIFIER_EXTRACTOR = "pixelcnn-classifier"  # our name in torch-fidelity's registry
 INCEPTION_EXTRACTOR = "inception-v3-compat"
@@ -79,6 +82,7 @@ _METRIC_KEYS = {
     "recall": "recall",
 }
 LPIPS_KEY = "lpips_alex_diversity"
+CLASS_ACCURACY_KEY = "class_accuracy"  # share of a set's images the classifier puts in the class they were drawn for
 FLOOR = "floor"  # the train split scored like a generator: what a perfect model would reach
 
 
@@ -93,6 +97,7 @@ class FeatureSpace:
     weights_path: str  # its ``feature_extractor_weights_path``
     rgb: bool  # inputs must be 3-channel (grayscale is repeated)
     classifier_accuracy: float | None = None  # the classifier's accuracy on the test split (features: classifier)
+    classifier: Classifier | None = field(default=None, repr=False, compare=False)  # that classifier (class accuracy)
 
 
 def _hub_file(name: str) -> Path:
@@ -217,7 +222,7 @@ def _classifier_space(
             "samples from bad ones and FID, IS, KID and precision/recall would be meaningless; train it longer "
             "(raise classifier.epochs) or use evaluate.features: inception"
         )
-    return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False, classifier_accuracy=acc)
+    return FeatureSpace(CLASSIFIER_EXTRACTOR, str(classifier_path), rgb=False, classifier_accuracy=acc, classifier=model)
 
 
 def resolve_lpips_trunk(config: EvaluateConfig) -> Path | None:
@@ -430,6 +435,18 @@ def load_samples(sample_dir: str | Path) -> np.ndarray:
     return images
 
 
+def load_sample_labels(sample_dir: str | Path) -> np.ndarray | None:
+    """The class each of a generator's samples was drawn for (``labels.npy`` beside ``samples.npy``), int64 (N,);
+    None when the folder has none."""
+    path = Path(sample_dir) / "labels.npy"
+    if not path.is_file():
+        return None
+    labels = np.asarray(load_npy(path, mmap=False, fix="re-run its sampling stage"))
+    if labels.dtype.kind not in "iu" or labels.ndim != 1:
+        raise DataError(f"{path}: expected int labels (N,), got {labels.dtype} {labels.shape}; re-run its sampling stage")
+    return labels.astype(np.int64)
+
+
 def collect_sets(data_dir: str | Path, sample_dirs: list[str]) -> dict[str, np.ndarray]:
     """The sets to score: the train split as ``floor``, then each sample dir under its own name."""
     sets = {FLOOR: load_split(data_dir, "train").images}
@@ -445,10 +462,32 @@ def collect_sets(data_dir: str | Path, sample_dirs: list[str]) -> dict[str, np.n
 
 def subset(images: np.ndarray, limit: int, generator: torch.Generator | None) -> np.ndarray:
     """At most ``limit`` images of ``images``, a seeded random subset (kept in order) when there are more."""
-    if len(images) <= limit:
-        return np.asarray(images)
-    keep = torch.randperm(len(images), generator=generator)[:limit].sort().values.numpy()
-    return np.asarray(images[keep])
+    keep = subset_rows(len(images), limit, generator)
+    return np.asarray(images) if keep is None else np.asarray(images[keep])
+
+
+def subset_rows(n: int, limit: int, generator: torch.Generator | None) -> np.ndarray | None:
+    """The sorted rows of ``subset`` (None: all ``n``, nothing drawn)."""
+    if n <= limit:
+        return None
+    return torch.randperm(n, generator=generator)[:limit].sort().values.numpy()
+
+
+def class_accuracy(classifier: Classifier, images: np.ndarray, labels: np.ndarray) -> float | None:
+    """Share of ``images`` uint8 (N, C, H, W) that ``classifier`` puts in ``labels`` int (N,); None when unlabelled (-1)."""
+    labels = np.asarray(labels)
+    if len(labels) != len(images):
+        raise DataError(f"{len(labels)} labels for {len(images)} images: pass the class each image was drawn for")
+    if len(labels) == 0 or (labels < 0).all():
+        return None
+    return float((predict(classifier, images).numpy() == labels).mean())
+
+
+def likelihood_set(path: str | Path) -> str:
+    """The set a training metrics file belongs to: its DVCLive folder (``metrics/prior/metrics.json`` → ``prior``),
+    else its stem (``prior.json`` → ``prior``)."""
+    path = Path(path)
+    return path.parent.name if path.name == "metrics.json" else path.stem
 
 
 def read_likelihoods(path: str | Path) -> dict[str, float]:
@@ -488,12 +527,16 @@ def evaluate_sets(
     config: EvaluateConfig,
     device: torch.device,
     generator: torch.Generator | None = None,
+    labels: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float | None]:
     """Score every named set against ``reference``: flat ``{"<set>.<metric>": value}``.
 
     Each set is first cut to ``config.num_samples`` images (seeded subset). The
-    LPIPS diversity is ``None`` when ``lpips_trunk`` is ``None``.
+    LPIPS diversity is ``None`` when ``lpips_trunk`` is ``None``. A set with
+    ``labels`` (the class each image was drawn for) also gets its class
+    accuracy under ``space.classifier`` (over the same subset), when there is one.
     """
+    labels = labels or {}
     shape = tuple(reference.shape[1:])
     for name, images in sets.items():
         if tuple(images.shape[1:]) != shape:
@@ -505,7 +548,9 @@ def evaluate_sets(
     results: dict[str, float | None] = {}
     for name, images in sets.items():
         start = time.perf_counter()
-        images = subset(images, config.num_samples, generator)
+        keep = subset_rows(len(images), config.num_samples, generator)
+        drawn_for = None if name not in labels else np.asarray(labels[name]) if keep is None else np.asarray(labels[name])[keep]
+        images = np.asarray(images) if keep is None else np.asarray(images[keep])
         rng_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         metrics: dict[str, float | None] = dict(fidelity_metrics(images, reference, space, config, device, rng_seed))
         metrics[LPIPS_KEY] = (
@@ -513,6 +558,10 @@ def evaluate_sets(
             if lpips_model is not None
             else None
         )
+        if drawn_for is not None and space.classifier is not None:
+            agreement = class_accuracy(space.classifier, images, drawn_for)
+            if agreement is not None:  # an unconditional generator draws no class
+                metrics[CLASS_ACCURACY_KEY] = agreement
         results.update({f"{name}.{k}": v for k, v in metrics.items()})
         shown = " ".join(f"{k} {v:.4g}" if v is not None else f"{k} missing" for k, v in metrics.items())
         seconds = time.perf_counter() - start

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from pixelcnn.configs import ClassifierConfig, config_from_dict
 from pixelcnn.data.pixels import to_float
+from pixelcnn.names import config_required
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -42,7 +43,9 @@ class Classifier(nn.Module):
 
     CHECKPOINT_KIND = "classifier"
 
-    def __init__(self, config: ClassifierConfig):
+    def __init__(self, config: ClassifierConfig | None = None, **fields: Any):
+        if fields or not isinstance(config, ClassifierConfig):
+            raise config_required("Classifier", ClassifierConfig, config, fields)
         super().__init__()
         self.config = config
         w = config.width

@@ -19,7 +19,8 @@ that a prior meets the autoencoder it was trained with.
 What the public API uses of the priors is small and documented on
 ``CodePrior``: ``num_classes``, ``code_shapes``, ``codebook_size``, ``sample``
 (every level given the grids above, each grid drawn by a sampler the caller
-passes in, so this module needs none) and ``nll``.
+passes in, so this module needs none) and ``nll``. ``prior.generate(n,
+vqvae)`` draws decoded images through that API (imported when called).
 """
 
 from __future__ import annotations
@@ -27,15 +28,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelcnn.configs import CondNetConfig, PixelCNNConfig, config_from_dict
+from pixelcnn.configs import CondNetConfig, PixelCNNConfig, Sampler, SamplingOptions, config_from_dict
 from pixelcnn.errors import CheckpointError
-from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.models.pixelcnn import PixelCNN, eval_mode
+from pixelcnn.names import config_required, renamed_method
+
+if TYPE_CHECKING:
+    from pixelcnn.models.vqvae import VQVAE
+    from pixelcnn.pipelines.base import ProgressCallback, Samples
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,9 @@ class CodePrior(nn.Module):
 
     CHECKPOINT_KIND = "prior"
 
-    def __init__(self, config: CodePriorConfig) -> None:
+    def __init__(self, config: CodePriorConfig | None = None, **fields: Any) -> None:
+        if fields or not isinstance(config, CodePriorConfig):
+            raise config_required("CodePrior", CodePriorConfig, config, fields)
         super().__init__()
         self.config = config
         self.levels = nn.ModuleDict({level.name: LevelPrior(level) for level in config.levels})
@@ -190,6 +198,39 @@ class CodePrior(nn.Module):
             cond = level.condition(grids[-1] if grids else None)
             grids.append(draw_grid(name, level.pixelcnn, _level_labels(level, labels), cond)[:, 0])  # (B, h, w)
         return grids
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int,
+        vqvae: VQVAE,
+        *,
+        labels: Any = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        guidance: float = 1.0,
+        options: SamplingOptions | None = None,
+        generator: torch.Generator | None = None,
+        batch_size: int = 64,
+        callback: ProgressCallback | None = None,
+        sampler: Sampler | str = Sampler.CACHED,
+    ) -> Samples:
+        """Draw ``n`` images: every level's codes with the exact cached sampler (the bottom given the top), decoded
+        by ``vqvae``, the autoencoder these priors were trained on (another is refused). ``Samples``: ``images``
+        uint8 (n, C, H, W), ``labels``, ``codes`` per level, ``.grid()``, ``.pil()``.
+
+        The other arguments are those of ``pixelcnn.Pipeline.sample``. Runs in
+        eval mode; both models' training modes are restored after.
+        """
+        from pixelcnn.pipelines.vq import VQPriorPipeline
+
+        with eval_mode(self, vqvae):
+            return VQPriorPipeline(self, vqvae, vqvae_name="vqvae").sample(
+                n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance, options=options,
+                generator=generator, batch_size=batch_size, callback=callback, sampler=sampler)
+
+    sample_with_vqvae2 = renamed_method("sample_with_vqvae2")
 
     def nll(self, codes: list[torch.Tensor], labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Nats of each level's grid, float (B,) per level, of the codes int64 [(B, h, w)] coarse → fine.

@@ -46,6 +46,7 @@ from pixelcnn import distributed
 from pixelcnn.checkpoints import fingerprint
 from pixelcnn.configs import VQVAEConfig, config_from_dict
 from pixelcnn.data.pixels import to_float, to_uint8
+from pixelcnn.names import config_required, renamed_method
 
 # ----------------------------------------------------------------------------- quantiser
 
@@ -215,7 +216,9 @@ class VQVAE(nn.Module):
 
     CHECKPOINT_KIND = "vqvae"
 
-    def __init__(self, config: VQVAEConfig):
+    def __init__(self, config: VQVAEConfig | None = None, **fields: Any):
+        if fields or not isinstance(config, VQVAEConfig):  # VQVAE(in_channels=3, ...): say how it is written here
+            raise config_required("VQVAE", VQVAEConfig, config, fields)
         super().__init__()
         self.config = c = config
         hidden, D = c.hidden, c.code_dim
@@ -285,6 +288,8 @@ class VQVAE(nn.Module):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> VQVAE:
         return cls(config_from_dict(VQVAEConfig, config))
+
+    get_code_indices = renamed_method("get_code_indices")
 
     def fingerprint(self) -> str:
         """sha256 (16 hex) of the current weights: names codes of this exact autoencoder."""

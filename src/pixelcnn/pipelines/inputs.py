@@ -4,7 +4,9 @@ Legend: N images, C channels, H W pixels.
 
 Every check raises ``pixelcnn.errors.InputError`` with one sentence naming
 the argument and the fix; ranges that a config type owns (``SamplingOptions``)
-are checked by that type and only reworded here.
+are checked by that type and only reworded here. A PIL image of other
+channels than the model's is converted, and a conversion that loses
+something (colour, transparency) says so with an ``InputWarning``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 from pixelcnn.configs import Sampler, SamplingOptions
-from pixelcnn.errors import InputError, InvalidValue
+from pixelcnn.errors import InputError, InputWarning, InvalidValue
 from pixelcnn.sampling.naive import class_labels
 
 if TYPE_CHECKING:
@@ -107,12 +109,31 @@ def _to_array(images: ImageInput, shape: tuple[int, int, int]) -> np.ndarray:
         if sizes != {(h, w)}:
             raise InputError(_wrong_size(*sizes.pop(), h, w))
         mode = "L" if channels == 1 else "RGB"
+        for index, picture in enumerate(images):
+            _warn_if_lossy(picture, mode, index)
         arrays = [np.asarray(i.convert(mode)) for i in images]
         stacked = np.stack(arrays)  # (N, H, W) or (N, H, W, 3)
         return stacked[:, None] if channels == 1 else stacked.transpose(0, 3, 1, 2)  # (N, C, H, W)
     if isinstance(images, np.ndarray):
         return images
     raise InputError(f"images must be a uint8 array or tensor (N, C, H, W), or PIL images, got {type(images).__name__}")
+
+
+def _warn_if_lossy(picture: PILImage.Image, mode: str, index: int) -> None:
+    """An ``InputWarning`` when converting ``picture`` to ``mode`` drops colour or transparency."""
+    lost = []
+    if "A" in picture.getbands() or "transparency" in picture.info:
+        alpha = np.asarray(picture.convert("RGBA"))[..., 3]
+        if (alpha < 255).any():
+            lost.append("its transparency dropped")
+    if mode == "L" and picture.mode not in ("L", "1", "I", "I;16", "F"):
+        rgb = np.asarray(picture.convert("RGB"))
+        if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+            lost.append("its colours turned to grey (luminance)")
+    if lost:
+        kind = "grey" if mode == "L" else "RGB"
+        warnings.warn(f"image {index} ({picture.mode}, {picture.width}×{picture.height}) was converted for a model of "
+                      f"{kind} images: {' and '.join(lost)}; convert it yourself to choose how", InputWarning, stacklevel=4)
 
 
 # ----------------------------------------------------------------------------- labels

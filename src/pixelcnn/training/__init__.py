@@ -1,1 +1,2 @@
-"""One trainer for every model (state, resume, EMA, DDP), the streamed batches, and one objective per model."""
+"""One trainer for every model (state, resume, EMA, DDP), the batches it reads, one objective per model, ``train``
+(``api``: the one way in, for the stages and users) and the DVCLive record of a run (``live``)."""

@@ -1,17 +1,27 @@
-"""Training data streamed from ``.npy`` files: rows read per batch, never the whole array.
+"""Training data read per batch: rows of ``.npy`` files, of arrays in memory, or of a torch ``Dataset``.
 
-Legend: N rows of a file (images or code grids), B batch, R processes (ranks).
+Legend: N rows of a file (images or code grids), B batch, R processes (ranks), C channels, H W pixels.
 
-``NpyRows`` is a map-style ``torch.utils.data.Dataset`` over one or more
-``.npy`` files of N rows each (``prepare``'s uint8 images and int64 labels,
-``extract_codes``' int16 code grids). An item is a whole batch: the key is a
-``BatchKey`` (the rows to read) and the value a dict of tensors in each
-file's own dtype, converted to the model's input by the training task. Rows
-are read with ``os.pread`` at their offset in the file
-(``pixelcnn.data.npy.NpyFile``): nothing stays mapped,
-so resident memory does not grow with the dataset (a memory map would count
-every page it touched as resident), and DataLoader workers can read in
-parallel. ``benchmarks/train_memory.py`` measures it.
+A rows source is a map-style ``torch.utils.data.Dataset`` whose item is a
+whole batch: the key is a ``BatchKey`` (the rows to read) and the value a
+dict of tensors in each source's own dtype (uint8 images, int64 labels, int16
+codes), converted to the model's input by the training objective. Three
+sources give the same batches for the same rows:
+
+- ``NpyRows``: named ``.npy`` files of N rows each (``prepare``'s images and
+  labels, ``extract_codes``' code grids), what the stages train on. Rows are
+  read with ``os.pread`` at their offset in the file
+  (``pixelcnn.data.npy.NpyFile``): nothing stays mapped, so resident memory
+  does not grow with the dataset (a memory map would count every page it
+  touched as resident), and DataLoader workers can read in parallel.
+  ``benchmarks/train_memory.py`` measures it.
+- ``ArrayRows``: named arrays already in memory (``pixelcnn.train`` on a
+  user's array or tensor).
+- ``DatasetRows``: a user's ``torch.utils.data.Dataset`` of images or
+  (image, label) pairs, read item by item.
+
+``Splits`` pairs a training source with an optional test source;
+``dir_splits`` opens both splits of a prepared or codes folder.
 
 ``EpochBatches`` is the order: epoch e's permutation of the training rows is
 ``numpy.random.default_rng([seed, e]).permutation``, so the order of any
@@ -26,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -63,6 +74,101 @@ class NpyRows(Dataset):
         batch = {name: torch.from_numpy(f.read(rows)) for name, f in self.files.items()}
         batch["offset"], batch["total"] = torch.tensor(key.offset), torch.tensor(key.total)
         return batch
+
+
+class ArrayRows(Dataset):
+    """Named in-memory arrays of N rows each; ``rows[BatchKey]`` → {name: tensor (B, ...)} in each array's dtype.
+
+    The batches ``NpyRows`` would read from the same arrays saved as ``.npy`` files.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.arrays = {name: np.asarray(a) for name, a in arrays.items()}
+        sizes = {name: len(a) for name, a in self.arrays.items()}
+        if len(set(sizes.values())) != 1:
+            listed = ", ".join(f"{name} has {size}" for name, size in sizes.items())
+            raise DataError(f"the arrays of one split disagree on their number of rows ({listed}); pass one row per image")
+        self.n = next(iter(sizes.values()))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: BatchKey) -> dict[str, torch.Tensor]:
+        rows = np.asarray(key.rows, dtype=np.int64)
+        batch = {name: torch.from_numpy(np.ascontiguousarray(a[rows])) for name, a in self.arrays.items()}
+        batch["offset"], batch["total"] = torch.tensor(key.offset), torch.tensor(key.total)
+        return batch
+
+
+class DatasetRows(Dataset):
+    """A torch ``Dataset`` of images or (image, label) items as batches: images uint8 (B, C, H, W), labels int64 (B,).
+
+    An image is a uint8 tensor or array (C, H, W) or (H, W), or a PIL image
+    (what torchvision datasets give without a transform); a label an
+    integer. ``shape`` (C, H, W) is what every image must be, and with
+    ``num_classes`` > 0 every label must be in [0, num_classes); 0 reads the
+    labels as -1 (unused). A bad item stops with a sentence naming it.
+    """
+
+    def __init__(self, dataset: Dataset, shape: tuple[int, int, int], num_classes: int = 0) -> None:
+        self.dataset, self.shape, self.num_classes = dataset, tuple(shape), num_classes
+        self.n = len(dataset)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def item(self, index: int) -> tuple[np.ndarray, int]:
+        """Item ``index`` as uint8 (C, H, W) and its label (-1 when the model takes none)."""
+        item = self.dataset[index]
+        image, label = (item[0], item[1]) if isinstance(item, (tuple, list)) else (item, None)
+        image = dataset_image(image, index)
+        if image.shape != self.shape:
+            raise DataError(f"dataset item {index}: the image has shape {image.shape}, but the model takes {self.shape} (C, H, W)")
+        if not self.num_classes:
+            return image, -1
+        if label is None or not 0 <= int(label) < self.num_classes:
+            raise DataError(f"dataset item {index}: the label is {label!r}, but the model is conditioned on "
+                            f"{self.num_classes} classes: every item must be (image, label in [0, {self.num_classes}))")
+        return image, int(label)
+
+    def __getitem__(self, key: BatchKey) -> dict[str, torch.Tensor]:
+        items = [self.item(int(i)) for i in key.rows]
+        images = np.stack([image for image, _ in items]) if items else np.zeros((0, *self.shape), dtype=np.uint8)
+        return {"images": torch.from_numpy(images), "labels": torch.tensor([label for _, label in items], dtype=torch.int64),
+                "offset": torch.tensor(key.offset), "total": torch.tensor(key.total)}
+
+
+def dataset_image(image: Any, index: int) -> np.ndarray:
+    """One dataset item's image as uint8 (C, H, W), or one sentence naming the item and the fix."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    elif not isinstance(image, np.ndarray) and hasattr(image, "getbands"):  # a PIL image: (H, W) or (H, W, C)
+        image = np.asarray(image)
+        image = image.transpose(2, 0, 1) if image.ndim == 3 else image  # (C, H, W)
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise DataError(
+            f"dataset item {index}: the image is {image.dtype}, not uint8 in [0, 255]; give the dataset "
+            "transforms.PILToTensor() (not ToTensor(), which scales to floats) or no transform"
+        )
+    if image.ndim == 2:
+        image = image[None]  # (1, H, W)
+    if image.ndim != 3:
+        raise DataError(f"dataset item {index}: the image has shape {image.shape}; expected (C, H, W) or (H, W)")
+    return image
+
+
+class Splits(NamedTuple):
+    """What a trainer reads: the training rows, and the test rows scored after every epoch (None: no test split)."""
+
+    train: Dataset
+    test: Dataset | None
+
+
+def dir_splits(data_dir: str | Path, files: Mapping[str, str]) -> Splits:
+    """Both splits of a prepared or codes folder: ``files`` maps a batch name to a file name with ``{split}``."""
+    train, test = (NpyRows({k: Path(data_dir) / f.format(split=split) for k, f in files.items()}) for split in ("train", "test"))
+    return Splits(train, test)
 
 
 def shard(rows: np.ndarray, rank: int, world: int) -> tuple[np.ndarray, int]:

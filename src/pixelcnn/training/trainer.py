@@ -10,9 +10,10 @@ validation statistics, and whose ``summarize(sums)`` turns them into
 metrics. Everything else is here, the same for the pixel PixelCNN, the
 priors, the VQ-VAE and the classifier:
 
-- **Data** is read per batch from the ``.npy`` files (``pixelcnn.training.loader``),
-  in an order fixed by the seed and the epoch, through a ``DataLoader``
-  (``train.workers`` processes, pinned memory on CUDA).
+- **Data** is read per batch from a rows source (``pixelcnn.training.loader``:
+  the ``.npy`` files of a prepared folder, arrays in memory, or a torch
+  ``Dataset``), in an order fixed by the seed and the epoch, through a
+  ``DataLoader`` (``train.workers`` processes, pinned memory on CUDA).
 - **Optimisation**: AdamW (decoupled weight decay on weights of two or more
   dimensions), linear warm-up then cosine or per-epoch exponential decay (a
   pure function of the step: nothing to save), gradient clipping, an EMA of
@@ -33,6 +34,11 @@ priors, the VQ-VAE and the classifier:
   a state of other params, code or data is discarded with a one-line notice.
 - **Divergence**: a NaN or inf loss or gradient stops with one sentence
   naming the step and the last good state; no weights are written.
+- **Logs**: ``fit(on_epoch=...)`` hands the whole history to a logger (the
+  DVCLive record of ``pixelcnn.training.live``) once after a resume and
+  after every epoch, so a resumed run logs each epoch exactly once.
+
+``pixelcnn.training.api.train`` is the one way in, for the stages and for users.
 """
 
 from __future__ import annotations
@@ -56,17 +62,26 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-import pixelcnn
 from pixelcnn import distributed
 from pixelcnn.checkpoints import read_payload, save_payload
 from pixelcnn.configs import OptimConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import InvalidValue, TrainingError, require
-from pixelcnn.imports import package_files
 from pixelcnn.runtime import autocast, resolve_device, resolve_precision, seed_everything
-from pixelcnn.training.loader import EpochBatches, NpyRows, SplitBatches, holdout
+from pixelcnn.training.loader import EpochBatches, SplitBatches, Splits, holdout
 
 STATE_FORMAT = 1
+
+
+def _compiled(module: nn.Module) -> Callable:
+    """``module`` through ``torch.compile`` for static shapes.
+
+    A training run feeds one batch shape (two with a short last batch), so static shapes
+    cost at most a second compilation. The default (a dimension turned symbolic once the
+    same code meets a second shape) made inductor fail on the PixelCNN's strides when a
+    second model of the same class, at another size, was compiled in the same process.
+    """
+    return torch.compile(module, dynamic=False)
 
 
 def learning_rate(optim: OptimConfig, step: int, steps_per_epoch: int) -> float:
@@ -85,11 +100,14 @@ def learning_rate(optim: OptimConfig, step: int, steps_per_epoch: int) -> float:
 class Objective(nn.Module):
     """A model and what training it means; see the module docstring.
 
-    Subclasses set ``model`` (the module saved as the checkpoint), ``files``
-    (batch name → file name in the split's directory) and ``loss_name``.
+    Subclasses set ``model`` (the module saved as the checkpoint), ``name`` (of
+    its saved state and its logged figures), ``files`` (batch name → file name
+    in the split's directory, ``{split}_<stem>.npy``; arrays in memory go by
+    the same stems) and ``loss_name``.
     """
 
     model: nn.Module
+    name: str
     files: dict[str, str]
     loss_name: str = "loss"
 
@@ -164,42 +182,42 @@ def _tuples(value: Any) -> Any:
 
 
 class Trainer:
-    """Trains one ``Objective`` on one split's files; ``fit()`` leaves the output weights in ``objective.model``.
+    """Trains one ``Objective`` on ``data``; ``fit()`` leaves the output weights in ``objective.model``.
 
-    ``data_dir`` holds the objective's files of both splits; ``state_path`` is
-    where the resumable state lives (removed by the caller once the outputs
-    are written); ``fingerprint`` names what the state belongs to.
+    ``data`` holds the rows of the training split and, optionally, of the
+    test split; ``state_path`` is where the resumable state lives (removed by
+    the caller once the outputs are written; None saves none);
+    ``fingerprint`` names what the state belongs to; ``progress`` shows a bar
+    per epoch and a line after it.
     """
 
     def __init__(
         self,
         objective: Objective,
-        data_dir: str | Path,
+        data: Splits,
         optim: OptimConfig,
         run: RunConfig,
         *,
         seed: int,
         device: torch.device,
         ctx: Context,
-        state_path: str | Path,
+        state_path: str | Path | None,
         fingerprint: str,
         desc: str,
         keys: Mapping[str, str] | None = None,
+        progress: bool = True,
     ) -> None:
         self.optim, self.run, self.seed, self.ctx, self.desc = optim, run, seed, ctx, desc
         self.keys = dict(keys or {})  # what sentences call optim's fields (a stage passes the params keys)
-        self.device = device
-        self.state_path, self.fingerprint = Path(state_path), fingerprint
+        self.device, self.progress = device, progress
+        self.state_path, self.fingerprint = (Path(state_path) if state_path is not None else None), fingerprint
         self.precision = resolve_precision(optim.precision, device)
         self.objective = objective.to(device)
         if optim.channels_last:
             self.objective.to(memory_format=torch.channels_last)
-        self.train_set, self.test_set = (
-            NpyRows({k: Path(data_dir) / f.format(split=split) for k, f in objective.files.items()})
-            for split in ("train", "test")
-        )
+        self.train_set, self.test_set = data
         self.train_rows, self.val_rows = holdout(len(self.train_set), optim.val_fraction, seed)
-        if len(self.test_set) < ctx.world or (len(self.val_rows) and len(self.val_rows) < ctx.world):
+        if (self.test_set is not None and len(self.test_set) < ctx.world) or (len(self.val_rows) and len(self.val_rows) < ctx.world):
             raise InvalidValue("processes", f"is {ctx.world}, more than the rows of a validation or test split; use fewer processes")
         self.steps_per_epoch = EpochBatches.steps(len(self.train_rows), optim.batch_size, ctx.world)
         require(self.steps_per_epoch > 0, "batch_size", f"({optim.batch_size}) leaves no training step; lower it")
@@ -229,7 +247,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
 
-    def _loader(self, sampler, dataset: NpyRows) -> DataLoader:
+    def _loader(self, sampler, dataset) -> DataLoader:
         # Its own generator: a DataLoader iterator otherwise draws its workers' base seed from the global RNG,
         # and a resumed run (which starts an epoch's iterator once more) would shift every later global draw.
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.run.workers,
@@ -261,6 +279,8 @@ class Trainer:
         }
 
     def save_state(self, **kwargs: Any) -> None:
+        if self.state_path is None:
+            return
         state = self._state(**kwargs)  # every process joins the RNG gather
         if self.ctx.main:
             save_payload(self.state_path, state)
@@ -269,6 +289,8 @@ class Trainer:
 
     def _restore(self) -> dict[str, Any] | None:
         state = None
+        if self.state_path is None:
+            return None
         if self.ctx.main and self.state_path.is_file():
             fix = f"delete {self.state_path} to start over"
             state = read_payload(self.state_path, "training state", fix)
@@ -306,7 +328,7 @@ class Trainer:
         elif choice == "auto":
             choice = self._compile_pays(steps)
         if choice:
-            self.forward = torch.compile(self.module)
+            self.forward = _compiled(self.module)
             self.compiled = True
 
     def _compile_pays(self, steps: int, repeats: int = 3) -> bool:
@@ -328,7 +350,7 @@ class Trainer:
 
         step_seconds(self.module)  # warm-up
         eager = min(step_seconds(self.module) for _ in range(repeats))
-        compiled_forward = torch.compile(self.module)
+        compiled_forward = _compiled(self.module)
         compile_seconds = step_seconds(compiled_forward)  # the first call compiles
         compiled = min(step_seconds(compiled_forward) for _ in range(repeats))
         self.objective.load_state_dict(weights)
@@ -378,15 +400,14 @@ class Trainer:
         return value
 
     @torch.no_grad()
-    def evaluate(self, rows: np.ndarray, dataset: NpyRows, objective: nn.Module | None = None) -> dict[str, float]:
+    def evaluate(self, rows: np.ndarray, dataset, objective: nn.Module | None = None) -> dict[str, float]:
         """The objective's metrics over ``rows`` of ``dataset`` (sharded over processes, sums all-reduced)."""
         objective = objective if objective is not None else self._eval_objective()
         objective.eval()
         sums: dict[str, torch.Tensor] = {}
         sampler = SplitBatches(rows, self.optim.batch_size, self.ctx.rank, self.ctx.world)
-        first = next(iter(self.objective.files))
         for batch in self._loader(sampler, dataset):
-            if batch[first].shape[0] == 0:  # a last batch smaller than the number of processes
+            if next(iter(batch.values())).shape[0] == 0:  # a last batch smaller than the number of processes
                 continue
             with autocast(self.device, self.precision):
                 out = objective.evaluate(self._to_device(batch))
@@ -399,11 +420,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self) -> FitResult:
+    def fit(self, on_epoch: Callable[[list[dict[str, float]]], None] | None = None) -> FitResult:
+        """Train to the end (from the saved state, if one matches); ``on_epoch(history)`` runs on rank 0
+        once the state is restored and after every epoch (see the module docstring)."""
         with flush_denormals():
-            return self._fit()
+            return self._fit(on_epoch if self.ctx.main else None)
 
-    def _fit(self) -> FitResult:
+    def _fit(self, on_epoch: Callable[[list[dict[str, float]]], None] | None) -> FitResult:
         o = self.optim
         self.saved_step: int | None = None
         state = self._restore()
@@ -419,13 +442,15 @@ class Trainer:
             resumed = self.saved_step = step
             if self.ctx.main:
                 print(f"{self.desc}: resuming from {self.state_path} at step {step} (epoch {epoch + 1}, batch {start})", flush=True)
+        if on_epoch is not None:
+            on_epoch(history)
         stopped = bad_epochs >= o.patience > 0
         self._compile(state, o.epochs * self.steps_per_epoch - step)
         while epoch < o.epochs and not stopped:
             began = time.perf_counter()
             sampler = EpochBatches(self.train_rows, o.batch_size, self.seed, epoch, start, self.ctx.rank, self.ctx.world)
             bar = tqdm(total=self.steps_per_epoch, initial=start, desc=f"{self.desc} epoch {epoch + 1}/{o.epochs}",
-                       leave=False, disable=not self.ctx.main)
+                       leave=False, disable=not (self.ctx.main and self.progress))
             for index, batch in enumerate(self._loader(sampler, self.train_set), start=start):
                 value = self._step(self._to_device(batch), learning_rate(o, step, self.steps_per_epoch), step, sums)
                 step += 1
@@ -445,11 +470,13 @@ class Trainer:
                     bad_epochs += 1
                 stopped = bad_epochs >= o.patience
             history.append(row)
-            if self.ctx.main:
+            if self.ctx.main and self.progress:
                 shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))
                 print(f"{self.desc} epoch {epoch}/{o.epochs}: {shown} ({time.perf_counter() - began:.1f} s)", flush=True)
             self.save_state(epoch=epoch, step_in_epoch=0, step=step, sums=sums, history=history, best=best,
                             bad_epochs=bad_epochs)
+            if on_epoch is not None:
+                on_epoch(history)
         return self._finish(history, best, stopped and epoch < o.epochs, resumed)
 
     def _epoch_row(self, epoch: int, step: int, sums: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -459,7 +486,8 @@ class Trainer:
         row.update({k: float(v) / count for k, v in totals.items()})
         if len(self.val_rows):
             row.update({f"val_{k}": v for k, v in self.evaluate(self.val_rows, self.train_set).items()})
-        row.update({f"test_{k}": v for k, v in self.evaluate(np.arange(len(self.test_set)), self.test_set).items()})
+        if self.test_set is not None:
+            row.update({f"test_{k}": v for k, v in self.evaluate(np.arange(len(self.test_set)), self.test_set).items()})
         return row
 
     def _finish(self, history: list, best: dict | None, stopped: bool, resumed: int | None) -> FitResult:
@@ -482,28 +510,18 @@ class Trainer:
 
 @dataclass
 class TrainingRun:
-    """What a training stage's process knows about its run: its place in the group, device, seed, state folder."""
+    """What a training stage's process knows about its run: its place in the group, device, seed, state folder.
+
+    The stage builds its model inside the run (after the seed), hands it to
+    ``pixelcnn.training.api.train`` with ``state_dir``, writes its outputs on
+    rank 0, then calls ``finish``.
+    """
 
     ctx: Context
     device: torch.device
     seed: int
     run: RunConfig
     state_dir: Path
-
-    def trainer(self, objective: Objective, data_dir: str | Path, optim: OptimConfig, *, name: str,
-                configs: dict[str, Any], desc: str, keys: Mapping[str, str] | None = None) -> Trainer:
-        """A ``Trainer`` whose state lives in ``state_dir/<name>.pt``, fingerprinted by ``configs``, the data and the code.
-
-        ``keys``: what its sentences call ``optim``'s fields (``params.field_keys``; default the field names).
-        """
-        import __main__
-
-        script = Path(__main__.__file__)
-        code = [script, *package_files(script, Path(pixelcnn.__file__).parent)]
-        described = {**configs, "optim": optim, "seed": self.seed, "processes": self.ctx.world, "objective": name}
-        fingerprint = run_fingerprint(described, [data_dir], code)
-        return Trainer(objective, data_dir, optim, self.run, seed=self.seed, device=self.device, ctx=self.ctx,
-                       state_path=self.state_dir / f"{name}.pt", fingerprint=fingerprint, desc=desc, keys=keys)
 
     def finish(self) -> None:
         """The outputs are written: the saved states are no longer needed."""

@@ -28,6 +28,7 @@ def shift_images(x: torch.Tensor, max_shift: int, draws: torch.Tensor) -> torch.
 class ClassifierObjective(Objective):
     """The feature-extractor classifier: cross-entropy on randomly shifted images; test accuracy."""
 
+    name = "classifier"
     files = IMAGES
     loss_name = "loss"
 

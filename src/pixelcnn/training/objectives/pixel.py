@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class PixelObjective(Objective):
     """The pixel PixelCNN: bits per dimension of the quantised images."""
 
+    name = "pixelcnn"
     files = IMAGES
     loss_name = "bpd"
 

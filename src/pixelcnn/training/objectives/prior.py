@@ -10,7 +10,7 @@ from pixelcnn.training.objectives import Batch, _count, drop_labels
 from pixelcnn.training.trainer import Objective
 
 if TYPE_CHECKING:
-    from pixelcnn.models.prior import LevelPrior
+    from pixelcnn.models.prior import CodePrior, LevelPrior
 
 
 class PriorObjective(Objective):
@@ -20,7 +20,7 @@ class PriorObjective(Objective):
 
     def __init__(self, level: LevelPrior, name: str, top: str | None, cond_dropout: float = 0.0) -> None:
         super().__init__()
-        self.model = level
+        self.model, self.name = level, name
         self.cond_dropout = cond_dropout if level.pixelcnn.config.null_class else 0.0
         self.files = {"codes": f"{{split}}_{name}.npy", "labels": "{split}_labels.npy"}
         if top is not None:
@@ -46,3 +46,10 @@ class PriorObjective(Objective):
 
     def summarize(self, sums: dict[str, torch.Tensor]) -> dict[str, float]:
         return {"bits_per_code": float(sums["bits_per_code"] / sums["count"])}
+
+
+def prior_objectives(prior: CodePrior, cond_dropout: float = 0.0) -> list[PriorObjective]:
+    """One objective per level of ``prior``, coarse → fine, each given the level above it: the order to train them in."""
+    names = list(prior.levels)
+    return [PriorObjective(prior.levels[name], name, names[index - 1] if index else None, cond_dropout)
+            for index, name in enumerate(names)]

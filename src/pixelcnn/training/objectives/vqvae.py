@@ -28,6 +28,7 @@ class VQVAEObjective(Objective):
     clamped reconstructions, pixels scaled to [0, 1].
     """
 
+    name = "vqvae"
     files = {"images": "{split}_images.npy"}
     loss_name = "loss"
 
