@@ -154,3 +154,35 @@ def test_imports_every_module_a_stage_runs_is_one_of_its_deps(imported, stage):
     assert {"__init__.py", "params.py"} <= ran  # the recording works
     missing = ran - deps(stage)
     assert not missing, f"{stage} ran {sorted(missing)}, which no module on its path imports at module level"
+
+
+# The library's sub-packages, lowest first: a module may import (at module level) only from its
+# own sub-package, from a lower one, or from the top-level modules (errors, configs, atomic, …),
+# which import no sub-package. cli.py, the command, sits above them all.
+LAYERS = ["data", "models", "sampling", "evaluation", "training", "pipelines"]
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return LAYERS.index(parts[1]) + 1
+    return len(LAYERS) + 1 if parts[-1] == "cli" else 0
+
+
+def test_sub_packages_import_only_downwards():
+    """No module imports a sub-package above its own at module level, so the tree reads bottom-up.
+
+    (A lazy import inside a function may go up: ``PixelCNN.generate`` builds its pipeline.)
+    """
+    import ast
+
+    from pixelcnn.imports import _imported
+
+    src = ROOT / "src" / "pixelcnn"
+    upward = []
+    for path in sorted(src.rglob("*.py")):
+        module = ".".join(("pixelcnn", *path.relative_to(src).with_suffix("").parts)).removesuffix(".__init__")
+        for target in _imported(ast.parse(path.read_text())):
+            if _layer(target) > _layer(module):
+                upward.append(f"{module} imports {target}")
+    assert not upward, upward

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +30,9 @@ from pixelcnn.data.npy import NpyWriter, load_npy, read_rows
 from pixelcnn.data.pixels import to_float
 from pixelcnn.data.prepared import SPLITS, PreparedMeta, meta_from_json, meta_to_json, read_json
 from pixelcnn.errors import CheckpointError, DataError
-from pixelcnn.models.vqvae import VQVAE
+
+if TYPE_CHECKING:  # data/ sits below models/: the VQ-VAE is passed in, never built here
+    from pixelcnn.models.vqvae import VQVAE
 
 CODES_DTYPE = np.int16  # codes on disk; hence K <= 32768
 SCAN_ROWS = 4096  # code grids checked per read when validating a file
