@@ -61,6 +61,8 @@ from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.params import Params
 from pixelcnn.sampling.cached import sample_cached
 from pixelcnn.sampling.naive import sample_naive
+from pixelcnn.training.loader import dir_splits
+from pixelcnn.training.objectives import IMAGES
 from pixelcnn.training.objectives.pixel import PixelObjective
 from pixelcnn.training.trainer import Trainer
 
@@ -89,7 +91,7 @@ def _trainer(config: PixelCNNConfig, data: Path, device: torch.device, precision
     torch.manual_seed(0)
     optim = OptimConfig(batch_size=batch, lr=1e-3, precision=precision, channels_last=channels_last, device=device.type,
                         grad_clip=1.0, ema_decay=0.9995)
-    return Trainer(PixelObjective(PixelCNN(config)), data, optim, RunConfig(), seed=0, device=device, ctx=Context(),
+    return Trainer(PixelObjective(PixelCNN(config)), dir_splits(data, IMAGES), optim, RunConfig(), seed=0, device=device, ctx=Context(),
                    state_path=data / "state.pt", fingerprint="gpu-check", desc="gpu_check")
 
 

@@ -49,6 +49,8 @@ from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, Run
 from pixelcnn.distributed import Context
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.runtime import cpu_has_bf16
+from pixelcnn.training.loader import dir_splits
+from pixelcnn.training.objectives import IMAGES
 from pixelcnn.training.objectives.pixel import PixelObjective
 from pixelcnn.training.trainer import Trainer
 
@@ -104,7 +106,7 @@ def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_la
     """Best seconds of one trainer step on a batch of ``batch_size`` images, and the seconds of the first (warm-up) step."""
     torch.manual_seed(0)
     optim = OptimConfig(batch_size=batch_size, lr=1e-3, precision=precision, channels_last=channels_last, device="cpu")
-    trainer = Trainer(PixelObjective(PixelCNN(config), 0.1), data, optim, RunConfig(), seed=0, device=torch.device("cpu"),
+    trainer = Trainer(PixelObjective(PixelCNN(config), 0.1), dir_splits(data, IMAGES), optim, RunConfig(), seed=0, device=torch.device("cpu"),
                       ctx=Context(), state_path=data / "state.pt", fingerprint="bench", desc="bench")
     if compiled:
         trainer.forward = torch.compile(trainer.module, dynamic=False)  # as the trainer compiles

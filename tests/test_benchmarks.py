@@ -25,6 +25,28 @@ def test_memory_benchmark_runs_and_prints_one_record_per_size(script):
     assert len(records) == 2 and all(r["peak_rss_mb"] >= r["baseline_rss_mb"] > 0 for r in records), result.stdout
 
 
+def records(args: list[str]) -> list[dict]:
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_training_benchmark_times_the_params_model_in_every_setting():
+    rows = records([str(ROOT / "benchmarks" / "training.py"), "--models", "params", "--batch", "2", "--steps", "1"])
+    assert rows[0]["torch_threads"] >= 1 and rows[0]["matmul_fp32_2048_gflops"] > 0
+    timed = rows[1:]
+    assert [(r["precision"], r["channels_last"]) for r in timed] == [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
+    assert all(r["model"] == "params" and r["images_per_s"] > 0 and r["gmac_per_image"] > 0 for r in timed)
+
+
+def test_sampling_benchmark_times_naive_cached_and_guided_sampling():
+    rows = records([str(ROOT / "benchmarks" / "sampling.py"), "--cases", "prior_top", "--batches", "2", "--repeats", "1",
+                    "--naive-steps", "2"])
+    timed = [r for r in rows if "speedup" in r]
+    assert len(timed) == 1 and timed[0]["case"] == "prior_top" and timed[0]["batch"] == 2
+    assert timed[0]["naive_s"] > 0 and timed[0]["cached_s"] > 0 and timed[0]["guided_s"] > 0
+
+
 def test_macs_counts_every_model_of_a_preset_and_estimates_its_epoch(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "macs.py"), "--names", "cifar10-vqvae2", "--tflops", "100",
                              "--output", str(tmp_path / "macs.json")], capture_output=True, text=True, timeout=300, cwd=ROOT)

@@ -91,7 +91,7 @@ def test_params_empty_or_partial_file_names_the_first_missing_key(tmp_path, text
 
 
 def test_params_load_builds_the_requested_types(tmp_path):
-    path = write(tmp_path, lambda r: r["pixelcnn"].update(temperature=0.8, top_k=5, labels=[3, 7]))
+    path = write(tmp_path, lambda r: r["pixelcnn"].update(temperature=0.8, top_k=5, guidance=1.0, labels=[3, 7]))
     assert params.load(path, "pixelcnn", SamplingOptions) == SamplingOptions(0.8, 5, 1.0)
     assert params.load(path, "prior", SamplingOptions).temperature == 1.0
     run = params.load(path, "pixelcnn", PixelSampleRun)

@@ -174,8 +174,8 @@ def test_sampling_stages_draw_what_the_api_draws(tiny_run, tmp_path):
     from helpers import stage, write_params
 
     sampling = dict(num_samples=7, sample_batch_size=3, temperature=0.9, top_k=40, labels=[4, 0])
-    p = write_params(tmp_path / "params.yaml", seed=3, pixelcnn={**sampling, "progress_every": 5, "complete_rows": 6},
-                     prior={**sampling, "top_p": 0.95})
+    p = write_params(tmp_path / "params.yaml", seed=3, pixelcnn={**sampling, "progress_every": 5, "complete_rows": 6, "guidance": 1.5},
+                     prior={**sampling, "top_p": 0.95, "guidance": 1.0})
     models, data = tiny_run / "models", tiny_run / "data" / "prepared"
     stage("sample_pixelcnn")(["--params", str(p), "--model", str(models / "pixelcnn.pt"), "--data", str(data),
                               "--out", str(tmp_path / "pixel"), "--grid", str(tmp_path / "g.png"),
@@ -183,9 +183,9 @@ def test_sampling_stages_draw_what_the_api_draws(tiny_run, tmp_path):
                               "--completion", str(tmp_path / "c.png")])
     stage("sample_prior")(["--params", str(p), "--prior", str(models / "prior.pt"), "--vqvae", str(models / "vqvae.pt"),
                            "--out", str(tmp_path / "prior"), "--grid", str(tmp_path / "q.png")])
-    for name, pipe, knobs in (("pixel", pixelcnn.load(models / "pixelcnn.pt", device="cpu"), {"top_p": 1.0}),
+    for name, pipe, knobs in (("pixel", pixelcnn.load(models / "pixelcnn.pt", device="cpu"), {"top_p": 1.0, "guidance": 1.5}),
                               ("prior", pixelcnn.load(models / "prior.pt", vqvae=models / "vqvae.pt", device="cpu"),
-                               {"top_p": 0.95})):
+                               {"top_p": 0.95, "guidance": 1.0})):
         out = pipe.sample(7, labels=[4, 0], batch_size=3, temperature=0.9, top_k=40, generator=gen(3), **knobs)
         assert np.array_equal(np.load(tmp_path / name / "samples.npy"), out.images)
         assert np.load(tmp_path / name / "labels.npy").tolist() == [4, 0, 4, 0, 4, 0, 4]

@@ -147,7 +147,7 @@ def test_train_a_vqvae_then_its_prior_on_images(tmp_path):
      "label 3 of data is out of range: the PixelCNN knows 3 classes (0..2)"),
     (lambda m: pixelcnn.train(m, blobs(8, 0), np.zeros(8, int), epoch=3),
      "train() has no setting 'epoch'; did you mean epochs? its settings are OptimConfig's fields: epochs, batch_size, lr, "
-     "schedule, warmup_steps, lr_decay, weight_decay, grad_clip, ema_decay, val_fraction, patience, precision, channels_last, device"),
+     "schedule, warmup_steps, lr_decay, weight_decay, grad_clip, ema_decay, val_fraction, patience, precision, channels_last, compile, device"),
     (lambda m: pixelcnn.train(m, blobs(8, 0), np.zeros(8, int), cond_dropout=0.1),
      'cond_dropout > 0 needs a model with the "no class" label: build it with null_class=True (and num_classes > 0)'),
     (lambda m: pixelcnn.train(torch.nn.Linear(2, 2), blobs(8, 0)),
