@@ -134,8 +134,8 @@ def test_pixelcnn_with_context_every_output_sees_every_earlier_input(case):
 
 
 DEFAULT_FIELD_CASES = {  # the defaults' grids, depths, kernels and resolutions (params.yaml), narrow for speed
-    "pixel_unet3": dict(height=32, width=32, resolutions=3, layers=2, kernel=5, position_channels=8, num_classes=10,
-                        null_class=True),
+    "pixel_unet3": dict(height=32, width=32, resolutions=3, layers=2, kernel=5, position_channels=8, position_per_class=True,
+                        num_classes=10, null_class=True),
     "pixel_gated": dict(height=32, width=32, resolutions=1, layers=8, kernel=5, position_channels=8, num_classes=10),
     "pixel_unet3_attention": dict(height=32, width=32, resolutions=3, layers=2, kernel=5, attention_every=3,
                                   num_classes=10),
