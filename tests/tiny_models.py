@@ -25,7 +25,8 @@ SIZE, CLASSES = 16, 10
 
 PIXEL = dict(hidden=6, skip=6, layers=3, kernel=3, resolutions=1, position_channels=2, epochs=1, batch_size=8,
              cond_dropout=0.2)  # guidable; the prior is not
-PRIOR = dict(hidden=8, skip=16, layers=3, embed_dim=4, cond_hidden=6, cond_blocks=1, epochs=1, batch_size=8)
+PRIOR = dict(hidden=8, skip=16, layers=3, embed_dim=4, cond_hidden=6, cond_blocks=1, epochs=1, batch_size=8,
+             cond_dropout=0.0, guidance=1.0)  # not guidable (params.yaml's prior is): both kinds for the API, CLI and demo
 VQVAE = dict(levels=2, hidden=8, res_blocks=1, res_hidden=4, codebook_size=8, code_dim=4, bottom_downsample=2,
              top_downsample=2, epochs=1, batch_size=8)
 EVAL = {
