@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 from _prepared import write_prepared
+from sampling import parse_overrides
 
 from pixelcnn import presets
 from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
@@ -352,20 +353,6 @@ def table(results: dict[str, Any]) -> str:
     line = lambda cells: "| " + " | ".join(f"{cell:<{w}}" for cell, w in zip(cells, width)) + " |"  # noqa: E731
     lines = [line(("part", "what", "figure")), "|" + "|".join("-" * (w + 2) for w in width) + "|", *map(line, rows)]
     return "\n".join(lines) + "\n"
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key=value`` PixelCNNConfig fields (values as JSON where they parse)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in PixelCNNConfig.__dataclass_fields__:
-            raise SystemExit(f"--set {item!r}: expected key=value with key a PixelCNNConfig field")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

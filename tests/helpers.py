@@ -143,3 +143,16 @@ def bomb_png(side: int) -> bytes:
     parts.append(packer.flush())
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # width, height, 1 bit, grey, deflate, no filter/interlace
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run the ``pixelcnn`` command in-process: (exit status, stdout, stderr)."""
+    from pixelcnn.cli import main
+
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

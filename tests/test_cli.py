@@ -13,24 +13,13 @@ import torch
 from PIL import Image
 
 import pixelcnn
-from pixelcnn.cli import main
 from pixelcnn.pipelines.base import Pipeline
 
 from helpers import bomb_png
+from helpers import run_cli as run
 from tiny_models import SIZE, tiny_run  # noqa: F401  (fixture)
 
 TILE = SIZE + 2  # a grid cell: the image and its 2-pixel gap
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run the command in-process: (exit status, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -10,25 +10,15 @@ import pytest
 import yaml
 
 from pixelcnn import params, presets
-from pixelcnn.cli import main
 from pixelcnn.configs import VQVAEConfig
 from pixelcnn.errors import ConfigError
 
 from helpers import ROOT, default_params
+from helpers import run_cli as run
 
 FOLDER = ROOT / "presets"
 NAMES = presets.names(FOLDER)
 TEMPLATE = (ROOT / "params.yaml").read_text()
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_presets_are_the_five_recipes_of_the_readme():
