@@ -29,6 +29,12 @@ is the pixel model params.yaml describes now (on the digits' shape: 1×32×32, 1
 true`` trains) and the seconds its first call spends compiling:
 
     uv run python benchmarks/training.py --models params --batch 16 --compile
+
+``--deterministic`` adds, per precision, the step under ``torch.use_deterministic_algorithms``
+(``train.deterministic: true``); ``--precisions fp32`` times fp32 only (bf16 autocast on a CPU
+without bf16 instructions is an order of magnitude slower and not what ``auto`` picks there):
+
+    uv run python benchmarks/training.py --models params --batch 16 --precisions fp32 --deterministic --steps 20
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from pixelcnn.runtime import cpu_has_bf16
 from pixelcnn.training.loader import dir_splits
 from pixelcnn.training.objectives import IMAGES
 from pixelcnn.training.objectives.pixel import PixelObjective
-from pixelcnn.training.trainer import Trainer
+from pixelcnn.training.trainer import Trainer, deterministic_algorithms
 
 MODELS = {
     "kernel3": dict(kernel=3, hidden=128, skip=128, layers=10),
@@ -102,8 +108,14 @@ def forward_macs(config: PixelCNNConfig) -> float:
 
 
 def time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_last: bool, steps: int, batch_size: int,
-                 compiled: bool = False) -> tuple[float, float]:
+                 compiled: bool = False, deterministic: bool = False) -> tuple[float, float]:
     """Best seconds of one trainer step on a batch of ``batch_size`` images, and the seconds of the first (warm-up) step."""
+    with deterministic_algorithms(deterministic, torch.device("cpu")):
+        return _time_setting(config, data, precision, channels_last, steps, batch_size, compiled)
+
+
+def _time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_last: bool, steps: int, batch_size: int,
+                  compiled: bool) -> tuple[float, float]:
     torch.manual_seed(0)
     optim = OptimConfig(batch_size=batch_size, lr=1e-3, precision=precision, channels_last=channels_last, device="cpu")
     trainer = Trainer(PixelObjective(PixelCNN(config), 0.1), dir_splits(data, IMAGES), optim, RunConfig(), seed=0, device=torch.device("cpu"),
@@ -126,6 +138,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads; 0 keeps torch's default")
     p.add_argument("--batch", type=int, default=BATCH, help=f"images per step (default: {BATCH})")
     p.add_argument("--compile", action="store_true", help="also time each precision through torch.compile")
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"], help="the precisions to time")
+    p.add_argument("--deterministic", action="store_true",
+                   help="also time each precision with torch.use_deterministic_algorithms (train.deterministic: true)")
     p.add_argument("--output", help="also append the JSON lines to this file")
     args = p.parse_args()
     if args.threads:
@@ -148,20 +163,24 @@ def run(args: argparse.Namespace, sink) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         write_prepared(data, args.batch, args.batch, num_classes=10)
-        settings = [(p, cl, False) for p, cl in SETTINGS]
+        settings = [(p, cl, False, False) for p, cl in SETTINGS if p in args.precisions]
         if args.compile:
-            settings += [("fp32", False, True), ("bf16", False, True)]
+            settings += [(p, False, True, False) for p in args.precisions]
+        if args.deterministic:
+            settings += [(p, False, False, True) for p in args.precisions]
         for name in args.models:
             model = params_model() if name == "params" else MODELS[name]
             config = PixelCNNConfig(**{"levels": 256, **model}, channels=1, height=32, width=32, num_classes=10)
             macs = forward_macs(config)
             base = None
-            for precision, channels_last, compiled in settings:
-                seconds, first = time_setting(config, data, precision, channels_last, args.steps, args.batch, compiled)
+            for precision, channels_last, compiled, deterministic in settings:
+                seconds, first = time_setting(config, data, precision, channels_last, args.steps, args.batch, compiled,
+                                              deterministic)
                 base = base or seconds
                 emit({
                     "model": name, **model, "gmac_per_image": round(macs / 1e9, 3),
-                    "precision": precision, "channels_last": channels_last, "compiled": compiled, "batch": args.batch,
+                    "precision": precision, "channels_last": channels_last, "compiled": compiled, "deterministic": deterministic,
+                    "batch": args.batch,
                     "step_s": round(seconds, 3), "images_per_s": round(args.batch / seconds, 2),
                     "gflops": round(3 * macs * 2 * args.batch / seconds / 1e9, 1), "speedup": round(base / seconds, 2),
                     **({"compile_s": round(first - seconds, 1)} if compiled else {}),

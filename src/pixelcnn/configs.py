@@ -137,6 +137,7 @@ class RunConfig:
     processes: int = 1  # DDP processes on this machine (torchrun --standalone); 1 trains in the stage's own process
     checkpoint_every: int = 500  # optimiser steps between saved training states (also saved at every epoch end); 0: epoch ends only
     workers: int = 0  # DataLoader processes reading batches; 0 reads them in the training process
+    deterministic: bool = False  # torch.use_deterministic_algorithms while training: CUDA runs repeat byte for byte (slower); CPU training repeats without it
 
     def __post_init__(self) -> None:
         require(self.processes >= 1, "processes", f"must be >= 1, got {self.processes}")

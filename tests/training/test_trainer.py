@@ -388,3 +388,23 @@ def test_compiled_step_of_every_pixel_option_matches_eager():
     torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
     for key, grad in grads.items():
         torch.testing.assert_close(dict(objective.named_parameters())[key].grad, grad, rtol=1e-3, atol=1e-5)
+
+
+def test_deterministic_training_turns_deterministic_algorithms_on_for_fit_only_and_changes_no_cpu_byte(tmp_path, monkeypatch):
+    data = write_prepared(tmp_path / "prepared")
+    plain = pixel_trainer(tmp_path / "plain", data, OPTIM)
+    plain.fit()
+    seen = []
+    step = Trainer._step
+
+    def watched(self, *args):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return step(self, *args)
+
+    monkeypatch.setattr(Trainer, "_step", watched)
+    strict = pixel_trainer(tmp_path / "strict", data, OPTIM)
+    strict.run = RunConfig(checkpoint_every=2, deterministic=True)
+    strict.fit()
+    assert seen and all(seen) and not torch.are_deterministic_algorithms_enabled()
+    for key, value in plain.objective.state_dict().items():  # the CPU path needs no other kernel to repeat itself
+        assert torch.equal(strict.objective.state_dict()[key], value), key

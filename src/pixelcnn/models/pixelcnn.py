@@ -238,7 +238,10 @@ class PixelCNN(nn.Module):
         if self.class_positions:
             if labels is None:
                 raise ValueError("this model has a position map per class: pass labels")
-            position = self.position[labels]  # (B, P, H, W)
+            # index_select, not self.position[labels]: the gradient of advanced indexing is an accumulating
+            # index_put_ whose CPU kernel adds repeated labels in a thread-dependent order (two runs at 2 threads
+            # differed); index_select's gradient, index_add_, adds the rows of each label in batch order.
+            position = self.position.index_select(0, labels)  # (B, P, H, W)
         else:
             position = self.position[None].expand(batch, -1, -1, -1)  # (B, P, H, W)
         return position if cond is None else torch.cat([cond, position.to(cond.dtype)], dim=1)  # (B, D+P, H, W)

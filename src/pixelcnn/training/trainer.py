@@ -48,6 +48,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -423,7 +424,7 @@ class Trainer:
     def fit(self, on_epoch: Callable[[list[dict[str, float]]], None] | None = None) -> FitResult:
         """Train to the end (from the saved state, if one matches); ``on_epoch(history)`` runs on rank 0
         once the state is restored and after every epoch (see the module docstring)."""
-        with flush_denormals():
+        with flush_denormals(), deterministic_algorithms(self.run.deterministic, self.device):
             return self._fit(on_epoch if self.ctx.main else None)
 
     def _fit(self, on_epoch: Callable[[list[dict[str, float]]], None] | None) -> FitResult:
@@ -547,6 +548,33 @@ def flush_denormals() -> Iterator[None]:
         yield
     finally:
         torch.set_flush_denormal(False)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool, device: torch.device) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms`` for the duration when ``enabled`` (the previous setting restored after).
+
+    On the CPU the training path is deterministic at any thread count without it
+    (no op whose reduction order depends on threads; tests train every model twice
+    at two threads and compare bytes); turning it on there only makes PyTorch
+    refuse an op that has no deterministic kernel. On CUDA it is what makes two
+    runs equal: deterministic cuDNN convolutions (no autotuning) and cuBLAS with
+    a fixed workspace (``CUBLAS_WORKSPACE_CONFIG``, set here unless the user set
+    it, before the first cuBLAS call of the process) at a cost in speed.
+    """
+    if not enabled:
+        yield
+        return
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    previous = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.backends.cudnn.benchmark = previous[1]
 
 
 @contextlib.contextmanager
