@@ -54,12 +54,12 @@ import torch
 from _prepared import write_prepared
 from sampling import parse_overrides
 
-from pixelcnn import presets
 from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data import pixels
 from pixelcnn.distributed import Context
 from pixelcnn.models.pixelcnn import PixelCNN
-from pixelcnn.params import Params
+from pixelcnn.project import presets
+from pixelcnn.project.params import Params
 from pixelcnn.sampling.cached import sample_cached
 from pixelcnn.sampling.naive import sample_naive
 from pixelcnn.training.loader import dir_splits

@@ -33,14 +33,14 @@ from typing import Any
 import torch
 import yaml
 
-from pixelcnn import presets
 from pixelcnn.configs import ClassConditioning, ClassifierConfig, CondNetConfig, PixelCNNConfig, VQVAEConfig
 from pixelcnn.data import pixels
 from pixelcnn.models.classifier import Classifier
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.models.prior import LevelPrior, level_config
 from pixelcnn.models.vqvae import VQVAE
-from pixelcnn.params import Params
+from pixelcnn.project import presets
+from pixelcnn.project.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "celeba": 162_770, "digits": 1_438}

@@ -72,7 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def params_model() -> dict:
     """The pixel model of params.yaml (its architecture keys), as MODELS entries are."""
-    from pixelcnn import params
+    from pixelcnn.project import params
 
     settings = params.load_file(ROOT / "params.yaml")
     config = settings.load_partial("pixelcnn", PixelCNNConfig).build(channels=1, height=32, width=32, num_classes=10)

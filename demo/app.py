@@ -304,7 +304,7 @@ def show_progressive(pipe, count, label, names, knobs) -> None:
                    frames_every=every, batch_size=count)
         st.session_state["strip"] = (pipe.title, out.frames)
     if st.session_state.get("strip", (None,))[0] == pipe.title:
-        from pixelcnn.evaluation.images import progress_strip
+        from pixelcnn.visuals.images import progress_strip
 
         frames = st.session_state["strip"][1]
         st.write(f"Each row: one image every {every} rows, left to right.")

@@ -18,9 +18,9 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 import sys
 
-from pixelcnn import params
 from pixelcnn.atomic import write_text
 from pixelcnn.errors import UserError
+from pixelcnn.project import params
 
 
 def main(argv: list[str]) -> None:

@@ -18,12 +18,12 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 from pathlib import Path
 
-from pixelcnn import params
 from pixelcnn.atomic import write_json, write_text
 from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation import metrics as evaluation
 from pixelcnn.evaluation.api import evaluate
+from pixelcnn.project import params
 from pixelcnn.runtime import seed_everything, stage_main
 
 

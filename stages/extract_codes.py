@@ -10,11 +10,12 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import checkpoints, params
+from pixelcnn import checkpoints
 from pixelcnn.configs import ExtractConfig
 from pixelcnn.data.codes import extract_codes
 from pixelcnn.data.prepared import SPLITS, load_split
 from pixelcnn.models.vqvae import VQVAE
+from pixelcnn.project import params
 from pixelcnn.runtime import resolve_device, stage_main
 
 

@@ -8,10 +8,10 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import params
 from pixelcnn.configs import DataConfig
 from pixelcnn.data.datasets import prepare
 from pixelcnn.data.prepared import save_prepared
+from pixelcnn.project import params
 from pixelcnn.runtime import stage_main
 
 

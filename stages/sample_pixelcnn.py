@@ -12,15 +12,15 @@ import argparse
 import numpy as np
 from tqdm import tqdm
 
-from pixelcnn import params
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import PixelSampleRun, SamplingOptions
 from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import require
-from pixelcnn.evaluation.images import progress_strip, save_gif, save_grid
 from pixelcnn.pipelines.pixel import PixelCNNPipeline
+from pixelcnn.project import params
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels
+from pixelcnn.visuals.images import progress_strip, save_gif, save_grid
 
 SHOWN = 10  # images in the progressive strip, the GIF and the completion grid
 

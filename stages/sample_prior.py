@@ -13,14 +13,14 @@ import argparse
 import numpy as np
 from tqdm import tqdm
 
-from pixelcnn import params
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import SampleRun, SamplingOptions
 from pixelcnn.errors import require
-from pixelcnn.evaluation.images import save_grid
 from pixelcnn.pipelines.vq import VQPriorPipeline
+from pixelcnn.project import params
 from pixelcnn.runtime import resolve_device, seed_everything, stage_main
 from pixelcnn.sampling.naive import class_labels
+from pixelcnn.visuals.images import save_grid
 
 
 def main(argv: list[str]) -> None:

@@ -12,11 +12,12 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import checkpoints, distributed, params
+from pixelcnn import checkpoints, distributed
 from pixelcnn.configs import Augmentation, ClassifierConfig, Features, OptimConfig, RunConfig
 from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import DataError
 from pixelcnn.models.classifier import Classifier
+from pixelcnn.project import params
 from pixelcnn.runtime import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog

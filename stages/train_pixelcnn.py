@@ -10,11 +10,12 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import checkpoints, distributed, params
+from pixelcnn import checkpoints, distributed
 from pixelcnn.configs import ClassConditioning, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data import pixels as pixel
 from pixelcnn.data.prepared import load_split
 from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.project import params
 from pixelcnn.runtime import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog

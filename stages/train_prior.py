@@ -12,11 +12,12 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import checkpoints, distributed, params
+from pixelcnn import checkpoints, distributed
 from pixelcnn.configs import ClassConditioning, CondNetConfig, OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.data.codes import load_codes, read_codes_meta
 from pixelcnn.data.prepared import SPLITS
 from pixelcnn.models.prior import CodePrior, CodePriorConfig, level_config
+from pixelcnn.project import params
 from pixelcnn.runtime import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog

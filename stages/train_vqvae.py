@@ -11,16 +11,17 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
 
-from pixelcnn import checkpoints, distributed, params
+from pixelcnn import checkpoints, distributed
 from pixelcnn.configs import OptimConfig, ReconstructionGrid, RunConfig, VQVAEConfig
 from pixelcnn.data.prepared import load_split
-from pixelcnn.evaluation.images import save_grid
 from pixelcnn.models.vqvae import VQVAE, reconstruction_pairs
+from pixelcnn.project import params
 from pixelcnn.runtime import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.vqvae import VQVAEObjective
 from pixelcnn.training.trainer import training_run
+from pixelcnn.visuals.images import save_grid
 
 
 def main(argv: list[str]) -> int | None:

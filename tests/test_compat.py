@@ -10,17 +10,17 @@ import sys
 import pytest
 
 import pixelcnn
-from pixelcnn import names
+from pixelcnn import compat
 from pixelcnn.errors import UserError
 
 from helpers import ROOT
 
 
-@pytest.mark.parametrize("name", sorted(names.PACKAGE))
+@pytest.mark.parametrize("name", sorted(compat.PACKAGE))
 def test_names_of_other_repositories_say_what_to_use(name):
-    with pytest.raises(names.RenamedError) as info:
+    with pytest.raises(compat.RenamedError) as info:
         getattr(pixelcnn, name)
-    assert str(info.value) == f"pixelcnn has no {name}, a name from another PixelCNN repository; here, use {names.PACKAGE[name]}"
+    assert str(info.value) == f"pixelcnn has no {name}, a name from another PixelCNN repository; here, use {compat.PACKAGE[name]}"
     assert isinstance(info.value, UserError) and isinstance(info.value, ImportError)
 
 
@@ -46,14 +46,14 @@ def test_names_exports_are_the_models_configs_and_functions_and_import_stays_che
 def test_names_methods_of_other_repositories_say_what_to_use():
     vqvae = pixelcnn.VQVAE(pixelcnn.VQVAEConfig(image_size=8, bottom_downsample=2, top_downsample=2, hidden=4,
                                                 res_hidden=2, codebook_size=4, code_dim=2))
-    with pytest.raises(names.RenamedMethod, match=r"^VQVAE has no get_code_indices, .* here, use vqvae\.encode\(x\)"):
+    with pytest.raises(compat.RenamedMethod, match=r"^VQVAE has no get_code_indices, .* here, use vqvae\.encode\(x\)"):
         vqvae.get_code_indices(None)
     model = pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(height=4, width=4, hidden=2, skip=2, layers=1))
     with pytest.raises(UserError, match=r"^generate takes the number of images, not a shape \(got \(1, 4, 4\)\): the model "
                                         r"draws 1×4×4 images; write model\.generate\(n, temperature=\.\.\.\)$"):
         model.generate((1, 4, 4))
     for method in ("generate_samples", "sample"):
-        with pytest.raises(names.RenamedMethod, match=rf"^PixelCNN has no {method}, .* here, use model\.generate\(n"):
+        with pytest.raises(compat.RenamedMethod, match=rf"^PixelCNN has no {method}, .* here, use model\.generate\(n"):
             getattr(model, method)(4)
 
 
@@ -63,5 +63,5 @@ def test_names_the_readmes_coming_from_table_lists_answered_names():
     theirs = [row.split("|")[1] for row in table.splitlines()[2:]]
     assert len(theirs) >= 8
     spelled = {re.match(r"\s*`(?:\w+\.)?(\w+)", cell).group(1) for cell in theirs}
-    answered = set(names.PACKAGE) | {"PixelCNN", "generate"}  # PixelCNN(in_channels=...) and model.generate answer too
+    answered = set(compat.PACKAGE) | {"PixelCNN", "generate"}  # PixelCNN(in_channels=...) and model.generate answer too
     assert spelled <= answered, sorted(spelled - answered)

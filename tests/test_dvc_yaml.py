@@ -3,7 +3,7 @@
 Everything is derived from the scripts themselves: the params from what they
 take from the ``Params`` of their one ``params.load_file`` call (``.load``,
 ``.load_partial``, ``.seed``), the source files from their module-level
-imports followed through the package (``pixelcnn.imports``), the data from
+imports followed through the package (``pixelcnn.project.deps``), the data from
 the paths on their command line that are not outputs. So forgetting a dep
 when a stage starts using a module or a file fails here.
 """
@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixelcnn import configs, params
-from pixelcnn.imports import package_files
+from pixelcnn import configs
+from pixelcnn.project import params
+from pixelcnn.project.deps import package_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())

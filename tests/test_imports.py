@@ -1,4 +1,4 @@
-"""Stage deps from module-level imports (pixelcnn.imports): what they leave out, and that they miss nothing a stage runs.
+"""Stage deps from module-level imports (pixelcnn.project.deps): what they leave out, and that they miss nothing a stage runs.
 
 ``package_files`` counts only the imports that run when a module is imported,
 so a lazy import inside a function is a stage's dep only if some module on
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixelcnn.imports import package_files
+from pixelcnn.project.deps import package_files
 
 from helpers import ROOT, tiny_params
 
@@ -151,7 +151,7 @@ def imported(tmp_path_factory) -> dict[str, set[str]]:
 @pytest.mark.parametrize("stage", ORDER)
 def test_imports_every_module_a_stage_runs_is_one_of_its_deps(imported, stage):
     ran = imported[stage]
-    assert {"__init__.py", "params.py"} <= ran  # the recording works
+    assert {"__init__.py", "project/params.py"} <= ran  # the recording works
     missing = ran - deps(stage)
     assert not missing, f"{stage} ran {sorted(missing)}, which no module on its path imports at module level"
 
@@ -159,7 +159,7 @@ def test_imports_every_module_a_stage_runs_is_one_of_its_deps(imported, stage):
 # The library's sub-packages, lowest first: a module may import (at module level) only from its
 # own sub-package, from a lower one, or from the top-level modules (errors, configs, atomic, …),
 # which import no sub-package. cli.py, the command, sits above them all.
-LAYERS = ["data", "models", "sampling", "evaluation", "training", "pipelines"]
+LAYERS = ["project", "visuals", "data", "models", "sampling", "evaluation", "training", "pipelines"]
 
 
 def _layer(module: str) -> int:
@@ -176,7 +176,7 @@ def test_sub_packages_import_only_downwards():
     """
     import ast
 
-    from pixelcnn.imports import _imported
+    from pixelcnn.project.deps import _imported
 
     src = ROOT / "src" / "pixelcnn"
     upward = []

@@ -14,11 +14,11 @@ The public API, imported on first use so that ``import pixelcnn`` stays cheap:
 
 Names that other PixelCNN repositories use (``PixelCNNSampler``,
 ``HierarchicalPixelCNN``, ``train_pixelcnn``, ...) raise one sentence naming
-what to use here (``pixelcnn.names``).
+what to use here (``pixelcnn.compat``).
 """
 
-from pixelcnn import names as _names  # standard library only; at module level, so that looking up a submodule
-from pixelcnn.errors import UserError  # (`from pixelcnn import params`) runs nothing new
+from pixelcnn import compat as _compat  # standard library only; at module level, so that looking up a submodule
+from pixelcnn.errors import UserError  # (`from pixelcnn.project import params`) runs nothing new
 
 _API = {  # public name → the module that defines it
     "load": "pixelcnn.pipelines.loading",
@@ -56,8 +56,8 @@ def __getattr__(name: str):
         from importlib import import_module  # not `from pixelcnn import ...`: that would ask this function again
 
         return getattr(import_module(_API[name]), name)
-    if name in _names.PACKAGE:
-        raise _names.renamed(name)
+    if name in _compat.PACKAGE:
+        raise _compat.renamed(name)
     raise AttributeError(f"module 'pixelcnn' has no attribute {name!r}")
 
 

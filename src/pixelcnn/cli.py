@@ -281,7 +281,7 @@ def _sample(args) -> None:
     import numpy as np
 
     from pixelcnn.atomic import atomic_path
-    from pixelcnn.evaluation.images import save_gif, save_grid
+    from pixelcnn.visuals.images import save_gif, save_grid
 
     out = _check_png(args.out)
     _check_outputs(("--out", args.out), ("--npy", args.npy), ("--gif", args.gif))
@@ -360,7 +360,7 @@ def _read_images(args, pipe, split: str) -> tuple:
 def _complete(args) -> None:
     import numpy as np
 
-    from pixelcnn.evaluation.images import save_grid
+    from pixelcnn.visuals.images import save_grid
 
     out = _check_png(args.out)
     _check_outputs(("--out", args.out))
@@ -416,7 +416,7 @@ def _info(args) -> None:
 
 
 def _preset(args) -> None:
-    from pixelcnn import presets
+    from pixelcnn.project import presets
 
     if args.refresh:
         _refresh_presets(args)
@@ -436,8 +436,8 @@ def _preset(args) -> None:
 def _refresh_presets(args) -> None:
     import yaml
 
-    from pixelcnn import params, presets
     from pixelcnn.atomic import write_text
+    from pixelcnn.project import params, presets
 
     if args.name is not None:
         raise InputError(f"--refresh rewrites every preset: drop {args.name}")

@@ -1,9 +1,9 @@
 """Every knob of the project, declared once: the frozen config types of the library.
 
-Each is a plain dataclass (no torch import, so ``pixelcnn.params`` can check a
+Each is a plain dataclass (no torch import, so ``pixelcnn.project.params`` can check a
 whole params.yaml cheaply) with a comment on every default and a range check
 that names the field (``errors.require``). The library takes these types;
-``pixelcnn.params`` builds them from params.yaml (``params.SECTIONS`` says
+``pixelcnn.project.params`` builds them from params.yaml (``params.SECTIONS`` says
 which keys of which section fill which type) and names the key when a value
 is wrong. Model configs are also what checkpoints store to rebuild a model
 (``dataclasses.asdict`` in, ``config_from_dict`` out).

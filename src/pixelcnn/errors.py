@@ -6,7 +6,7 @@ the sentence and exit 1; anything else is a bug and keeps its traceback.
 The library names fields and arguments, never params.yaml: config dataclasses
 check their own values with ``require``, and functions their arguments, raising
 ``InvalidValue`` naming the field: ``top_p must be in (0, 1], got 2``. Only the
-params layer (``pixelcnn.params``: when it builds a config, and around the
+params layer (``pixelcnn.project.params``: when it builds a config, and around the
 library calls of a stage, ``Params.naming``) turns it into the key a user edits:
 ``params.yaml: prior.top_p must be in (0, 1], got 2``.
 """

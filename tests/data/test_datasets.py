@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelcnn import params
 from pixelcnn.configs import DataConfig
 from pixelcnn.data.datasets import prepare
 from pixelcnn.data.prepared import load_split, split_indices
 from pixelcnn.errors import ConfigError, DataError
+from pixelcnn.project import params
 
 from helpers import stage
 from raw_datasets import CELEBA_ATTRS, CIFAR_NAMES

@@ -27,7 +27,7 @@ import pytest
 import torch
 import yaml
 
-from pixelcnn import params, presets
+from pixelcnn.project import params, presets
 
 from helpers import ROOT, stage
 from raw_datasets import accept_celeba_checksums, accept_cifar_checksums, write_celeba, write_cifar, write_mnist

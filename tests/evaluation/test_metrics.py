@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn import checkpoints, params
+from pixelcnn import checkpoints
 from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data.prepared import PreparedData, save_prepared
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, InvalidValue, UserError
 from pixelcnn.evaluation import metrics as evaluation
 from pixelcnn.evaluation.metrics import FeatureSpace
 from pixelcnn.models.classifier import Classifier, ClassifierConfig
+from pixelcnn.project import params
 from pixelcnn.runtime import stage_main
 
 from helpers import default_params, stage, write_params

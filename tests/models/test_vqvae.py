@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pixelcnn import checkpoints, params
+from pixelcnn import checkpoints
 from pixelcnn.configs import VQVAEConfig
 from pixelcnn.data.codes import extract_codes, load_codes
 from pixelcnn.data.pixels import to_float
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
-from pixelcnn.evaluation.images import save_grid
 from pixelcnn.models.vqvae import VQVAE, Quantizer
+from pixelcnn.project import params
+from pixelcnn.visuals.images import save_grid
 
 from helpers import TINY_VQVAE, blobs, logged, outputs, stage, train_args, write_params, write_prepared
 

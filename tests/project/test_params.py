@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixelcnn import params
 from pixelcnn.configs import (
     ClassConditioning,
     CondNetConfig,
@@ -23,6 +22,7 @@ from pixelcnn.configs import (
     SamplingOptions,
 )
 from pixelcnn.errors import ConfigError, InvalidValue
+from pixelcnn.project import params
 
 from helpers import ROOT, default_params
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixelcnn import params, presets
 from pixelcnn.configs import VQVAEConfig
 from pixelcnn.errors import ConfigError
+from pixelcnn.project import params, presets
 
 from helpers import ROOT, default_params
 from helpers import run_cli as run

@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn import checkpoints, params
+from pixelcnn import checkpoints
 from pixelcnn.configs import OptimConfig, PixelCNNConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import ConfigError, InvalidValue, TrainingError
 from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.project import params
 from pixelcnn.training.loader import dir_splits
 from pixelcnn.training.objectives import IMAGES
 from pixelcnn.training.objectives.pixel import PixelObjective

@@ -1,4 +1,4 @@
-"""Tests of pixelcnn.evaluation.images: grids and GIFs as files, and a cheap import."""
+"""Tests of pixelcnn.visuals.images: grids and GIFs as files, and a cheap import."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sys
 import numpy as np
 from PIL import Image
 
-from pixelcnn.evaluation.images import grid_array, save_grid
+from pixelcnn.visuals.images import grid_array, save_grid
 
 
 def test_images_import_loads_neither_torch_nor_pil():
-    code = "import sys, pixelcnn.evaluation.images; print(sorted(m for m in ('torch', 'PIL') if m in sys.modules))"
+    code = "import sys, pixelcnn.visuals.images; print(sorted(m for m in ('torch', 'PIL') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

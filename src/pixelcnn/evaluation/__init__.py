@@ -1,2 +1,1 @@
-"""Scoring generators (FID, IS, KID, precision/recall, LPIPS, class accuracy; ``evaluate`` in ``api``) and the
-pictures the stages draw."""
+"""Scoring generators: FID, IS, KID, precision/recall, LPIPS, class accuracy (``evaluate`` in ``api``)."""

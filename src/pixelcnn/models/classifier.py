@@ -20,9 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pixelcnn.compat import config_required
 from pixelcnn.configs import ClassifierConfig, config_from_dict
 from pixelcnn.data.pixels import to_float
-from pixelcnn.names import config_required
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

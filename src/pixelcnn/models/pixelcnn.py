@@ -39,12 +39,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pixelcnn.compat import config_required, renamed_method
 from pixelcnn.configs import PixelCNNConfig, Sampler, SamplingOptions, config_from_dict, grid_sizes
 from pixelcnn.errors import InputError
 from pixelcnn.models import logistic
 from pixelcnn.models.attention import CausalSelfAttention
 from pixelcnn.models.layers import Downsample, GatedBlock, MaskedConv2d, Upsample
-from pixelcnn.names import config_required, renamed_method
 
 if TYPE_CHECKING:
     from pixelcnn.pipelines.base import ProgressCallback, Samples

@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pixelcnn.compat import config_required, renamed_method
 from pixelcnn.configs import CondNetConfig, PixelCNNConfig, Sampler, SamplingOptions, config_from_dict
 from pixelcnn.errors import CheckpointError
 from pixelcnn.models.pixelcnn import PixelCNN, eval_mode
-from pixelcnn.names import config_required, renamed_method
 
 if TYPE_CHECKING:
     from pixelcnn.models.vqvae import VQVAE

@@ -44,9 +44,9 @@ from torch import nn
 
 from pixelcnn import distributed
 from pixelcnn.checkpoints import fingerprint
+from pixelcnn.compat import config_required, renamed_method
 from pixelcnn.configs import VQVAEConfig, config_from_dict
 from pixelcnn.data.pixels import to_float, to_uint8
-from pixelcnn.names import config_required, renamed_method
 
 # ----------------------------------------------------------------------------- quantiser
 

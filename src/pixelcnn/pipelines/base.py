@@ -68,7 +68,7 @@ def grid_image(images: np.ndarray, nrow: int | None = None, scale: int = 1) -> P
     """uint8 (N, C, H, W) → one PIL image, ``nrow`` images per row (default: a square), nearest-neighbour ``scale``."""
     from PIL import Image
 
-    from pixelcnn.evaluation.images import grid_array
+    from pixelcnn.visuals.images import grid_array
 
     nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
     picture = Image.fromarray(_hwc(grid_array(np.asarray(images), nrow)))

@@ -4,7 +4,7 @@ A preset is a whole params file: every key of the project's params.yaml with
 its comment, the recipe's values, and a header (the leading comment block,
 first line ``# preset <name>: <recipe>``) naming the recipe, the figure it aims
 at and its source. Whole files, so a key the project gains is a decision for
-every recipe: ``tests/test_presets.py`` fails until each preset has it.
+every recipe: ``tests/project/test_presets.py`` fails until each preset has it.
 
 - ``apply(preset, params)``: checks the preset like any params file and copies
   it over ``params`` (atomically); returns what changed, key by key.
@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from pixelcnn import params
 from pixelcnn.errors import ConfigError, InputError
+from pixelcnn.project import params
 
 HEADER_PREFIX = "# preset "  # the first line of a preset's header: "# preset <name>: <recipe and figure>"
 _LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?P<rest>.*)$")

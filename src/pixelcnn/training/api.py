@@ -47,7 +47,7 @@ from torch.utils.data import Dataset
 from pixelcnn import distributed
 from pixelcnn.configs import OptimConfig, RunConfig
 from pixelcnn.errors import DataError, InputError
-from pixelcnn.imports import package_files
+from pixelcnn.project.deps import package_files
 from pixelcnn.runtime import resolve_device
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.loader import ArrayRows, BatchKey, DatasetRows, Splits, dataset_image, dir_splits

@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pixelcnn.evaluation.plots import curves_picture
+from pixelcnn.visuals.plots import curves_picture
 
 CURVES = "curves.png"
 

@@ -1,7 +1,7 @@
 """Image grids as PNG and GIF files.
 
 Cheap to import: importing it loads NumPy and the standard library only
-(``tests/evaluation/test_images.py`` checks that torch and PIL stay out). PIL is
+(``tests/visuals/test_images.py`` checks that torch and PIL stay out). PIL is
 imported by the two writers.
 
 Shapes: N images, C channels (1 grey or 3 RGB), H W pixels.

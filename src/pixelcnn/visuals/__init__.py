@@ -1,0 +1,1 @@
+"""Pictures: image grids, progressive-generation strips and GIFs (``images``), training curves (``plots``)."""
