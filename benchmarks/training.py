@@ -58,7 +58,8 @@ from pixelcnn.runtime import cpu_has_bf16
 from pixelcnn.training.loader import dir_splits
 from pixelcnn.training.objectives import IMAGES
 from pixelcnn.training.objectives.pixel import PixelObjective
-from pixelcnn.training.trainer import Trainer, deterministic_algorithms
+from pixelcnn.training.session import deterministic_algorithms
+from pixelcnn.training.trainer import Trainer
 
 MODELS = {
     "kernel3": dict(kernel=3, hidden=128, skip=128, layers=10),

@@ -22,7 +22,7 @@ from pixelcnn.runtime import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.prior import prior_objectives
-from pixelcnn.training.trainer import training_run
+from pixelcnn.training.session import training_run
 
 
 def main(argv: list[str]) -> int | None:

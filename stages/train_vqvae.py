@@ -20,7 +20,7 @@ from pixelcnn.runtime import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.vqvae import VQVAEObjective
-from pixelcnn.training.trainer import training_run
+from pixelcnn.training.session import training_run
 from pixelcnn.visuals.images import save_grid
 
 
