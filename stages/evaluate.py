@@ -25,7 +25,8 @@ from pixelcnn.evaluation import report
 from pixelcnn.evaluation.api import evaluate
 from pixelcnn.evaluation.metrics import CLASS_ACCURACY_KEY
 from pixelcnn.project import params
-from pixelcnn.runtime import seed_everything, stage_main
+from pixelcnn.project.stage import stage_main
+from pixelcnn.runtime import seed_everything
 
 
 def main(argv: list[str]) -> None:

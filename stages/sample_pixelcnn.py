@@ -18,7 +18,8 @@ from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import require
 from pixelcnn.pipelines.pixel import PixelCNNPipeline
 from pixelcnn.project import params
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
+from pixelcnn.project.stage import stage_main
+from pixelcnn.runtime import resolve_device, seed_everything
 from pixelcnn.sampling.naive import class_labels
 from pixelcnn.visuals.images import progress_strip, save_gif, save_grid
 

@@ -18,7 +18,7 @@ from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import DataError
 from pixelcnn.models.classifier import Classifier
 from pixelcnn.project import params
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.classifier import ClassifierObjective

@@ -18,7 +18,7 @@ from pixelcnn.data.codes import load_codes, read_codes_meta
 from pixelcnn.data.prepared import SPLITS
 from pixelcnn.models.prior import CodePrior, CodePriorConfig, level_config
 from pixelcnn.project import params
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.prior import prior_objectives

@@ -9,7 +9,7 @@ import pytest
 from scoring_fakes import METRICS, garbage, offline, stage_inputs  # noqa: F401  (offline: autouse)
 
 from pixelcnn.evaluation import features
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 
 from helpers import stage
 
