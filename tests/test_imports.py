@@ -166,7 +166,7 @@ def _layer(module: str) -> int:
     parts = module.split(".")
     if len(parts) > 1 and parts[1] in LAYERS:
         return LAYERS.index(parts[1]) + 1
-    return len(LAYERS) + 1 if parts[-1] == "cli" else 0
+    return len(LAYERS) + 1 if parts[1:2] == ["cli"] else 0  # the cli package, every module of it
 
 
 def test_sub_packages_import_only_downwards():
