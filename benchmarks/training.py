@@ -124,7 +124,7 @@ def _time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_l
     if compiled:
         trainer.forward = torch.compile(trainer.module, dynamic=False)  # as the trainer compiles
     rows = np.arange(batch_size)
-    batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.files.items()}
+    batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.columns.items()}
     batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(batch_size)
     trainer.saved_step = None
     sums: dict = {}
