@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from pixelcnn.configs import Sampler, SamplingOptions
-from pixelcnn.errors import InputError, InputWarning, InvalidValue
-from pixelcnn.sampling.naive import class_labels
+from pixelcnn.errors import InputError, InputWarning, InvalidValue, require
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -138,6 +137,20 @@ def _warn_if_lossy(picture: PILImage.Image, mode: str, index: int) -> None:
 
 # ----------------------------------------------------------------------------- labels
 # ``num_classes`` and ``title`` are the pipeline's: its model's classes (0: unconditional) and its name for people.
+
+
+def class_labels(n: int, num_classes: int, labels: tuple[int, ...] | list[int] = ()) -> torch.Tensor | None:
+    """Labels int64 (n,): ``labels`` cycled, or every class in turn when empty; None if unconditional.
+
+    A class the model does not know raises ``errors.InvalidValue`` naming ``labels``.
+    """
+    if not num_classes:
+        return None
+    pool = list(labels) or list(range(num_classes))
+    for label in pool:
+        require(0 <= label < num_classes, "labels",
+                f"contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})")
+    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
 
 
 def sample_labels(n: int, labels: LabelInput, num_classes: int, title: str) -> torch.Tensor | None:
