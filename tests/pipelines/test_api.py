@@ -450,6 +450,31 @@ def test_options_equal_the_keywords_and_exclude_them(pixel):
         pixel(2, options={"temperature": 0.8})
 
 
+def test_sampling_keywords_are_declared_once_and_the_readme_lists_them_with_their_defaults(pixel, vq):
+    """pipe(...), pipe.complete(...) and pixelcnn.generate(...) take SamplingKeywords; the README's call shows each with
+    its default (Request's, SamplingOptions' for the four knobs); a name none takes is one sentence."""
+    import dataclasses
+
+    from pixelcnn.pipelines.base import Request, SamplingKeywords
+
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `pipe(n, "))
+    listed = dict(part.split("=") for part in row.split("`")[1].removeprefix("pipe(n, ").removesuffix(")").split(", "))
+    defaults = {**{f.name: f.default for f in dataclasses.fields(SamplingOptions)},
+                **{f.name: f.default for f in dataclasses.fields(Request) if f.name != "options"}, "options": None}
+    assert list(listed) == ["labels", *SamplingKeywords.__annotations__] and set(defaults) == set(SamplingKeywords.__annotations__)
+    assert {k: eval(v) for k, v in listed.items() if k != "labels"} == {k: getattr(v, "value", v) for k, v in defaults.items()}
+    with pytest.raises(InputError, match=r"^temprature= is not a sampling keyword; did you mean temperature=\?$"):
+        pixel(2, temprature=0.8)
+    with pytest.raises(InputError, match=r"^batchsize= is not a sampling keyword; did you mean batch_size=\?$"):
+        pixelcnn.generate(vq.prior, 2, vqvae=vq.vqvae, batchsize=2)
+    with pytest.raises(InputError, match=r"^seed= is not a sampling keyword; the sampling keywords are temperature=, top_k=, "):
+        pixel.complete(np.zeros((1, 1, SIZE, SIZE), np.uint8), 4, labels=1, seed=3)
+    with pytest.raises(InputError, match=r"^callback must be a function of one Progress, or None, got int$"):
+        pixel(2, callback=3)
+    with pytest.raises(InputError, match=r"^pass the sampling settings either as options= or as temperature=, .*, not both$"):
+        pixel(2, options=SamplingOptions(0.8), temperature=1.0)  # given is given, even at its default
+
+
 def test_sampler_names_come_from_the_enum(pixel, capsys):
     """The API's sentence and the CLI's choices list exactly the Sampler members."""
     from pixelcnn.cli import build_parser

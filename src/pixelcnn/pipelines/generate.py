@@ -19,55 +19,36 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 from torch import nn
 
-from pixelcnn.configs import Sampler, SamplingOptions
 from pixelcnn.errors import InputError
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.models.prior import CodePrior
 from pixelcnn.models.vqvae import VQVAE
-from pixelcnn.pipelines.base import Pipeline, ProgressCallback, Samples
+from pixelcnn.pipelines.base import Pipeline, Samples, SamplingKeywords
 from pixelcnn.pipelines.inputs import LabelInput
 from pixelcnn.pipelines.pixel import PixelCNNPipeline
 from pixelcnn.pipelines.vq import VQPriorPipeline
 
 
 @torch.no_grad()
-def generate(
-    model: PixelCNN | CodePrior,
-    n: int = 1,
-    *,
-    vqvae: VQVAE | None = None,
-    labels: LabelInput = None,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    guidance: float = 1.0,
-    options: SamplingOptions | None = None,
-    generator: torch.Generator | None = None,
-    batch_size: int = 64,
-    callback: ProgressCallback | None = None,
-    frames_every: int = 0,
-    sampler: Sampler | str = Sampler.CACHED,
-) -> Samples:
+def generate(model: PixelCNN | CodePrior, n: int = 1, *, vqvae: VQVAE | None = None, labels: LabelInput = None,
+             **keywords: Unpack[SamplingKeywords]) -> Samples:
     """Draw ``n`` images from ``model``: a pixel-space ``PixelCNN``, or a ``CodePrior`` with ``vqvae``, the
     autoencoder its priors were trained on (another is refused). ``Samples``: ``images`` uint8 (n, C, H, W) in
     [0, 255], ``labels`` int64 (n,), ``codes`` per level (prior), ``.grid()``, ``.pil()``.
 
-    The other arguments are those of ``pixelcnn.Pipeline.sample``: labels (one
-    class, a list cycled, or None for every class in turn), temperature,
-    top_k, top_p, guidance (or ``options``), generator (the only source of
-    randomness), batch_size, callback, frames_every, sampler. Runs on the
-    model's device in eval mode; the models' training modes are restored after.
+    labels and the keywords (``SamplingKeywords``: temperature, top_k, top_p,
+    guidance or options, generator, batch_size, callback, frames_every,
+    sampler) are those of ``pixelcnn.Pipeline.sample``. Runs on the model's
+    device in eval mode; the models' training modes are restored after.
     """
     with _modes_restored(model, vqvae):
         pipe = _pipeline(model, vqvae, n)  # puts the models in eval mode
-        return pipe.sample(n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance,
-                           options=options, generator=generator, batch_size=batch_size, callback=callback,
-                           frames_every=frames_every, sampler=sampler)
+        return pipe.sample(n, labels=labels, **keywords)
 
 
 def _pipeline(model: Any, vqvae: Any, n: Any) -> Pipeline:

@@ -1,6 +1,6 @@
 """``sample``: draw with the sampler a ``configs.Sampler`` names, the one way the pipelines run a sampler.
 
-Legend: B batch, C channels, H W positions, D conditioning features.
+Legend: C channels, K categories, H W positions.
 
 Both samplers take the same arguments and draw their randomness the same way
 (``pixelcnn.sampling.draw``), so they return the same values for the same
@@ -10,35 +10,21 @@ and ``Sampler.NAIVE`` (``pixelcnn.sampling.naive``, the reference).
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch
 
-from pixelcnn.configs import Sampler, SamplingOptions
+from pixelcnn.configs import Sampler
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.sampling.cached import sample_cached
-from pixelcnn.sampling.draw import RowCallback
+from pixelcnn.sampling.draw import SamplerInputs
 from pixelcnn.sampling.naive import sample_naive
 
 
-def sample(
-    model: PixelCNN,
-    n: int,
-    *,
-    sampler: Sampler = Sampler.CACHED,
-    options: SamplingOptions = SamplingOptions(),
-    labels: torch.Tensor | None = None,
-    cond: torch.Tensor | None = None,
-    shape: tuple[int, int] | None = None,
-    init: torch.Tensor | None = None,
-    start_row: int = 0,
-    generator: torch.Generator | None = None,
-    on_row: RowCallback | None = None,
-) -> torch.Tensor:
-    """Sample with the chosen ``sampler``; the other arguments as ``sample_naive``. Returns int64 (n, C, H, W)."""
+def sample(model: PixelCNN, n: int, *, sampler: Sampler = Sampler.CACHED, **inputs: Unpack[SamplerInputs]) -> torch.Tensor:
+    """Sample ``n`` with the chosen ``sampler``; the inputs as ``sample_naive``'s. Returns int64 (n, C, H, W) in [0, K)."""
     if sampler == Sampler.CACHED:
-        chosen = sample_cached
-    elif sampler == Sampler.NAIVE:
-        chosen = sample_naive
-    else:
-        raise ValueError(f"sampler must be {Sampler.choices()}, got {sampler!r}")
-    return chosen(model, n, options=options, labels=labels, cond=cond, shape=shape, init=init, start_row=start_row,
-                  generator=generator, on_row=on_row)
+        return sample_cached(model, n, **inputs)
+    if sampler == Sampler.NAIVE:
+        return sample_naive(model, n, **inputs)
+    raise ValueError(f"sampler must be {Sampler.choices()}, got {sampler!r}")
