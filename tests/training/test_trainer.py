@@ -234,7 +234,7 @@ def test_compile_auto_measures_without_a_trace_and_a_resumed_run_keeps_the_decis
     assert all(p.grad is None for p in trainer.objective.parameters())
     line = capsys.readouterr().out
     assert line.startswith("test: compile auto: a step takes ") and f"so training runs {'compiled' if chosen else 'eager'}" in line
-    trainer._compile({"compiled": False}, steps=10**9)  # a saved state's decision wins over measuring
+    trainer._compile(False, steps=10**9)  # a saved state's decision wins over measuring
     assert not trainer.compiled and trainer.forward is trainer.module
 
 

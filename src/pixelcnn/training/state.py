@@ -1,14 +1,15 @@
 """A training run's resumable state: what it must match to be resumed, every RNG as data, and its file.
 
-A state is saved by rank 0 (``save_state``) with the ``fingerprint`` of the
-run it belongs to: the configs, the input data and the code
-(``run_fingerprint``). ``read_state`` hands it back only to a run of the same
-fingerprint and format; a state of other params, code or data is deleted with
-a one-line notice, and the run starts from scratch. The RNGs of Python, NumPy
-and torch (CPU and CUDA) travel as tensors and plain values
+A ``TrainingState`` is everything a resumed run needs: where the run is
+(epoch, batch, step), the weights, optimiser and EMA, every process's RNGs,
+the partial sums and the curves. It is saved by rank 0 (``save_state``) with
+the ``fingerprint`` of the run it belongs to: the configs, the input data and
+the code (``run_fingerprint``). ``read_state`` hands it back only to a run of
+the same fingerprint and format; a state of other params, code or data is
+deleted with a one-line notice, and the run starts from scratch. The RNGs of
+Python, NumPy and torch (CPU and CUDA) travel as tensors and plain values
 (``rng_state`` / ``set_rng_state``), so a state loads with ``weights_only=True``.
-What the state holds besides (weights, optimiser, EMA, epoch, step, sums,
-curves) is the trainer's (``pixelcnn.training.trainer``).
+The trainer (``pixelcnn.training.trainer``) takes the state and applies it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import json
 import random
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,25 @@ from pixelcnn.checkpoints import read_payload, save_payload
 from pixelcnn.distributed import Context
 
 STATE_FORMAT = 1
+
+
+@dataclass
+class TrainingState:
+    """Everything a resumed run needs, as the trainer took it (the file holds these fields, plus format and fingerprint)."""
+
+    epoch: int  # the epoch in progress, 0-based: the ones before it are done
+    step_in_epoch: int  # its batches done
+    step: int  # optimiser steps done in all
+    objective: dict[str, Any]  # the objective's state_dict (the model's weights among them)
+    optimizer: dict[str, Any]  # AdamW's state_dict
+    ema: dict[str, Any] | None  # the weights' EMA's state_dict; None without EMA
+    generator: torch.Tensor  # the state of the objective's own generator (augmentation, dropped labels)
+    rng: list[dict[str, Any]]  # every process's RNG states (``rng_state``), by rank
+    sums: dict[str, torch.Tensor]  # the epoch's training sums so far
+    history: list[dict[str, float]]  # a row per finished epoch
+    best: dict[str, Any] | None  # early stopping: the best epoch's loss, row and weights; None without
+    bad_epochs: int  # epochs since the best
+    compiled: bool | None = None  # whether the run compiled its training step (None: not recorded)
 
 
 # ----------------------------------------------------------------------------- fingerprints
@@ -87,26 +107,28 @@ def _tuples(value: Any) -> Any:
 # ----------------------------------------------------------------------------- the file
 
 
-def save_state(path: Path, fingerprint: str, state: dict[str, Any], ctx: Context) -> None:
+def save_state(path: Path, fingerprint: str, state: TrainingState, ctx: Context) -> None:
     """Rank 0 writes ``state`` (atomically) under ``fingerprint``; every process waits until it is written."""
     if ctx.main:
-        save_payload(path, {"format": STATE_FORMAT, "fingerprint": fingerprint, **state})
+        save_payload(path, {"format": STATE_FORMAT, "fingerprint": fingerprint, **{f.name: getattr(state, f.name) for f in fields(state)}})
     ctx.barrier()
 
 
-def read_state(path: Path, fingerprint: str, desc: str, ctx: Context) -> dict[str, Any] | None:
+def read_state(path: Path, fingerprint: str, desc: str, ctx: Context) -> TrainingState | None:
     """The state saved at ``path`` for a run of ``fingerprint``, in every process; None when there is none.
 
     Rank 0 reads it; a state of another fingerprint or format is deleted with a
     notice naming ``desc`` (the run), and the run starts from scratch.
     """
-    state = None
+    payload = None
     if ctx.main and path.is_file():
         fix = f"delete {path} to start over"
-        state = read_payload(path, "training state", fix)
-        if state.get("fingerprint") != fingerprint or state.get("format") != STATE_FORMAT:
+        payload = read_payload(path, "training state", fix)
+        required = {f.name for f in fields(TrainingState) if f.name != "compiled"}
+        if payload.get("fingerprint") != fingerprint or payload.get("format") != STATE_FORMAT or required - payload.keys():
             print(f"{desc}: discarding the saved state {path}: it belongs to other params, code or "
                   "input data; training from scratch", flush=True)
             path.unlink()
-            state = None
-    return ctx.broadcast_object(state)
+            payload = None
+    payload = ctx.broadcast_object(payload)
+    return None if payload is None else TrainingState(**{f.name: payload[f.name] for f in fields(TrainingState) if f.name in payload})

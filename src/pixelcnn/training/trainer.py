@@ -65,7 +65,7 @@ from pixelcnn.errors import InvalidValue, TrainingError, require
 from pixelcnn.runtime import autocast, resolve_precision
 from pixelcnn.training.loader import EpochBatches, SplitBatches, Splits, holdout
 from pixelcnn.training.session import deterministic_algorithms, flush_denormals
-from pixelcnn.training.state import read_state, rng_state, save_state, set_rng_state
+from pixelcnn.training.state import TrainingState, read_state, rng_state, save_state, set_rng_state
 
 
 def _compiled(module: nn.Module) -> Callable:
@@ -201,59 +201,50 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
-    def _state(self, epoch: int, step_in_epoch: int, step: int, sums: dict, history: list, best: dict | None,
-               bad_epochs: int) -> dict[str, Any]:
-        return {
-            "epoch": epoch,
-            "step_in_epoch": step_in_epoch,
-            "step": step,
-            "objective": self.objective.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "generator": self.generator.get_state(),
-            "rng": self.ctx.gather_objects(rng_state()),
-            "sums": {k: v.detach().cpu() for k, v in sums.items()},
-            "history": history,
-            "best": best,
-            "bad_epochs": bad_epochs,
-            "compiled": self.compiled,
-        }
-
-    def save_state(self, **kwargs: Any) -> None:
+    def save_state(self, epoch: int, step_in_epoch: int, step: int, sums: dict[str, torch.Tensor],
+                   history: list[dict[str, float]], best: dict[str, Any] | None, bad_epochs: int) -> None:
+        """Save where the run is and everything it needs to go on from there (every process joins: RNGs gathered)."""
         if self.state_path is None:
             return
-        save_state(self.state_path, self.fingerprint, self._state(**kwargs), self.ctx)  # every process joins the RNG gather
-        self.saved_step = kwargs["step"]
+        state = TrainingState(
+            epoch, step_in_epoch, step, self.objective.state_dict(), self.opt.state_dict(),
+            self.ema.state_dict() if self.ema is not None else None, self.generator.get_state(),
+            self.ctx.gather_objects(rng_state()), {k: v.detach().cpu() for k, v in sums.items()}, history, best,
+            bad_epochs, self.compiled,
+        )
+        save_state(self.state_path, self.fingerprint, state, self.ctx)
+        self.saved_step = step
 
-    def _restore(self) -> dict[str, Any] | None:
+    def _restore(self) -> TrainingState | None:
+        """The saved state of this run, applied to the objective, optimiser, EMA and RNGs; None when there is none."""
         if self.state_path is None:
             return None
         state = read_state(self.state_path, self.fingerprint, self.desc, self.ctx)
         if state is None:
             return None
-        self.objective.load_state_dict(state["objective"])
-        self.opt.load_state_dict(state["optimizer"])
+        self.objective.load_state_dict(state.objective)
+        self.opt.load_state_dict(state.optimizer)
         if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.generator.set_state(state["generator"])
-        set_rng_state(state["rng"][self.ctx.rank])
+            self.ema.load_state_dict(state.ema)
+        self.generator.set_state(state.generator)
+        set_rng_state(state.rng[self.ctx.rank])
         return state
 
     # ------------------------------------------------------------------ compilation
 
-    def _compile(self, state: dict[str, Any] | None, steps: int) -> None:
+    def _compile(self, saved: bool | None, steps: int) -> None:
         """Use ``torch.compile`` for the training step's forward when ``optim.compile`` says so.
 
         ``auto`` measures: a few eager steps, then the compilation and a few compiled
         steps, on the first batch, and compiles only if ``compile seconds + steps ×
         compiled step`` beats ``steps × eager step``; one line says what it chose. The
         measurement leaves no trace (weights, gradients, RNGs restored); a resumed run
-        keeps the decision its saved state records, so it computes what the
-        uninterrupted run did.
+        keeps the decision its saved state records (``saved``), so it computes what
+        the uninterrupted run did.
         """
         choice = self.optim.compile
-        if state is not None and "compiled" in state:
-            choice = bool(state["compiled"])
+        if saved is not None:
+            choice = saved
         elif choice == "auto":
             choice = self._compile_pays(steps)
         if choice:
@@ -366,15 +357,15 @@ class Trainer:
         bad_epochs = 0
         resumed = None
         if state is not None:
-            epoch, start, step = state["epoch"], state["step_in_epoch"], state["step"]
-            sums, history, best, bad_epochs = dict(state["sums"]), list(state["history"]), state["best"], state["bad_epochs"]
+            epoch, start, step = state.epoch, state.step_in_epoch, state.step
+            sums, history, best, bad_epochs = dict(state.sums), list(state.history), state.best, state.bad_epochs
             resumed = self.saved_step = step
             if self.ctx.main:
                 print(f"{self.desc}: resuming from {self.state_path} at step {step} (epoch {epoch + 1}, batch {start})", flush=True)
         if on_epoch is not None:
             on_epoch(history)
         stopped = bad_epochs >= o.patience > 0
-        self._compile(state, o.epochs * self.steps_per_epoch - step)
+        self._compile(state.compiled if state is not None else None, o.epochs * self.steps_per_epoch - step)
         while epoch < o.epochs and not stopped:
             began = time.perf_counter()
             sampler = EpochBatches(self.train_rows, o.batch_size, self.seed, epoch, start, self.ctx.rank, self.ctx.world)
