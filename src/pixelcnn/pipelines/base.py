@@ -137,6 +137,8 @@ class Request:
     batch_size: int = 64
     callback: ProgressCallback | None = None
     frames_every: int = 0
+
+
 # report(level, row index i, rows of the grid, preview): a subclass calls it after each row it draws
 Report = Callable[[str, int, int, Callable[[], "np.ndarray | None"]], None]
 
