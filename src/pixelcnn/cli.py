@@ -11,9 +11,12 @@ torch is imported, so ``--help`` and argument errors are instant. Bad input
 prints ``error: <one sentence>`` and exits 1.
 
 A command refuses before it works: every output path is checked writable (a
-file, in a folder that can be written) and every size it would hold in memory
-(the images, the PNG grid, the GIF's frames) is estimated and bounded by
-``MEMORY_LIMIT`` before any sampling starts, so a refused command writes nothing.
+file, in a folder that can be written) and distinct from every input and every
+other output (links, '..' and hard links followed: ``--npy`` never overwrites
+the ``--model``), and every size it would hold in memory (the ``--image``
+files, from their headers; the images, the PNG grid, the GIF's frames) is
+estimated and bounded by ``MEMORY_LIMIT`` before any file is decoded or any
+sampling starts, so a refused command writes nothing.
 """
 
 from __future__ import annotations
@@ -197,6 +200,37 @@ def _check_png(path: str, flag: str = "--out") -> Path:
     return Path(path)
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: the same path once links and '..' are resolved, or (both there) one inode."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them is not there yet (or unreadable): only the resolved paths could tell
+        return False
+
+
+def _check_no_clobber(outputs: Sequence[tuple[str, str | None]], inputs: Sequence[tuple[str, str | None]],
+                      folders: Sequence[tuple[str, str | None]] = ()) -> None:
+    """No output (flag, path) is an input's file, lies in an input folder, or is another output's file.
+
+    Symlinks, '..' and hard links followed; refused before any work, so a
+    command never overwrites what it reads (``--npy`` naming the ``--model``).
+    """
+    given = [(flag, path) for flag, path in outputs if path is not None]
+    for index, (flag, path) in enumerate(given):
+        for source, read in inputs:
+            if read is not None and _same_file(path, read):
+                raise InputError(f"{flag} {path} would overwrite {source} {read} (the same file), which this command "
+                                 f"reads; name another file for {flag}")
+        for source, folder in folders:
+            if folder is not None and Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
+                raise InputError(f"{flag} {path} lies inside {source} {folder}, which this command reads; write it elsewhere")
+        for other, written in given[:index]:
+            if _same_file(path, written):
+                raise InputError(f"{flag} {path} is the file {other} writes too; name another file")
+
+
 def _check_outputs(*outputs: tuple[str, str | None]) -> None:
     """Each (flag, path) given names a distinct file that can be written; checked by writing nothing that stays."""
     seen: dict[str, str] = {}
@@ -284,6 +318,7 @@ def _sample(args) -> None:
     from pixelcnn.visuals.images import save_gif, save_grid
 
     out = _check_png(args.out)
+    _check_no_clobber([("--out", args.out), ("--npy", args.npy), ("--gif", args.gif)], [("--model", args.model), ("--vqvae", args.vqvae)])
     _check_outputs(("--out", args.out), ("--npy", args.npy), ("--gif", args.gif))
     pipe = _load(args)
     _check_label_flag(args, pipe)
@@ -348,13 +383,38 @@ def _read_images(args, pipe, split: str) -> tuple:
         if args.label is not None:
             labels = np.full(len(images), args.label, dtype=np.int64)
         return images, labels if pipe.num_classes else None
-    from pixelcnn.pipelines.inputs import as_images, open_image
-
-    pictures = [open_image(name, f"--image {name}") for name in args.image]  # each refused above its size cap
-    images = as_images(pictures, pipe.image_shape)
+    images = _read_image_files(args.image, pipe.image_shape)
     if pipe.num_classes and args.label is None:
         raise InputError(f"the {pipe.title} is conditioned on {pipe.num_classes} classes: pass --label CLASS")
     return images, None if args.label is None else np.full(len(images), args.label, dtype=np.int64)
+
+
+def _read_image_files(names: Sequence[str], shape: tuple[int, int, int]):
+    """--image files as uint8 (N, C, H, W), every file's header read before any is decoded.
+
+    From the headers alone (one file open at a time, nothing decoded): a file
+    of another size than the model's is refused, and so are more files than
+    ``MEMORY_LIMIT`` holds once decoded (PIL's pixels, the converted arrays and
+    their stack), with the number of files that fits.
+    """
+    from pixelcnn.pipelines.inputs import as_images, image_header, open_image
+
+    c, h, w = shape
+    headers = [image_header(name, f"--image {name}") for name in names]  # each refused above MAX_IMAGE_SIDE² too
+    for name, header in zip(names, headers):
+        if (header.height, header.width) != (h, w):
+            raise InputError(f"--image {name} is {header.height}×{header.width} but the model works on {h}×{w} images; "
+                             f"resize it to {h}×{w}")
+    arrays = 2 * c * h * w  # an image's converted array, and its copy in the stack
+    largest = max(header.decoded_bytes for header in headers) + arrays
+    _check_memory(f"{len(names):,} --image files of {h}×{w} pixels, once decoded,",
+                  sum(header.decoded_bytes for header in headers) + len(names) * arrays,
+                  f"pass at most {max(1, MEMORY_LIMIT // largest):,} files per command, and run it again for the rest")
+    pictures = []
+    for name in names:
+        with open_image(name, f"--image {name}") as picture:
+            pictures.append(picture.copy())  # decoded, and its file closed (an animated GIF would keep it open)
+    return as_images(pictures, shape)
 
 
 def _complete(args) -> None:
@@ -363,6 +423,8 @@ def _complete(args) -> None:
     from pixelcnn.visuals.images import save_grid
 
     out = _check_png(args.out)
+    _check_no_clobber([("--out", args.out)], [("--model", args.model), ("--vqvae", args.vqvae),
+                                              *(("--image", name) for name in args.image or ())], [("--data", args.data)])
     _check_outputs(("--out", args.out))
     pipe = _load(args)
     if args.rows >= pipe.image_shape[1]:
@@ -426,6 +488,7 @@ def _preset(args) -> None:
             print(f"{name:<18} {presets.load(args.presets, name).title}")
         return
     preset = presets.load(args.presets, args.name)
+    _check_no_clobber([("--params", args.params)], [("the preset", str(preset.path))])
     changes = presets.apply(preset, args.params)
     print(f"wrote {args.params} from {preset.path}: {preset.title}")
     print(f"{len(changes)} keys changed:" if changes else "no key changed")
@@ -444,6 +507,8 @@ def _refresh_presets(args) -> None:
     template = Path(args.params)
     if not template.is_file():
         raise InputError(f"--params {template} not found; run from the repository root or pass --params")
+    if any(_same_file(args.params, str(Path(args.presets) / f"{name}.yaml")) for name in presets.names(args.presets)):
+        raise InputError(f"--params {args.params} is one of the presets --refresh rewrites; pass the project's params.yaml")
     for name in presets.names(args.presets):
         preset = presets.load(args.presets, name)
         text = presets.refresh(template.read_text(), preset)
