@@ -366,7 +366,7 @@ def test_cli_preset_params_naming_the_preset_is_refused(tmp_path, capsys):
                                  f"{folder / 'cifar10-pp.yaml'} (the same file), which this command reads; name another file for --params\n")
     code, _, err = run(capsys, "preset", "--refresh", "--params", str(folder / "mnist.yaml"), "--presets", str(folder))
     assert code == 1 and err == (f"error: --params {folder / 'mnist.yaml'} is one of the presets --refresh rewrites; "
-                                 "pass the project's params.yaml\n")
+                                 "pass the project's params file\n")
     assert _digest(folder / "mnist.yaml") == before
 
 

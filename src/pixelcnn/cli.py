@@ -508,7 +508,7 @@ def _refresh_presets(args) -> None:
     if not template.is_file():
         raise InputError(f"--params {template} not found; run from the repository root or pass --params")
     if any(_same_file(args.params, str(Path(args.presets) / f"{name}.yaml")) for name in presets.names(args.presets)):
-        raise InputError(f"--params {args.params} is one of the presets --refresh rewrites; pass the project's params.yaml")
+        raise InputError(f"--params {args.params} is one of the presets --refresh rewrites; pass the project's params file")
     for name in presets.names(args.presets):
         preset = presets.load(args.presets, name)
         text = presets.refresh(template.read_text(), preset)

@@ -163,7 +163,7 @@ def test_cli_preset_takes_names_from_the_presets_folder_only(tmp_path, capsys, n
     code, out, err = run(capsys, "preset", name, "--params", str(target), "--presets", str(project / "presets"))
     assert code == 1 and not out
     assert err == (f"error: {name!r} is a path, but a preset is named by its file in {project / 'presets'} (no folders, "
-                   f"no '..'): choose one of: {', '.join(NAMES)}; to use another params file, copy it over params.yaml\n")
+                   f"no '..'): choose one of: {', '.join(NAMES)}; to use a params file of your own, copy it into place yourself\n")
     assert target.read_text() == TEMPLATE
 
 

@@ -241,7 +241,7 @@ def confined(folder: str | Path, name: str) -> Path:
         return Path(folder) / f"{name}.yaml"
     if any(mark in name for mark in ("/", "\\", "..")) or Path(name).is_absolute():
         raise InputError(f"{name!r} is a path, but a preset is named by its file in {folder} (no folders, no '..'): "
-                         f"choose one of: {', '.join(known)}; to use another params file, copy it over params.yaml")
+                         f"choose one of: {', '.join(known)}; to use a params file of your own, copy it into place yourself")
     raise InputError(f"no preset {name!r} in {folder}; choose one of: {', '.join(known)}")
 
 
