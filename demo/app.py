@@ -17,8 +17,11 @@ anyone who reaches the page, gets one sentence that says nothing of whether
 the file exists. The project root is the working directory, or the one given
 at launch: ``PIXELCNN_ROOT=/path/to/project`` or ``streamlit run demo/app.py
 -- --root /path/to/project``. Uploaded images are refused above
-``MAX_IMAGE_SIDE``² pixels from their header, before they are decoded.
-Streamlit listens on localhost only (``.streamlit/config.toml``).
+``MAX_IMAGE_SIDE``² pixels from their header, before they are decoded. A
+path with a control character (a NUL byte) or too long a name gets one
+sentence too, before anything is resolved. Streamlit listens on localhost
+only, shows a visitor no traceback (an unexpected error prints in the
+console) and sends no usage statistics (``.streamlit/config.toml``).
 """
 
 from __future__ import annotations
@@ -155,6 +158,40 @@ def served(path: Path, root: Path) -> Path | None:
     return full.relative_to(cwd) if full.is_relative_to(cwd) else full  # as the default paths read: models/pixelcnn.pt
 
 
+def unusable(key: str, typed: str, root: Path) -> str | None:
+    """One sentence when the text typed for ``key`` cannot name a file, else None.
+
+    Decided from the text alone, before the path is resolved or opened: a
+    control character (Python refuses a NUL byte with an exception), a
+    character with no encoding as a file name, or a name longer than the
+    project's file system takes (``ENAMETOOLONG`` from any later call).
+    """
+    label, _, default = FILES[key]
+    control = next((c for c in typed if ord(c) < 32 or ord(c) == 127), None)
+    if control is not None:
+        return (f"The {label} path holds a control character (U+{ord(control):04X}), which no file name here may hold; "
+                f"type a plain path, such as {default}")
+    try:
+        encoded = os.fsencode(os.path.join(root, typed))
+    except UnicodeError:
+        return f"The {label} path holds a character that no file name here may hold; type a plain path, such as {default}"
+    longest = max((len(part) for part in encoded.split(b"/")), default=0)
+    if longest > os.pathconf(root, "PC_NAME_MAX") or len(encoded) >= os.pathconf(root, "PC_PATH_MAX"):
+        return f"The {label} path is longer than this system allows for a file name; type a shorter one, such as {default}"
+    return None
+
+
+def checked_paths(typed: dict[str, Path], root: Path) -> tuple[dict[str, Path | None], dict[str, str]]:
+    """Each typed path as ``served`` gives it (None: never opened), and one sentence for each that is not served."""
+    paths, sentences = {}, {}
+    for key, path in typed.items():
+        problem = unusable(key, str(path), root)
+        paths[key] = None if problem else served(path, root)
+        if paths[key] is None:
+            sentences[key] = problem or outside(path)
+    return paths, sentences
+
+
 def outside(path: Path) -> str:
     """The one sentence for any path outside the served folders, whether or not a file is there."""
     folders = ", ".join(f"{folder}/" for folder in SERVED)
@@ -205,8 +242,8 @@ def class_names(pipe: Pipeline, meta: PreparedMeta | None) -> list[str]:
 def main() -> None:
     st.set_page_config(page_title="pixelcnn demo", layout="wide")
     typed, root = sidebar_paths(), project_root()
-    paths = {key: served(path, root) for key, path in typed.items()}  # None: outside, never opened
-    problems = [outside(typed[key]) for key, path in paths.items() if path is None]
+    paths, refused = checked_paths(typed, root)  # None: unusable or outside, never opened
+    problems = list(refused.values())
     generators, unloadable = load_generators(paths)
     problems += unloadable
     st.title("PixelCNN and VQ-VAE-2 + PixelCNN prior")
@@ -263,7 +300,7 @@ def main() -> None:
     with tab_complete:
         show_completion(pipe, stamp, count, label, names, knobs, test)
     with tab_compare:
-        missing = (outside(typed["metrics"]) if paths["metrics"] is None else
+        missing = (refused["metrics"] if paths["metrics"] is None else
                    f"{typed['metrics']} not found: `uv run dvc repro` scores both generators (FID, IS, KID, precision, recall).")
         show_comparison(generators, count, label, knobs, read_metrics(paths["metrics"]), typed["metrics"], missing)
 

@@ -1,14 +1,17 @@
-"""Check the whole params file strictly, before any stage that would delete outputs runs.
+"""Check the whole params file strictly, before any other stage runs.
 
-DVC re-runs a stage when one of the keys it lists changes, and removes that
-stage's outputs before running it. So without this stage a misspelled key
-(``pixelcnn.temprature``) changes no listed key and passes silently, and a bad
-value (``pixelcnn.hidden: six``) or a removed key is reported only after DVC
-has deleted the outputs of the stage that reads it. This stage depends on the
-whole file, runs first, and stops ``dvc repro`` / ``dvc exp run`` with the
-strict sentence (``params.yaml: unknown key pixelcnn.temprature; allowed keys
-...``) before anything is removed. Its output is the same bytes whenever the
-file is valid, so a valid edit re-runs nothing downstream because of it.
+DVC re-runs a stage when one of the keys it lists changes. So without this
+stage a misspelled key (``pixelcnn.temprature``) changes no listed key and
+passes silently. This stage depends on the whole file, runs first, and stops
+``dvc repro`` / ``dvc exp run`` with the strict sentence (``params.yaml:
+unknown key pixelcnn.temprature; allowed keys ...``) before any other stage
+runs. Its output is the same bytes whenever the file is valid, so a valid edit
+re-runs nothing downstream because of it.
+
+Outputs do not depend on this stage running first: every output in dvc.yaml
+is ``persist: true`` (DVC does not delete it before its stage runs), and every
+stage checks the whole file itself (``params.load_file``) before it writes, so
+``dvc repro -s STAGE``, which skips this stage, loses nothing to a bad value.
 
 Imports no torch, so it costs about a second.
 """

@@ -12,7 +12,7 @@ import torch
 
 from pixelcnn import checkpoints
 from pixelcnn.configs import ClassifierConfig, PixelCNNConfig, VQVAEConfig
-from pixelcnn.errors import CheckpointError
+from pixelcnn.errors import CheckpointError, InputError
 from pixelcnn.models.classifier import Classifier
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.models.prior import CodePrior, CodePriorConfig, LevelConfig
@@ -126,3 +126,119 @@ def test_same_weights_same_bytes(tmp_path):
     checkpoints.save(tmp_path / "b.pt", model, fingerprint=model.fingerprint())
     digest = [hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("a.pt", "b.pt")]
     assert digest[0] == digest[1]
+
+
+# ----------------------------------------------------------------------------- memory bounds (issue 24)
+
+# Each kind's config scaled up to a model of 0.37 to 0.48 GB (what the loader built before it checked anything, measured),
+# in a file of a few kilobytes: the tiny model's checkpoint with these config fields and no weights.
+HUGE = {
+    "pixelcnn": lambda c: {**c, "hidden": 768, "skip": 768, "layers": 8},
+    "prior": lambda c: {**c, "levels": [{**level, "pixelcnn": {**level["pixelcnn"], "hidden": 768, "skip": 768, "layers": 8}}
+                                        for level in c["levels"]]},
+    "vqvae": lambda c: {**c, "hidden": 1024, "res_hidden": 1024, "res_blocks": 2},
+    "classifier": lambda c: {**c, "width": 1024},
+}
+PEAK = """
+import resource, sys
+from pixelcnn import checkpoints
+from pixelcnn.errors import CheckpointError
+from pixelcnn.models.{module} import {cls}
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    checkpoints.load_model(sys.argv[1], {cls})
+except CheckpointError as exc:
+    print(exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("kind", ["pixelcnn", "prior", "vqvae", "classifier"])
+def test_a_tiny_file_whose_config_asks_for_a_huge_model_stops_at_its_first_missing_weight(tmp_path, kind):
+    """The loader matches every parameter, as the model creates it, against the file's weights: a few-KB file whose
+    config describes a 0.4 GB model costs a few MB (measured in a fresh process), and one sentence."""
+    import subprocess
+    import sys
+
+    model = tiny_models()[kind]
+    checkpoints.save(tmp_path / "m.pt", model)
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["config"], payload["state_dict"] = HUGE[kind](payload["config"]), {}
+    torch.save(payload, tmp_path / "m.pt")
+    assert (tmp_path / "m.pt").stat().st_size < 4096
+    script = PEAK.format(module=type(model).__module__.rsplit(".", 1)[1], cls=type(model).__name__)
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.pt")], capture_output=True, text=True, timeout=600)
+    message, grown_mb = result.stdout.strip().splitlines()
+    assert message.startswith(f"{tmp_path / 'm.pt'}: its config or weights do not fit this version of the {kind} model "
+                              f"(the config asks for a "), message
+    assert message.endswith(f"that the file does not hold); re-run {checkpoints.STAGES[kind]}"), message
+    assert int(grown_mb) < 100, f"loading grew the process by {grown_mb} MB"
+
+
+def test_a_model_whose_activations_pass_the_cap_is_refused_naming_its_size_and_how_to_raise_the_cap(tmp_path, monkeypatch):
+    """Weights that fit the config, but a 4096×4096 grid: one image's activations alone would take ~20 GiB."""
+    torch.manual_seed(0)
+    model = PixelCNN(PixelCNNConfig(height=4096, width=4096, hidden=4, skip=4, layers=1))  # no position map: tiny weights
+    checkpoints.save(tmp_path / "m.pt", model)
+    monkeypatch.delenv(checkpoints.CAP_VARIABLE, raising=False)
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_model(tmp_path / "m.pt", PixelCNN)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'm.pt'}: the pixelcnn model its config describes would take ")
+    assert "of activations for one image at its 4096×4096 grid), over the cap of 16 GiB; " in message
+    need = int(message.split("PIXELCNN_MAX_MODEL_GIB=")[1].split(" ")[0])
+    assert 16 < need < 64 and message.endswith(f"set PIXELCNN_MAX_MODEL_GIB={need} (or more, in GiB) and load it again")
+    monkeypatch.setenv(checkpoints.CAP_VARIABLE, str(need))  # the sentence's own advice loads it
+    loaded = checkpoints.load_model(tmp_path / "m.pt", PixelCNN)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_one_allocation_past_the_cap_is_stopped_before_it_happens(tmp_path, monkeypatch):
+    """A position map of 2 × 4096 × 4096 (0.125 GiB) asked for by a file that holds an 8 × 8 one, under a 0.05 GiB cap:
+    stopped when it is requested, before its memory is taken."""
+    torch.manual_seed(0)
+    checkpoints.save(tmp_path / "m.pt", PixelCNN(PixelCNNConfig(height=8, width=8, hidden=4, skip=4, layers=1, position_channels=2)))
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["config"].update(height=4096, width=4096)
+    torch.save(payload, tmp_path / "m.pt")
+    monkeypatch.setenv(checkpoints.CAP_VARIABLE, "0.05")
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_model(tmp_path / "m.pt", PixelCNN)
+    assert str(info.value) == (
+        f"{tmp_path / 'm.pt'}: the pixelcnn model its config describes would take 0.1 GiB (at least, counted while "
+        f"building it), over the cap of 0.05 GiB; if it really is that large, set PIXELCNN_MAX_MODEL_GIB=1 (or more, "
+        f"in GiB) and load it again"
+    )
+
+
+def test_a_compressed_checkpoint_is_refused_before_it_is_unpacked(tmp_path):
+    """torch.load unpacks deflated entries: a ~50 KB file would become 50 MB (a 20 MB one, 20 GB). torch.save stores
+    its entries uncompressed, so a compressed file was not written by it."""
+    import zipfile
+
+    model = tiny_models()["classifier"]
+    checkpoints.save(tmp_path / "plain.pt", model, padding=torch.zeros(12_500_000))  # 50 MB of zeros among the facts
+    with zipfile.ZipFile(tmp_path / "plain.pt") as plain, \
+            zipfile.ZipFile(tmp_path / "m.pt", "w", compression=zipfile.ZIP_DEFLATED) as packed:
+        for entry in plain.infolist():
+            packed.writestr(entry.filename, plain.read(entry.filename))
+    assert (tmp_path / "m.pt").stat().st_size < 500_000
+    for load in (lambda: checkpoints.load_model(tmp_path / "m.pt", Classifier),
+                 lambda: checkpoints.read_payload(tmp_path / "m.pt", "training state", "delete it")):
+        with pytest.raises(CheckpointError, match=r"m\.pt: refused: its entries are compressed \(48 MiB once unpacked "
+                                                  r"from 0 MiB on disk\), which torch.save never writes"):
+            load()
+
+
+def test_a_file_that_unpacks_past_the_cap_is_refused_before_loading(tmp_path, monkeypatch):
+    model = tiny_models()["classifier"]
+    checkpoints.save(tmp_path / "m.pt", model, padding=torch.zeros(12_500_000))
+    monkeypatch.setenv(checkpoints.CAP_VARIABLE, "0.01")
+    with pytest.raises(CheckpointError, match=r"m\.pt: its classifier checkpoint would take 48 MiB \(the weights it "
+                                              r"holds\), over the cap of 0\.01 GiB; if it really is that large, set "
+                                              r"PIXELCNN_MAX_MODEL_GIB=1"):
+        checkpoints.load_model(tmp_path / "m.pt", Classifier)
+    monkeypatch.setenv(checkpoints.CAP_VARIABLE, "lots")
+    with pytest.raises(InputError, match=r"^PIXELCNN_MAX_MODEL_GIB must be a positive number of GiB, got 'lots'; "
+                                         r"unset it for the default 16$"):
+        checkpoints.load_model(tmp_path / "m.pt", Classifier)

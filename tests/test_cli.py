@@ -303,3 +303,114 @@ def test_cli_image_of_the_wrong_size_is_refused_before_decoding(models, capsys, 
 
     with pytest.raises(pixelcnn.UserError, match=r"^images are 30×40 but the model works on 16×16 images; resize them to 16×16$"):
         as_images(Image.open("wide.png"), (1, SIZE, SIZE))
+
+
+# ----------------------------------------------------------------------------- outputs never overwrite inputs (issue 24)
+
+
+def _digest(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("flag", ["--npy", "--gif"])
+@pytest.mark.parametrize("how", ["the same path", "through ..", "a symlink", "a hard link"])
+def test_cli_output_naming_the_model_is_refused_before_any_work(no_sampling, capsys, flag, how):
+    """`sample --model m.pt --npy m.pt` overwrote the model with an array: every spelling of the model's file is refused."""
+    Path("m.pt").write_bytes(Path("models/pixelcnn.pt").read_bytes())
+    output = {"the same path": "m.pt", "through ..": "sub/../m.pt", "a symlink": "alias.npy", "a hard link": "hard.npy"}[how]
+    Path("sub").mkdir()
+    if how == "a symlink":
+        Path("alias.npy").symlink_to(Path("m.pt").resolve())
+    elif how == "a hard link":
+        Path("hard.npy").hardlink_to("m.pt")
+    before = _digest("m.pt")
+    code, out, err = run(capsys, "sample", "--model", "m.pt", "--n", "2", "--out", "a.png", flag, output)
+    assert code == 1 and out == ""
+    assert err == (f"error: {flag} {output} would overwrite --model m.pt (the same file), which this command reads; "
+                   f"name another file for {flag}\n")
+    assert _digest("m.pt") == before and not Path("a.png").exists()
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["sample", "--model", "models/prior.pt", "--vqvae", "models/vqvae.pt", "--out", "a.png", "--gif", "models/vqvae.pt"],
+     "--gif models/vqvae.pt would overwrite --vqvae models/vqvae.pt (the same file), which this command reads; "
+     "name another file for --gif"),
+    (["complete", "--model", "models/pixelcnn.pt", "--image", "digit.png", "--label", "1", "--rows", "4", "--out", "./digit.png"],
+     "--out ./digit.png would overwrite --image digit.png (the same file), which this command reads; name another file for --out"),
+    (["complete", "--model", "models/pixelcnn.pt", "--data", "data/prepared", "--rows", "4", "--out", "data/prepared/c.png"],
+     "--out data/prepared/c.png lies inside --data data/prepared, which this command reads; write it elsewhere"),
+    (["sample", "--model", "models/pixelcnn.pt", "--out", "a.png", "--gif", "a.png"],
+     "--gif a.png is the file --out writes too; name another file"),
+])
+def test_cli_output_naming_any_input_or_another_output_is_refused(no_sampling, capsys, argv, sentence):
+    Image.new("L", (SIZE, SIZE), 128).save("digit.png")
+    inputs = {p: _digest(p) for p in ("digit.png", "models/vqvae.pt", "models/prior.pt", "data/prepared/test_images.npy")}
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and err == f"error: {sentence}\n"
+    assert {p: _digest(p) for p in inputs} == inputs and not Path("a.png").exists()
+    assert not Path("data/prepared/c.png").exists()
+
+
+def test_cli_preset_params_naming_the_preset_is_refused(tmp_path, capsys):
+    import shutil
+
+    from helpers import ROOT
+
+    folder = tmp_path / "presets"
+    shutil.copytree(ROOT / "presets", folder)
+    before = _digest(folder / "mnist.yaml")
+    code, _, err = run(capsys, "preset", "cifar10-pp", "--params", str(folder / "cifar10-pp.yaml"), "--presets", str(folder))
+    assert code == 1 and err == (f"error: --params {folder / 'cifar10-pp.yaml'} would overwrite the preset "
+                                 f"{folder / 'cifar10-pp.yaml'} (the same file), which this command reads; name another file for --params\n")
+    code, _, err = run(capsys, "preset", "--refresh", "--params", str(folder / "mnist.yaml"), "--presets", str(folder))
+    assert code == 1 and err == (f"error: --params {folder / 'mnist.yaml'} is one of the presets --refresh rewrites; "
+                                 "pass the project's params file\n")
+    assert _digest(folder / "mnist.yaml") == before
+
+
+# ----------------------------------------------------------------------------- --image files: bounded before decoding (issue 24)
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Decoding an image file fails the test: what is refused must be refused from the headers."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail(f"{self.filename} decoded"))
+
+
+@pytest.mark.parametrize("command", ["complete", "score"])
+def test_cli_repeated_large_image_files_are_refused_from_their_headers(no_sampling, no_decoding, capsys, command):
+    """16 copies of a 4096² PNG peaked at 1.7 GB (each decoded, then compared with the model's 16×16): now the first
+    header is enough."""
+    Path("big.png").write_bytes(bomb_png(4096))
+    extra = ["--rows", "4", "--out", "x.png"] if command == "complete" else []
+    code, _, err = run(capsys, command, "--model", "models/pixelcnn.pt", "--image", *["big.png"] * 16, "--label", "1", *extra)
+    assert code == 1 and err == "error: --image big.png is 4096×4096 but the model works on 16×16 images; resize it to 16×16\n"
+
+
+def test_cli_image_files_past_the_memory_limit_are_refused_from_their_headers(no_sampling, no_decoding, capsys, monkeypatch):
+    """The number of files and their decoded size (PIL's pixels, the arrays and their stack: 768 bytes a 16×16 grey
+    image) are bounded together, before any is decoded; the sentence says how many fit."""
+    from pixelcnn.cli import checks
+
+    monkeypatch.setattr(checks, "MEMORY_LIMIT", 10_000)
+    Image.new("L", (SIZE, SIZE), 128).save("digit.png")
+    code, _, err = run(capsys, "score", "--model", "models/pixelcnn.pt", "--image", *["digit.png"] * 20, "--label", "1")
+    assert code == 1 and err == ("error: 20 --image files of 16×16 pixels, once decoded, would take 15.0 KiB of memory, "
+                                 "over the 9.8 KiB one command may use; pass at most 13 files per command, and run it again "
+                                 "for the rest\n")
+
+
+def test_cli_image_files_within_the_limits_are_read_and_closed(models, capsys):
+    """Below the limits, the files are decoded once each and scored as before (and none stays open)."""
+    import os
+
+    Image.new("L", (SIZE, SIZE), 128).save("digit.png")
+    before = len(os.listdir("/proc/self/fd"))
+    code, out, err = run(capsys, "score", "--model", "models/pixelcnn.pt", "--image", *["digit.png"] * 40, "--label", "1")
+    assert code == 0, err
+    assert "40 images, 40 image file(s)" in out
+    assert len(os.listdir("/proc/self/fd")) <= before + 2

@@ -130,13 +130,13 @@ def test_dvc_every_output_path_in_cmd():
 
 
 def test_dvc_training_stages_log_through_dvclive_as_outputs():
-    """Each training stage's DVCLive folder: metrics.json a metric, plots/ an output, git-tracked (cache: false)."""
+    """Each training stage's DVCLive folder: metrics.json a metric, plots/ an output, git-tracked (cache: false), persistent."""
     for stage in ("train_pixelcnn", "train_vqvae", "train_prior", "train_classifier"):
         spec = STAGES[stage]
         live = live_folder(spec)
         assert live == f"metrics/{stage.removeprefix('train_')}"
-        assert {f"{live}/metrics.json": {"cache": False}} in spec["metrics"]
-        assert {f"{live}/plots": {"cache": False}} in spec["outs"]
+        assert {f"{live}/metrics.json": {"cache": False, "persist": True}} in spec["metrics"]
+        assert {f"{live}/plots": {"cache": False, "persist": True}} in spec["outs"]
 
 
 def test_dvc_training_stages_keep_state_outside_their_outputs():
@@ -162,3 +162,28 @@ def test_dvc_charts_read_files_the_stages_write():
         (props,) = chart.values()
         for path, column in props["y"].items():
             assert any(path.startswith(f) for f in folders) and path.endswith(f"/{column}.tsv"), (path, column)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_dvc_stage_outputs_persist_so_no_run_deletes_them_before_the_stage_checks_its_params(stage):
+    """DVC deletes a stage's outputs before running it unless they are ``persist: true``; ``dvc repro -s STAGE`` skips
+    check_params, so without it a bad value would cost the outputs (the git-tracked ``cache: false`` ones for good)."""
+    spec = STAGES[stage]
+    for group in ("outs", "metrics", "plots"):
+        for out in spec.get(group, []):
+            options = next(iter(out.values())) if isinstance(out, dict) else {}
+            assert options.get("persist") is True, f"{stage}: {group} entry {out} needs `persist: true`"
+
+
+def _main(tree: ast.Module) -> ast.FunctionDef:
+    return next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_dvc_stage_checks_the_whole_params_file_before_anything_else(stage):
+    """With persistent outputs, the stage guards them: ``params.load_file`` (every key of the file, strictly) is the
+    first statement after its arguments are parsed, before it reads data or writes anything."""
+    body = _main(ast.parse((ROOT / "stages" / f"{stage}.py").read_text())).body
+    parsed = next(i for i, node in enumerate(body) if any(_is_call(n, "p", "parse_args") for n in ast.walk(node)))
+    assert any(_is_call(n, "params", "load_file") for n in ast.walk(body[parsed + 1])), (
+        f"{stage}: call params.load_file(args.params) right after parse_args")

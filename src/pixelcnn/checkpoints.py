@@ -18,23 +18,42 @@ public API's ``load``) reads the file once with ``read_checkpoint`` and
 rebuilds the model from that payload with ``model_from_payload``, which runs
 the same checks. The same atomic, byte-reproducible writer
 saves the trainer's resumable states (``save_payload`` / ``read_payload``).
+
+Memory is bounded before it is spent. Before ``torch.load`` unpacks a file,
+its zip directory says how much it holds: compressed entries (which
+``torch.save`` never writes: a small file that would unpack to gigabytes) are
+refused, and so is more than the cap. A model is built from its config with
+every allocation counted before it happens and every parameter matched, as it
+is created, against a weight the file holds, so a tiny file whose config asks
+for a huge model stops at its first parameter the file lacks; then the
+model's size (weights and buffers, plus the activations of one image at the
+largest grid its config names) is held against the cap before the weights are
+loaded. The cap is 16 GiB; the environment variable ``PIXELCNN_MAX_MODEL_GIB``
+raises it for a real model that large (``PIXELCNN_MAX_MODEL_GIB=48 pixelcnn sample ...``).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import hashlib
 import io
+import math
+import os
 import pickle
-from collections.abc import Mapping
+import threading
+import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from pixelcnn.atomic import atomic_path
-from pixelcnn.errors import CheckpointError
+from pixelcnn.errors import CheckpointError, InputError
 
 FORMAT = 2
 M = TypeVar("M", bound=nn.Module)
@@ -74,6 +93,7 @@ def read_payload(path: str | Path, what: str, fix: str, map_location: str | torc
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: {what} not found; {fix}")
+    check_archive(path, what, fix)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -169,7 +189,9 @@ def model_from_payload(path: str | Path, payload: dict, cls: type[M], device: st
     kind = cls.CHECKPOINT_KIND
     payload = check_payload(path, payload, kind)
     try:
-        model = cls.from_config(payload["config"])
+        with build_limits(path, kind, payload["state_dict"]):
+            model = cls.from_config(payload["config"])
+        check_model_size(path, kind, model, payload["config"])
         model.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(
@@ -188,3 +210,195 @@ def fingerprint(state_dict: Mapping[str, torch.Tensor]) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- memory bounds
+
+CAP_VARIABLE = "PIXELCNN_MAX_MODEL_GIB"
+DEFAULT_CAP_GIB = 16
+GIB = 2**30
+FP32 = 4  # bytes of an activation
+
+
+def size_cap() -> int:
+    """The most memory a checkpoint may unpack to, or a model built from one take, in bytes.
+
+    ``PIXELCNN_MAX_MODEL_GIB`` (a number of GiB) when set, else 16 GiB.
+    """
+    raw = os.environ.get(CAP_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_CAP_GIB * GIB
+    try:
+        gib = float(raw)
+    except ValueError:
+        gib = math.nan
+    if not (math.isfinite(gib) and gib > 0):
+        raise InputError(f"{CAP_VARIABLE} must be a positive number of GiB, got {raw!r}; unset it for the default "
+                         f"{DEFAULT_CAP_GIB}")
+    return int(gib * GIB)
+
+
+def _size(n: int) -> str:
+    """Bytes as people read them: ``1.3 GiB``, ``48 MiB``."""
+    return f"{n / GIB:.1f} GiB" if n >= GIB / 10 else f"{n / 2**20:.0f} MiB"
+
+
+def _over_cap(path: Path | str, what: str, size: int, detail: str) -> CheckpointError:
+    """The sentence for a ``size``-byte ``what`` over the cap: the size, the cap, and how to raise it."""
+    cap = size_cap()
+    need = max(1, math.ceil(size / GIB))
+    return CheckpointError(
+        f"{path}: {what} would take {_size(size)} ({detail}), over the cap of {cap / GIB:g} GiB; "
+        f"if it really is that large, set {CAP_VARIABLE}={need} (or more, in GiB) and load it again"
+    )
+
+
+def check_archive(path: Path, what: str, fix: str) -> None:
+    """Refuse, before ``torch.load`` unpacks anything, a zip whose entries are compressed or hold more than the cap.
+
+    ``torch.save`` stores its entries uncompressed, so a checkpoint unpacks to its
+    own size; a compressed one (a few kilobytes that unpack to gigabytes) was
+    not written by it. A file that is not a zip (torch's legacy format, or
+    garbage) is left to ``torch.load``, which checks sizes against the file.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    unpacked = sum(entry.file_size for entry in entries)
+    if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries):
+        raise CheckpointError(
+            f"{path}: refused: its entries are compressed ({_size(unpacked)} once unpacked from "
+            f"{_size(path.stat().st_size)} on disk), which torch.save never writes, so it is not a {what} "
+            f"written by this project; {fix}"
+        )
+    if unpacked > size_cap():
+        raise _over_cap(path, f"its {what}", unpacked, "the weights it holds")
+
+
+# Factory functions whose arguments say how much they allocate: the size is counted before the call.
+_SIZED = {torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn, torch.full, torch.empty_strided}
+_SIZED_METHODS = {torch.Tensor.new_empty, torch.Tensor.new_zeros, torch.Tensor.new_ones, torch.Tensor.new_full}
+
+
+def _shape_elements(size: Any) -> int:
+    """Elements of a shape given as ints, a sequence of ints, or a torch.Size."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)):
+        size = size[0]
+    return math.prod(int(d) for d in size)
+
+
+def _requested_bytes(func: Any, args: tuple, kwargs: dict) -> int:
+    """Bytes that a call of a factory function will allocate; 0 for any other function."""
+    if func in _SIZED:
+        size = kwargs.get("size", args[:1] if func in (torch.full, torch.empty_strided) else args)
+    elif func in _SIZED_METHODS:
+        size = kwargs.get("size", args[1:2] if func is torch.Tensor.new_full else args[1:])
+    elif func is torch.randint:
+        size = kwargs.get("size", args[-1:])
+    elif func is torch.arange and args and all(isinstance(a, (int, float)) for a in args[:3]):
+        start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
+        size = (max(0, math.ceil((end - start) / step)),) if step else (0,)
+    elif func is torch.eye:
+        size = (args[0], args[1] if len(args) > 1 and isinstance(args[1], int) else args[0])
+    else:
+        return 0
+    dtype = kwargs.get("dtype") or torch.get_default_dtype()
+    return _shape_elements(tuple(size)) * dtype.itemsize
+
+
+class _AllocationBudget(TorchFunctionMode):
+    """Counts what factory functions will allocate (on this thread) and stops one that would pass ``limit`` bytes."""
+
+    def __init__(self, limit: int, over: Any) -> None:
+        super().__init__()
+        self.limit, self.over, self.spent = limit, over, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        self.spent += _requested_bytes(func, args, kwargs)
+        if self.spent > self.limit:
+            raise self.over(self.spent)
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def build_limits(path: Path | str, kind: str, state_dict: Mapping[str, Any]) -> Iterator[None]:
+    """Inside, building a ``kind`` model from the checkpoint at ``path`` stops as soon as it goes where the file cannot.
+
+    Every parameter must match, as it is created, a weight of ``state_dict`` of
+    the same shape (each weight used once): the first that does not stops the
+    build (a config that does not fit its weights), so a tiny file whose config
+    asks for many or large layers costs at most one layer. Every allocation is
+    counted before it happens and stopped past the cap (``size_cap``), so no
+    single buffer the config asks for is ever allocated beyond it.
+    """
+    available = collections.Counter(tuple(t.shape) for t in state_dict.values() if torch.is_tensor(t))
+    thread = threading.get_ident()
+
+    def on_parameter(module: nn.Module, name: str, param: Any) -> None:
+        if param is None or threading.get_ident() != thread:  # another thread (the demo serves several) builds its own
+            return
+        shape = tuple(param.shape)
+        if available[shape] <= 0:
+            raise CheckpointError(
+                f"{path}: its config or weights do not fit this version of the {kind} model (the config asks for a "
+                f"{type(module).__name__} weight of shape {shape} that the file does not hold); re-run {STAGES[kind]}"
+            )
+        available[shape] -= 1
+
+    def over(spent: int) -> CheckpointError:
+        return _over_cap(path, f"the {kind} model its config describes", spent, "at least, counted while building it")
+
+    handle = nn.modules.module.register_module_parameter_registration_hook(on_parameter)
+    try:
+        with _AllocationBudget(size_cap(), over):
+            yield
+    finally:
+        handle.remove()
+
+
+def grid_area(config: Any) -> int:
+    """The largest H × W a model config names anywhere (``height`` and ``width``, or ``image_size``); 0 if none."""
+    if isinstance(config, Mapping):
+        own = 0
+        if isinstance(config.get("height"), int) and isinstance(config.get("width"), int):
+            own = config["height"] * config["width"]
+        if isinstance(config.get("image_size"), int):
+            own = max(own, config["image_size"] ** 2)
+        return max([own, *(grid_area(v) for v in config.values())])
+    if isinstance(config, (list, tuple)):
+        return max((grid_area(v) for v in config), default=0)
+    return 0
+
+
+def activation_bytes(model: nn.Module, area: int) -> int:
+    """fp32 bytes of every layer's output for one image of ``area`` pixels, as if every layer ran at that grid.
+
+    An upper bound of what one image's forward pass keeps (layers at coarser
+    resolutions count at the full one); 0 for a model whose config names no
+    grid (the classifier: its activations follow the images it is given).
+    """
+    width = 0
+    for module in model.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            width += module.out_channels
+        elif isinstance(module, nn.Linear):
+            width += module.out_features
+        elif isinstance(module, nn.Embedding):
+            width += module.embedding_dim
+    return width * area * FP32
+
+
+def check_model_size(path: Path | str, kind: str, model: nn.Module, config: Any) -> None:
+    """Refuse a model (built, its weights not yet loaded) whose weights, buffers and one image's activations pass the cap."""
+    stored = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    area = grid_area(config)
+    active = activation_bytes(model, area)
+    if stored + active > size_cap():
+        side = math.isqrt(area)
+        grid = f"{side}×{side}" if side * side == area else f"{area} positions"
+        raise _over_cap(path, f"the {kind} model its config describes", stored + active,
+                        f"{_size(stored)} of weights and buffers, {_size(active)} of activations for one image at "
+                        f"its {grid} grid")

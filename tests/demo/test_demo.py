@@ -212,6 +212,42 @@ def test_demo_root_given_after_two_dashes(tiny_run, tmp_path, monkeypatch):
     assert at.tabs[COMPARE].table  # metrics/eval.json of the root
 
 
+CONTROL = "which no file name here may hold; type a plain path, such as "
+TOO_LONG = "is longer than this system allows for a file name; type a shorter one, such as "
+
+
+@pytest.mark.parametrize("typed, problem", [
+    ("models/\x00pixelcnn.pt", f"holds a control character (U+0000), {CONTROL}"),  # Python's "embedded null byte"
+    ("models/pixel\x01cnn.pt", f"holds a control character (U+0001), {CONTROL}"),
+    ("models/pixelcnn.pt\n", f"holds a control character (U+000A), {CONTROL}"),
+    ("models/\x7f.pt", f"holds a control character (U+007F), {CONTROL}"),
+    ("models/" + "p" * 300 + ".pt", TOO_LONG),  # one name past NAME_MAX
+    ("models/" + "p/" * 2100 + "m.pt", TOO_LONG),  # the whole path past PATH_MAX
+])
+def test_demo_gives_one_sentence_for_a_path_that_cannot_name_a_file(app, typed, problem):
+    """Typed in the sidebar by anyone who reaches the page: one sentence naming the field, never a traceback."""
+    app.sidebar.text_input(key="path_pixel").set_value(typed).run()
+    assert not app.exception
+    assert [w.value for w in app.sidebar.warning] == [f"The Pixel PixelCNN checkpoint path {problem}models/pixelcnn.pt"]
+    assert app.sidebar.radio(key="generator").options == [PRIOR]  # the prior still works
+    for key, label, default in (("path_metrics", "Scores (evaluate)", "metrics/eval.json"),
+                                ("path_data", "Prepared data", "data/prepared")):
+        app.sidebar.text_input(key=key).set_value(typed.replace("models/", default.split("/")[0] + "/")).run()
+        assert not app.exception
+        assert f"The {label} path {problem}{default}" in [w.value for w in app.sidebar.warning]
+
+
+def test_demo_shows_visitors_no_traceback_and_sends_no_usage_statistics():
+    """.streamlit/config.toml: an unexpected error shows Streamlit's generic message (details in the console only);
+    usage statistics, on by default, are off."""
+    root = APP.parents[1]
+    shown = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], cwd=root, capture_output=True,
+                           text=True, timeout=120, check=True).stdout
+    where = f"# The value below was set in {root / '.streamlit' / 'config.toml'}\n"
+    assert f'{where}showErrorDetails = "none"' in shown
+    assert f"{where}gatherUsageStats = false" in shown
+
+
 @pytest.mark.parametrize("side, sentence", [
     (20000, "bomb.png is far larger than 4096×4096 pixels (the most an image file may have); shrink it first"),
     (12000, "bomb.png is 12000×12000 pixels, more than 4096×4096 (the most an image file may have); shrink it first"),

@@ -1,14 +1,17 @@
 """The whole DAG with real DVC on tiny params: repro, status after a knob edit or a code edit, exp run, metrics
 diff, a queued experiment that runs its own code, a DVC remote that restores models in a fresh clone, and a bad
-params.yaml (a typo, a bad value, a removed key) stopped by check_params before any output is deleted."""
+params.yaml (a typo, a bad value, a removed key) stopped by check_params before any output is deleted, and by the
+stage itself, deleting nothing, when a run skips check_params (``-s``, queued experiments)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -198,6 +201,104 @@ def test_pipeline_bad_params_leave_every_existing_output_in_place(repo, section,
         assert after == before
         assert f"error: params.yaml: {sentence}" in output, output
         assert ran_stages(output) == {"check_params"}, output
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], repo)
+    assert "up to date" in run(["dvc", "status"], repo)
+
+
+def digests(repo: Path) -> dict[str, str]:
+    """MD5 of every file of every stage's outputs: the model files and the git-tracked ``cache: false`` metrics alike."""
+    return {path: hashlib.md5(data).hexdigest() for path, data in every_output(repo).items()}
+
+
+def wait_for_queue(repo: Path, limit: float = 900) -> str:
+    """``dvc queue status`` once no experiment is queued or running."""
+    deadline = time.monotonic() + limit
+    while True:
+        status = run(["dvc", "queue", "status"], repo)
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+
+
+LR = "pixelcnn.lr must be > 0, got -1"
+
+
+def _lr_minus_one(repo: Path) -> None:
+    edit_params(repo, "pixelcnn", "lr", -1)
+
+
+def _no_temperature(repo: Path) -> None:
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    del raw["prior"]["temperature"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def _zero_temperature(repo: Path) -> None:
+    edit_params(repo, "prior", "temperature", 0)
+
+
+def _queue_start(repo: Path) -> str:
+    """``dvc queue start`` runs the queue in the background: wait, then the failed experiment's log."""
+    run(["dvc", "queue", "start"], repo)
+    status = wait_for_queue(repo)
+    failed = [line.split()[0] for line in status.splitlines() if "Failed" in line]
+    assert len(failed) == 1, status
+    return run(["dvc", "queue", "logs", failed[0]], repo)
+
+
+# Every way to start one stage with a bad value (the issue's reproductions): (edit of params.yaml, commands, sentence).
+ENTRY_POINTS = {
+    "repro -s": (_lr_minus_one, [["dvc", "repro", "-s", "train_pixelcnn"]], LR),
+    "exp run -s -S": (None, [["dvc", "exp", "run", "-s", "train_pixelcnn", "-S", "pixelcnn.lr=-1"]], LR),
+    "repro -s, key removed": (_no_temperature, [["dvc", "repro", "-s", "sample_prior"]],
+                              "Parameters 'prior.temperature' are missing from 'params.yaml'"),  # DVC's own sentence
+    "repro -s, bad value": (_zero_temperature, [["dvc", "repro", "-s", "sample_prior"]], "prior.temperature must be > 0, got 0"),
+    "exp run --queue -s, --run-all": (None, [["dvc", "exp", "run", "--queue", "-s", "train_pixelcnn", "-S", "pixelcnn.lr=-1"],
+                                             ["dvc", "exp", "run", "--run-all"]], LR),
+    "exp run --queue, queue start": (None, [["dvc", "exp", "run", "--queue", "-S", "prior.temperature=0"], _queue_start],
+                                     "prior.temperature must be > 0, got 0"),
+}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_pipeline_a_bad_value_through_any_entry_point_deletes_no_output(repo, entry):
+    """``-s`` skips check_params, and DVC deletes a stage's outputs before running it unless they persist: every
+    output (models, samples, the git-tracked ``cache: false`` metrics) keeps its MD5, and the run ends with the sentence."""
+    edit, commands, sentence = ENTRY_POINTS[entry]
+    before = digests(repo)
+    try:
+        if edit is not None:
+            edit(repo)
+        output = ""
+        for command in commands:
+            if callable(command):
+                output += command(repo)
+                continue
+            in_workspace = command[:2] == ["dvc", "repro"] or (command[:3] == ["dvc", "exp", "run"]
+                                                               and not {"--queue", "--run-all"} & set(command))
+            output += (fails if in_workspace else run)(command, repo)  # queueing succeeds; --run-all reports and exits 0
+        assert sentence in output, output
+        after = digests(repo)
+        assert after.keys() == before.keys(), f"deleted: {sorted(before.keys() - after.keys())}"
+        assert after == before, f"changed: {sorted(k for k in before if before[k] != after[k])}"
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], repo)
+        run(["dvc", "queue", "remove", "--all"], repo)
+    assert "up to date" in run(["dvc", "status"], repo)
+
+
+def test_pipeline_every_stage_run_alone_checks_the_whole_params_file_and_deletes_nothing(repo):
+    """``dvc repro -f -s STAGE`` for every stage with a typo in params.yaml (a key no stage lists): each stage, run
+    without check_params, stops on the strict sentence, and no output of any stage changes."""
+    before = digests(repo)
+    edit_params(repo, "pixelcnn", "temprature", 0.5)
+    try:
+        for stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]:
+            output = fails(["dvc", "repro", "-f", "-s", stage], repo)
+            assert STRICT_TYPO in output and ran_stages(output) == {stage}, output
+            assert digests(repo) == before, f"{stage} changed or deleted outputs"
     finally:
         run(["git", "checkout", "--", "params.yaml"], repo)
     assert "up to date" in run(["dvc", "status"], repo)

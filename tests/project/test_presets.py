@@ -147,6 +147,26 @@ def test_cli_unknown_preset_is_one_sentence(tmp_path, capsys):
     assert target.read_text() == TEMPLATE
 
 
+@pytest.mark.parametrize("name", ["{elsewhere}/evil", "../dvc", "../params", "./mnist", "sub/mnist", "..", "{folder}/mnist"])
+def test_cli_preset_takes_names_from_the_presets_folder_only(tmp_path, capsys, name):
+    """`preset /elsewhere/evil` (a valid params file) must not replace params.yaml, nor `preset ../dvc` read dvc.yaml:
+    a path is one sentence listing the presets, before anything outside the folder is opened."""
+    project = tmp_path / "project"
+    shutil.copytree(FOLDER, project / "presets")
+    (project / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    target = project / "params.yaml"
+    target.write_text(TEMPLATE)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "evil.yaml").write_text(TEMPLATE.replace("seed: 0", "seed: 666"))  # valid, and different
+    name = name.format(elsewhere=elsewhere, folder=project / "presets")
+    code, out, err = run(capsys, "preset", name, "--params", str(target), "--presets", str(project / "presets"))
+    assert code == 1 and not out
+    assert err == (f"error: {name!r} is a path, but a preset is named by its file in {project / 'presets'} (no folders, "
+                   f"no '..'): choose one of: {', '.join(NAMES)}; to use a params file of your own, copy it into place yourself\n")
+    assert target.read_text() == TEMPLATE
+
+
 def test_cli_preset_that_fails_a_check_names_the_key_and_writes_nothing(tmp_path, capsys):
     folder = tmp_path / "presets"
     folder.mkdir()

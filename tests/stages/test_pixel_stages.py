@@ -13,7 +13,7 @@ from PIL import Image
 
 from pixelcnn import checkpoints
 from pixelcnn.data.pixels import dequantise, quantise
-from pixelcnn.errors import CheckpointError, ConfigError
+from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.models.pixelcnn import PixelCNN
 
 from helpers import logged, outputs, stage, train_args, write_params, write_prepared
@@ -127,3 +127,25 @@ def test_train_pixelcnn_field_errors_of_the_library_name_the_params_key(tmp_path
     with pytest.raises(ConfigError, match=f"^{p}: {message}"):
         stage("train_pixelcnn")(train_args("train_pixelcnn", p, data, trained))
     assert not Path(trained["out"]).exists()
+
+
+def _digests(*paths: str | Path) -> dict[str, str]:
+    """MD5 of every file under ``paths`` (folders walked)."""
+    import hashlib
+
+    files = [f for p in map(Path, paths) for f in (sorted(p.rglob("*")) if p.is_dir() else [p]) if f.is_file()]
+    return {str(f): hashlib.md5(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_train_pixelcnn_stopped_before_its_first_epoch_leaves_its_previous_outputs(tmp_path):
+    """dvc.yaml's outputs persist (DVC leaves them to their stage): a re-run that stops on bad input after it has
+    opened its DVCLive record but before it trains (here: a corrupt test split, read by the trainer) changes none."""
+    out = run_stages(tmp_path)
+    trained = {k: out[k] for k in ("out", "live")}
+    before = _digests(*trained.values())
+    assert any(name.endswith("metrics.json") for name in before) and len(before) >= 5
+    (out["data"] / "test_images.npy").write_bytes(b"not an array")
+    with pytest.raises(DataError, match=r"test_images\.npy"):
+        stage("train_pixelcnn")(train_args("train_pixelcnn", out["params"], out["data"],
+                                           {**outputs(tmp_path / "train0", "pixelcnn"), **{k: str(v) for k, v in trained.items()}}))
+    assert _digests(*trained.values()) == before

@@ -11,9 +11,12 @@ torch is imported, so ``--help`` and argument errors are instant. Bad input
 prints ``error: <one sentence>`` and exits 1.
 
 A command refuses before it works: every output path is checked writable (a
-file, in a folder that can be written) and every size it would hold in memory
-(the images, the PNG grid, the GIF's frames) is estimated and bounded by
-``MEMORY_LIMIT`` before any sampling starts, so a refused command writes nothing.
+file, in a folder that can be written) and distinct from every input and every
+other output (links, '..' and hard links followed: ``--npy`` never overwrites
+the ``--model``), and every size it would hold in memory (the ``--image``
+files, from their headers; the images, the PNG grid, the GIF's frames) is
+estimated and bounded by ``MEMORY_LIMIT`` before any file is decoded or any
+sampling starts, so a refused command writes nothing.
 
 One module per part: ``parser`` (the arguments, checked as they are parsed),
 ``checks`` (output paths and memory, before any work), ``inputs`` (the model,
@@ -27,10 +30,10 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from pixelcnn.cli.draw import _complete, _sample
+from pixelcnn.cli.draw import complete, sample
 from pixelcnn.cli.parser import build_parser
-from pixelcnn.cli.preset import _preset
-from pixelcnn.cli.score import _info, _score
+from pixelcnn.cli.preset import preset
+from pixelcnn.cli.score import info, score
 from pixelcnn.errors import UserError
 
 __all__ = ["build_parser", "main"]
@@ -41,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         with _notes():
-            {"sample": _sample, "complete": _complete, "score": _score, "info": _info, "preset": _preset}[args.command](args)
+            {"sample": sample, "complete": complete, "score": score, "info": info, "preset": preset}[args.command](args)
     except UserError as exc:
         print(f"error: {getattr(exc, 'cli', None) or exc}", file=sys.stderr)  # the library's advice in flags, where it has one
         raise SystemExit(1) from None

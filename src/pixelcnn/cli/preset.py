@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pixelcnn.cli.checks import check_no_clobber, same_file
 from pixelcnn.errors import InputError
 
 
-def _preset(args) -> None:
+def preset(args) -> None:
     from pixelcnn.project import presets
 
     if args.refresh:
@@ -18,9 +19,10 @@ def _preset(args) -> None:
         for name in presets.names(args.presets):
             print(f"{name:<18} {presets.load(args.presets, name).title}")
         return
-    preset = presets.load(args.presets, args.name)
-    changes = presets.apply(preset, args.params)
-    print(f"wrote {args.params} from {preset.path}: {preset.title}")
+    recipe = presets.load(args.presets, args.name)
+    check_no_clobber([("--params", args.params)], [("the preset", str(recipe.path))])
+    changes = presets.apply(recipe, args.params)
+    print(f"wrote {args.params} from {recipe.path}: {recipe.title}")
     print(f"{len(changes)} keys changed:" if changes else "no key changed")
     for change in changes:
         print(f"  {change}")
@@ -37,6 +39,8 @@ def _refresh_presets(args) -> None:
     template = Path(args.params)
     if not template.is_file():
         raise InputError(f"--params {template} not found; run from the repository root or pass --params")
+    if any(same_file(args.params, str(Path(args.presets) / f"{name}.yaml")) for name in presets.names(args.presets)):
+        raise InputError(f"--params {args.params} is one of the presets --refresh rewrites; pass the project's params file")
     for name in presets.names(args.presets):
         preset = presets.load(args.presets, name)
         text = presets.refresh(template.read_text(), preset)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from pixelcnn.cli.inputs import _load, _read_images
+from pixelcnn.cli.inputs import load, read_images
 
 
-def _score(args) -> None:
-    pipe = _load(args)
-    images, labels = _read_images(args, pipe, args.split)
+def score(args) -> None:
+    pipe = load(args)
+    images, labels = read_images(args, pipe, args.split)
     bits = pipe.score(images, labels, batch_size=args.batch_size)
     result = {"model": args.model, "images": len(images), "bits_per_dim": float(bits.mean())}
     per_level = pipe.bits_per_code(images, labels, batch_size=args.batch_size)  # empty without code grids
@@ -24,8 +24,8 @@ def _score(args) -> None:
         print(f"{value:.4f} bits/code at the {name} level")
 
 
-def _info(args) -> None:
-    pipe = _load(args)
+def info(args) -> None:
+    pipe = load(args)
     print(f"{pipe.title} ({args.model}{' + ' + args.vqvae if args.vqvae else ''})")
     for label, text in pipe.describe().items():
         print(f"  {label + ':':<12}{text}")

@@ -15,7 +15,7 @@ import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Union
 
 import numpy as np
 import torch
@@ -43,6 +43,33 @@ def open_image(source: str | IO[bytes], name: str) -> PILImage.Image:
     ``MAX_IMAGE_SIDE``² pixels is refused before a pixel is decoded, so a small
     file that would expand to gigabytes (a 48 KB PNG of 20000×20000) costs nothing.
     """
+    picture = _open_header(source, name)
+    try:
+        picture.load()
+    except (OSError, ValueError, SyntaxError):
+        raise InputError(f"{name} is a truncated or corrupt image; save it again as a PNG or JPEG") from None
+    return picture
+
+
+class ImageHeader(NamedTuple):
+    """What an image file's header says, before any pixel is decoded."""
+
+    width: int
+    height: int
+    decoded_bytes: int  # the pixels once decoded, as PIL holds them: 1 byte a pixel (1, L, P), 2 (I;16), else 4 (RGB too)
+
+
+def image_header(path: str, name: str) -> ImageHeader:
+    """The size of the image file at ``path`` from its header (nothing decoded, the file closed again), or one sentence
+    naming ``name`` why not (not found, not an image, more than ``MAX_IMAGE_SIDE``² pixels)."""
+    with _open_header(path, name) as picture:
+        width, height = picture.size
+        per_pixel = 1 if picture.mode in ("1", "L", "P") else 2 if picture.mode.startswith("I;16") else 4
+        return ImageHeader(width, height, width * height * per_pixel)
+
+
+def _open_header(source: str | IO[bytes], name: str) -> PILImage.Image:
+    """``source`` opened by PIL, its header read and its size checked against ``MAX_IMAGE_SIDE``; no pixel decoded."""
     from PIL import Image, UnidentifiedImageError
 
     too_large = f"more than {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} (the most an image file may have); shrink it first"
@@ -59,11 +86,8 @@ def open_image(source: str | IO[bytes], name: str) -> PILImage.Image:
         raise InputError(f"{name} is not an image PIL can read (PNG, JPEG, ...)") from None
     width, height = picture.size
     if width * height > MAX_IMAGE_SIDE**2:
+        picture.close()
         raise InputError(f"{name} is {width}×{height} pixels, {too_large}")
-    try:
-        picture.load()
-    except (OSError, ValueError, SyntaxError):
-        raise InputError(f"{name} is a truncated or corrupt image; save it again as a PNG or JPEG") from None
     return picture
 
 

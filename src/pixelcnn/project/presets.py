@@ -220,15 +220,29 @@ def names(folder: str | Path) -> list[str]:
 
 
 def load(folder: str | Path, name: str) -> Preset:
-    """The preset ``name`` of ``folder``, read (not yet checked); an unknown name is one sentence listing the known ones."""
-    path = Path(folder) / f"{name}.yaml"
-    if not path.is_file():
-        known = names(folder)
-        if not known:
-            raise InputError(f"{folder}: no presets there (presets/<name>.yaml); run from the repository root or pass --presets")
-        raise InputError(f"no preset {name!r} in {folder}; choose one of: {', '.join(known)}")
+    """The preset ``name`` of ``folder``, read (not yet checked); a name that is not one of ``names(folder)`` is one
+    sentence listing those (``confined``)."""
+    path = confined(folder, name)
     text = path.read_text()
     return Preset(name, path, text, params.read_yaml(path))
+
+
+def confined(folder: str | Path, name: str) -> Path:
+    """``folder/<name>.yaml`` when ``name`` is one of the presets there (``names``), else one sentence listing them.
+
+    Names only: a path (``/elsewhere/evil``, ``../dvc``, ``sub/name``) never
+    reaches the file system, so ``pixelcnn preset`` reads and copies nothing
+    from outside the presets folder.
+    """
+    known = names(folder)
+    if not known:
+        raise InputError(f"{folder}: no presets there (presets/<name>.yaml); run from the repository root or pass --presets")
+    if name in known:
+        return Path(folder) / f"{name}.yaml"
+    if any(mark in name for mark in ("/", "\\", "..")) or Path(name).is_absolute():
+        raise InputError(f"{name!r} is a path, but a preset is named by its file in {folder} (no folders, no '..'): "
+                         f"choose one of: {', '.join(known)}; to use a params file of your own, copy it into place yourself")
+    raise InputError(f"no preset {name!r} in {folder}; choose one of: {', '.join(known)}")
 
 
 def flat(raw: dict[str, Any]) -> dict[str, Any]:

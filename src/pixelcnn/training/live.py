@@ -20,6 +20,12 @@ history, restored from its saved state, before it trains on
 (``Trainer.fit(on_epoch=...)``), so after any kill and resume the files hold
 epochs 1..E once each, as a run never interrupted.
 
+The record opens at its first use (the trainer's first ``on_epoch``, once the
+data, the settings and any saved state are checked), not when a
+``TrainingLog`` is made: a run stopped by bad input before training starts
+leaves the folder of the previous run as it was (dvc.yaml keeps the stages'
+outputs, ``persist: true``, for that).
+
 Inside a DVC pipeline (``dvc repro``, ``dvc exp run``: ``DVC_ROOT`` is set)
 DVCLive also signals every finished epoch to the VS Code extension; it never
 saves an experiment itself (``save_dvc_exp=False``: ``dvc exp run`` does) nor
@@ -70,12 +76,20 @@ class TrainingLog:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.in_pipeline = bool(os.environ.get("DVC_ROOT"))
-        self.live = _live_class()(str(self.directory), resume=False, save_dvc_exp=False, dvcyaml=None)
+        self._live: Any = None  # dvclive.Live, opened (emptying the folder) at the first epochs() or finish()
         self.logged: dict[str, int] = {}  # prefix → history rows logged
         self.rows: dict[int, dict[str, float]] = {}  # epoch → every figure logged for it, prefixed
 
+    @property
+    def live(self) -> Any:
+        """The DVCLive record, opened at first use: until then the folder keeps the previous run's files."""
+        if self._live is None:
+            self._live = _live_class()(str(self.directory), resume=False, save_dvc_exp=False, dvcyaml=None)
+        return self._live
+
     def epochs(self, history: Sequence[Mapping[str, float]], prefix: str = "") -> None:
         """Log the rows of ``history`` (epoch, lr, train_*, val_*, test_*) not yet logged under ``prefix``."""
+        self.live  # noqa: B018  (the record opens here, at the trainer's first call, even with no rows yet)
         for row in history[self.logged.get(prefix, 0) :]:
             epoch = int(row["epoch"])
             self.live.step = epoch
