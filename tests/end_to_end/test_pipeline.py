@@ -306,7 +306,7 @@ def test_pipeline_every_stage_run_alone_checks_the_whole_params_file_and_deletes
 
 def test_pipeline_queued_experiment_runs_its_own_code(repo):
     """dvc exp run --queue copies the workspace; the copy's stages import the copy's src/, not the workspace's."""
-    evaluation = repo / "src" / "pixelcnn" / "evaluation" / "metrics.py"
+    evaluation = repo / "src" / "pixelcnn" / "evaluation" / "report.py"
     original = evaluation.read_text()
     changed = original.replace('    return frame.to_markdown(stralign="right") + "\\n"',
                                f'    return frame.to_markdown(stralign="right") + "\\n{MARKER}\\n"')
