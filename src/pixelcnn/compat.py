@@ -9,7 +9,7 @@ The package's ``__getattr__`` answers the package-level names of
 pixelcnn import PixelCNNSampler`` shows the sentence (Python replaces the
 message of an ``AttributeError`` there by "cannot import name"). The models
 declare their methods' old names with ``renamed_method``: calling one raises
-``RenamedMethod``. Both are ``UserError``s: the message is the whole report. The README's "Coming from another PixelCNN
+``RenamedMethod``. Both are ``UserError``s: the message is the whole report. docs/python-api.md's "Coming from another PixelCNN
 repository" table lists the same mapping. Standard library only: cheap to import.
 """
 

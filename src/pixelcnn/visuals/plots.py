@@ -3,7 +3,7 @@
 ``dvc plots show`` renders its charts with scripts fetched from the internet,
 so offline its HTML page shows no curves; every training run therefore also
 draws its curves itself, logged as an image by DVCLive
-(``pixelcnn.training.live``), which DVC (and the README) show as they are.
+(``pixelcnn.training.live``), which DVC (and docs/results.md) show as they are.
 """
 
 from __future__ import annotations
