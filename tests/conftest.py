@@ -14,3 +14,6 @@ torch.set_num_threads(1)
 def pytest_configure(config) -> None:
     # `pytest -m cuda` runs the CUDA tests (benchmarks/gpu_check.py does); they skip themselves without a GPU
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one); run them with `pytest -m cuda`")
+    # `pytest -m "not slow"` is the quick loop (docs/developing.md); CI runs everything
+    config.addinivalue_line("markers", "slow: an integration test of more than a few seconds (whole DAG, presets, browser, DDP, "
+                                       "stages as subprocesses); `pytest -m \"not slow\"` leaves them out")

@@ -16,6 +16,8 @@ import yaml
 
 from helpers import ROOT, doc_lines, tiny_params
 
+pytestmark = pytest.mark.slow  # the whole DAG with real DVC: the quick loop (`pytest -m "not slow"`) leaves it out
+
 TRAINING = {"prepare", "train_pixelcnn", "train_vqvae", "extract_codes", "train_prior", "train_classifier"}
 MARKER = "<!-- written by the queued experiment's own evaluation.py -->"
 

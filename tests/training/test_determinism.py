@@ -142,6 +142,7 @@ def files(out: dict[str, str]) -> dict[str, bytes]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_every_training_stage_run_twice_at_two_threads_writes_the_same_bytes(name, workspace, tmp_path):
     runs = []
@@ -178,6 +179,7 @@ def kill_after_state(cmd: list[str], state_dir: str, step: int) -> dict:
     return saved_state(state_dir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["mid-epoch", "epoch-boundary"])
 def test_the_default_pixel_model_killed_and_rerun_writes_the_bytes_of_an_uninterrupted_run(where, workspace, tmp_path):
     # 64 rows at the default batch 16: 4 steps an epoch. A state every 3 steps puts one at epoch 1, batch 3 (step 3);

@@ -114,6 +114,7 @@ def kill_at_random_step(cmd: list[str], state_dir: str, seed: str, **popen) -> N
     proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_resume_after_sigkill_equals_uninterrupted(name, workspace, tmp_path):
     params = workspace["params"]
@@ -132,6 +133,7 @@ def test_resume_after_sigkill_equals_uninterrupted(name, workspace, tmp_path):
     assert not Path(resumed["state"]).exists(), "the saved state outlived the finished stage"
 
 
+@pytest.mark.slow
 def test_resume_under_ddp_after_sigkill_equals_uninterrupted(workspace, tmp_path):
     params = resumable_params(tmp_path, train={"processes": 2, "checkpoint_every": 7})
     whole = outputs(tmp_path / "whole", "pixel")
@@ -144,6 +146,7 @@ def test_resume_under_ddp_after_sigkill_equals_uninterrupted(workspace, tmp_path
     assert digest(resumed["out"]) == digest(whole["out"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train_pixelcnn", "train_vqvae", "train_prior"])
 def test_two_processes_train_the_weights_of_one(name, workspace, tmp_path):
     weights = {}
