@@ -55,9 +55,11 @@ def gradients(objective: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dic
 
 
 OPTIONS = list(itertools.product([False, True], repeat=6))
+QUICK = {(False,) * 6, (True,) * 6}  # the quick loop keeps every option off and every option on; CI runs all 64
 
 
-@pytest.mark.parametrize("context, per_class, null, unet, attention, logistic", OPTIONS,
+@pytest.mark.parametrize("context, per_class, null, unet, attention, logistic",
+                         [o if o in QUICK else pytest.param(*o, marks=pytest.mark.slow) for o in OPTIONS],
                          ids=["-".join(name for name, on in zip(("ctx", "ppc", "null", "unet", "attn", "logistic"), o) if on) or "plain"
                               for o in OPTIONS])
 def test_a_gradient_step_of_every_option_combination_repeats_at_two_threads(two_threads, context, per_class, null, unet,

@@ -172,6 +172,7 @@ def test_train_on_a_dataset_of_float_tensors_says_which_transform_to_use():
         pixelcnn.train(fresh(), Floats(), device="cpu")
 
 
+@pytest.mark.slow  # a subprocess importing the library, DVCLive and git
 def test_train_logging_outside_dvc_creates_no_dvc_repository(tmp_path):
     """DVCLive alone would `dvc init` a Git repository without DVC; a training log must not touch the user's repository."""
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
