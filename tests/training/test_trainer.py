@@ -227,6 +227,7 @@ def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch,
         assert torch.equal(resumed.objective.state_dict()[key], value), key
 
 
+@pytest.mark.slow  # inductor compiles to measure
 def test_compile_auto_measures_without_a_trace_and_a_resumed_run_keeps_the_decision(tmp_path, capsys):
     data = write_prepared(tmp_path / "prepared")
     trainer = pixel_trainer(tmp_path, data, OptimConfig(**{**OPTIM.__dict__, "compile": "auto"}))
