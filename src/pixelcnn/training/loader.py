@@ -33,7 +33,7 @@ one process would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,7 +43,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from pixelcnn.data.npy import NpyFile
-from pixelcnn.errors import DataError
+from pixelcnn.errors import DataError, InputError
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,17 @@ class BatchKey:
     total: int  # rows in the global batch (all processes)
 
 
-class NpyRows(Dataset):
+class Rows(Dataset):
+    """The rows a trainer reads: ``len(rows)`` of them; ``rows[BatchKey]`` → {name: tensor (B, ...)}."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, key: BatchKey) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class NpyRows(Rows):
     """Named ``.npy`` files of N rows each; ``dataset[BatchKey]`` → {name: tensor (B, ...)} in each file's dtype."""
 
     def __init__(self, files: Mapping[str, str | Path]) -> None:
@@ -76,7 +86,7 @@ class NpyRows(Dataset):
         return batch
 
 
-class ArrayRows(Dataset):
+class ArrayRows(Rows):
     """Named in-memory arrays of N rows each; ``rows[BatchKey]`` → {name: tensor (B, ...)} in each array's dtype.
 
     The batches ``NpyRows`` would read from the same arrays saved as ``.npy`` files.
@@ -100,7 +110,7 @@ class ArrayRows(Dataset):
         return batch
 
 
-class DatasetRows(Dataset):
+class DatasetRows(Rows):
     """A torch ``Dataset`` of images or (image, label) items as batches: images uint8 (B, C, H, W), labels int64 (B,).
 
     An image is a uint8 tensor or array (C, H, W) or (H, W), or a PIL image
@@ -112,7 +122,9 @@ class DatasetRows(Dataset):
 
     def __init__(self, dataset: Dataset, shape: tuple[int, int, int], num_classes: int = 0) -> None:
         self.dataset, self.shape, self.num_classes = dataset, tuple(shape), num_classes
-        self.n = len(dataset)  # type: ignore[arg-type]
+        if not isinstance(dataset, Sized):
+            raise InputError(f"the {type(dataset).__name__} has no length (__len__): training reads a Dataset of known size")
+        self.n = len(dataset)
 
     def __len__(self) -> int:
         return self.n
@@ -161,8 +173,8 @@ def dataset_image(image: Any, index: int) -> np.ndarray:
 class Splits(NamedTuple):
     """What a trainer reads: the training rows, and the test rows scored after every epoch (None: no test split)."""
 
-    train: Dataset
-    test: Dataset | None
+    train: Rows
+    test: Rows | None
 
 
 def dir_splits(data_dir: str | Path, files: Mapping[str, str]) -> Splits:
