@@ -97,7 +97,7 @@ def _trainer(config: PixelCNNConfig, data: Path, device: torch.device, precision
 
 
 def _batch(trainer: Trainer, rows: np.ndarray) -> dict[str, torch.Tensor]:
-    batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.files.items()}
+    batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.columns.items()}
     batch = trainer._to_device(batch)
     batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(len(rows))
     return batch

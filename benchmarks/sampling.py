@@ -49,9 +49,10 @@ from typing import Any
 
 import torch
 
+from pixelcnn.configs import SamplingOptions
 from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
 from pixelcnn.sampling.cached import sample_cached
-from pixelcnn.sampling.naive import SamplingOptions, sample_naive
+from pixelcnn.sampling.naive import sample_naive
 
 NUM_CLASSES = 10
 GUIDANCE = 3.0  # the guided run's scale (any scale other than 0 and 1 runs both streams)

@@ -58,7 +58,8 @@ from pixelcnn.runtime import cpu_has_bf16
 from pixelcnn.training.loader import dir_splits
 from pixelcnn.training.objectives import IMAGES
 from pixelcnn.training.objectives.pixel import PixelObjective
-from pixelcnn.training.trainer import Trainer, deterministic_algorithms
+from pixelcnn.training.session import deterministic_algorithms
+from pixelcnn.training.trainer import Trainer
 
 MODELS = {
     "kernel3": dict(kernel=3, hidden=128, skip=128, layers=10),
@@ -123,7 +124,7 @@ def _time_setting(config: PixelCNNConfig, data: Path, precision: str, channels_l
     if compiled:
         trainer.forward = torch.compile(trainer.module, dynamic=False)  # as the trainer compiles
     rows = np.arange(batch_size)
-    batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.files.items()}
+    batch = {k: torch.from_numpy(f.read(rows)) for k, f in trainer.train_set.columns.items()}
     batch["offset"], batch["total"] = torch.tensor(0), torch.tensor(batch_size)
     trainer.saved_step = None
     sums: dict = {}

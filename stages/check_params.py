@@ -10,17 +10,16 @@ strict sentence (``params.yaml: unknown key pixelcnn.temprature; allowed keys
 ...``) before anything is removed. Its output is the same bytes whenever the
 file is valid, so a valid edit re-runs nothing downstream because of it.
 
-Imports no torch (``pixelcnn.runtime`` does), so it costs about a second.
+Imports no torch, so it costs about a second.
 """
 
 import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 
 import argparse
-import sys
 
 from pixelcnn.atomic import write_text
-from pixelcnn.errors import UserError
 from pixelcnn.project import params
+from pixelcnn.project.stage import stage_main
 
 
 def main(argv: list[str]) -> None:
@@ -33,8 +32,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:  # pixelcnn.runtime.stage_main's boundary, without its torch import
-        main(sys.argv[1:])
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+    stage_main(main)

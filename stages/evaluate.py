@@ -21,10 +21,12 @@ from pathlib import Path
 from pixelcnn.atomic import write_json, write_text
 from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data.prepared import load_split
-from pixelcnn.evaluation import metrics as evaluation
+from pixelcnn.evaluation import report
 from pixelcnn.evaluation.api import evaluate
+from pixelcnn.evaluation.metrics import CLASS_ACCURACY_KEY
 from pixelcnn.project import params
-from pixelcnn.runtime import seed_everything, stage_main
+from pixelcnn.project.stage import stage_main
+from pixelcnn.runtime import seed_everything
 
 
 def main(argv: list[str]) -> None:
@@ -44,20 +46,20 @@ def main(argv: list[str]) -> None:
 
     with settings.naming("evaluate", Features, EvaluateConfig):  # a device, a weights file, a set too small
         test = load_split(args.data, "test")
-        sets = evaluation.collect_sets(args.data, args.samples)
-        drawn_for = {Path(d).name: y for d in args.samples if (y := evaluation.load_sample_labels(d)) is not None}
-        carried = {evaluation.likelihood_set(f): evaluation.read_likelihoods(f) for f in args.bpd}
+        sets = report.collect_sets(args.data, args.samples)
+        drawn_for = {Path(d).name: y for d in args.samples if (y := report.load_sample_labels(d)) is not None}
+        carried = {report.likelihood_set(f): report.read_likelihoods(f) for f in args.bpd}
         classifier = args.classifier if features.features == "classifier" else None
         results = evaluate(sets, test.images, labels=drawn_for, reference_labels=test.labels, classifier=classifier,
                            features=features.features, config=config, generator=generator)
     accuracy = results.pop("classifier.test_accuracy", None)
     if accuracy is not None:  # what real, unseen images score: the floor of class accuracy
-        results[f"{evaluation.FLOOR}.{evaluation.CLASS_ACCURACY_KEY}"] = accuracy
+        results[f"{report.FLOOR}.{CLASS_ACCURACY_KEY}"] = accuracy
     results.update({f"{name}.{k}": v for name, bits in carried.items() for k, v in bits.items()})
     if accuracy is not None:
         results["classifier.test_accuracy"] = accuracy
     write_json(args.out, results)
-    write_text(args.table, evaluation.markdown_table(results))
+    write_text(args.table, report.markdown_table(results))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from pixelcnn.data.codes import extract_codes
 from pixelcnn.data.prepared import SPLITS, load_split
 from pixelcnn.models.vqvae import VQVAE
 from pixelcnn.project import params
-from pixelcnn.runtime import resolve_device, stage_main
+from pixelcnn.project.stage import stage_main
+from pixelcnn.runtime import resolve_device
 
 
 def main(argv: list[str]) -> None:

@@ -12,7 +12,7 @@ from pixelcnn.configs import DataConfig
 from pixelcnn.data.datasets import prepare
 from pixelcnn.data.prepared import save_prepared
 from pixelcnn.project import params
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 
 
 def main(argv: list[str]) -> None:

@@ -16,10 +16,11 @@ from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import PixelSampleRun, SamplingOptions
 from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import require
+from pixelcnn.pipelines.inputs import class_labels
 from pixelcnn.pipelines.pixel import PixelCNNPipeline
 from pixelcnn.project import params
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.sampling.naive import class_labels
+from pixelcnn.project.stage import stage_main
+from pixelcnn.runtime import resolve_device, seed_everything
 from pixelcnn.visuals.images import progress_strip, save_gif, save_grid
 
 SHOWN = 10  # images in the progressive strip, the GIF and the completion grid

@@ -16,10 +16,11 @@ from tqdm import tqdm
 from pixelcnn.atomic import atomic_dir
 from pixelcnn.configs import SampleRun, SamplingOptions
 from pixelcnn.errors import require
+from pixelcnn.pipelines.inputs import class_labels
 from pixelcnn.pipelines.vq import VQPriorPipeline
 from pixelcnn.project import params
-from pixelcnn.runtime import resolve_device, seed_everything, stage_main
-from pixelcnn.sampling.naive import class_labels
+from pixelcnn.project.stage import stage_main
+from pixelcnn.runtime import resolve_device, seed_everything
 from pixelcnn.visuals.images import save_grid
 
 

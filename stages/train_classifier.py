@@ -18,11 +18,11 @@ from pixelcnn.data.prepared import load_split
 from pixelcnn.errors import DataError
 from pixelcnn.models.classifier import Classifier
 from pixelcnn.project import params
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.classifier import ClassifierObjective
-from pixelcnn.training.trainer import training_run
+from pixelcnn.training.session import training_run
 
 
 def main(argv: list[str]) -> int | None:

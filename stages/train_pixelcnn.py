@@ -16,11 +16,11 @@ from pixelcnn.data import pixels as pixel
 from pixelcnn.data.prepared import load_split
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.project import params
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.pixel import PixelObjective
-from pixelcnn.training.trainer import training_run
+from pixelcnn.training.session import training_run
 
 
 def main(argv: list[str]) -> int | None:

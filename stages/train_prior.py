@@ -18,11 +18,11 @@ from pixelcnn.data.codes import load_codes, read_codes_meta
 from pixelcnn.data.prepared import SPLITS
 from pixelcnn.models.prior import CodePrior, CodePriorConfig, level_config
 from pixelcnn.project import params
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.prior import prior_objectives
-from pixelcnn.training.trainer import training_run
+from pixelcnn.training.session import training_run
 
 
 def main(argv: list[str]) -> int | None:

@@ -16,11 +16,11 @@ from pixelcnn.configs import OptimConfig, ReconstructionGrid, RunConfig, VQVAECo
 from pixelcnn.data.prepared import load_split
 from pixelcnn.models.vqvae import VQVAE, reconstruction_pairs
 from pixelcnn.project import params
-from pixelcnn.runtime import stage_main
+from pixelcnn.project.stage import stage_main
 from pixelcnn.training.api import train
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.objectives.vqvae import VQVAEObjective
-from pixelcnn.training.trainer import training_run
+from pixelcnn.training.session import training_run
 from pixelcnn.visuals.images import save_grid
 
 

@@ -26,7 +26,7 @@ def test_names_of_other_repositories_say_what_to_use(name):
 
 def test_names_from_import_keeps_the_sentence():
     """``from pixelcnn import X`` shows the sentence, not Python's bare "cannot import name"."""
-    with pytest.raises(ImportError, match=r"^pixelcnn has no PixelCNNSampler, .* here, use model\.generate\("):
+    with pytest.raises(ImportError, match=r"^pixelcnn has no PixelCNNSampler, .* here, use pixelcnn\.generate\(model, n, "):
         from pixelcnn import PixelCNNSampler  # noqa: F401
     with pytest.raises(AttributeError, match=r"^module 'pixelcnn' has no attribute 'Nothing'$"):
         pixelcnn.Nothing  # noqa: B018  (an unknown name stays a plain AttributeError)
@@ -37,8 +37,8 @@ def test_names_exports_are_the_models_configs_and_functions_and_import_stays_che
     code = ("import sys, pixelcnn\n"
             "assert 'torch' not in sys.modules\n"
             "from pixelcnn import PixelCNN, PixelCNNConfig, VQVAE, VQVAEConfig, CodePrior, CodePriorConfig, Classifier\n"
-            "from pixelcnn import train, evaluate, OptimConfig, EvaluateConfig, SamplingOptions\n"
-            "assert callable(PixelCNN.generate) and callable(CodePrior.generate) and callable(train) and callable(evaluate)\n"
+            "from pixelcnn import generate, load, train, evaluate, OptimConfig, EvaluateConfig, SamplingOptions\n"
+            "assert callable(generate) and callable(load) and callable(train) and callable(evaluate)\n"
             "assert not [m for m in ('dvclive', 'dvc', 'torch_fidelity', 'lpips', 'torchvision') if m in sys.modules]\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
@@ -49,11 +49,15 @@ def test_names_methods_of_other_repositories_say_what_to_use():
     with pytest.raises(compat.RenamedMethod, match=r"^VQVAE has no get_code_indices, .* here, use vqvae\.encode\(x\)"):
         vqvae.get_code_indices(None)
     model = pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(height=4, width=4, hidden=2, skip=2, layers=1))
+    with pytest.raises(compat.RenamedMethod, match=r"^PixelCNN has no generate, a name from another PixelCNN repository; here, use "
+                                                   r"pixelcnn\.generate\(model, n, labels=\.\.\., temperature=\.\.\.\) \(the exact "
+                                                   r"cached sampler; the shape is the config's\)$"):
+        model.generate((1, 4, 4), 16)  # generate(shape, n) elsewhere; models do not sample themselves here
     with pytest.raises(UserError, match=r"^generate takes the number of images, not a shape \(got \(1, 4, 4\)\): the model "
-                                        r"draws 1×4×4 images; write model\.generate\(n, temperature=\.\.\.\)$"):
-        model.generate((1, 4, 4))
+                                        r"draws 1×4×4 images; write pixelcnn\.generate\(model, n, temperature=\.\.\.\)$"):
+        pixelcnn.generate(model, (1, 4, 4))
     for method in ("generate_samples", "sample"):
-        with pytest.raises(compat.RenamedMethod, match=rf"^PixelCNN has no {method}, .* here, use model\.generate\(n"):
+        with pytest.raises(compat.RenamedMethod, match=rf"^PixelCNN has no {method}, .* here, use pixelcnn\.generate\(model, n"):
             getattr(model, method)(4)
 
 

@@ -157,33 +157,177 @@ def test_imports_every_module_a_stage_runs_is_one_of_its_deps(imported, stage):
     assert not missing, f"{stage} ran {sorted(missing)}, which no module on its path imports at module level"
 
 
-# The library's sub-packages, lowest first: a module may import (at module level) only from its
-# own sub-package, from a lower one, or from the top-level modules (errors, configs, atomic, …),
-# which import no sub-package. cli.py, the command, sits above them all.
+# ----------------------------------------------------------------------------- layers
+
+# The library's sub-packages, lowest first. Every import of a module, wherever it stands (module level, function
+# bodies, class bodies, under ``if TYPE_CHECKING:``), names a module of its own sub-package, of a lower one, or a
+# top-level module (errors, configs, atomic, ...), which imports no sub-package. cli/, the command, sits above them
+# all and may import anything. Why this order:
+# - project (params.yaml, presets, a script's deps, the stages' error boundary) and visuals (pictures) read only the
+#   top-level modules; both sit at the bottom because the library uses them: training folds project.deps into the
+#   code part of a training fingerprint, training/live and the pipelines draw pictures with visuals;
+# - data (files and pixels) < models (the networks, which quantise pixels) < sampling (runs a model) <
+#   evaluation (scores images with the classifier) < training (fits models; priors train on extracted codes) <
+#   pipelines (compose models and samplers into what users call).
 LAYERS = ["project", "visuals", "data", "models", "sampling", "evaluation", "training", "pipelines"]
+TOP = "cli"
 
 
 def _layer(module: str) -> int:
     parts = module.split(".")
+    if parts[1:2] == [TOP]:  # the cli package, every module of it
+        return len(LAYERS) + 1
     if len(parts) > 1 and parts[1] in LAYERS:
         return LAYERS.index(parts[1]) + 1
-    return len(LAYERS) + 1 if parts[-1] == "cli" else 0
+    return 0
 
 
-def test_sub_packages_import_only_downwards():
-    """No module imports a sub-package above its own at module level, so the tree reads bottom-up.
+def _imports(node, typing_only: bool = False):
+    """Every import statement under ``node``, with whether it stands under ``if TYPE_CHECKING:``."""
+    import ast
 
-    (A lazy import inside a function may go up: ``PixelCNN.generate`` builds its pipeline.)
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        yield node, typing_only
+    test = getattr(node, "test", None)
+    if isinstance(node, ast.If) and (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+                                     or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+        for child in node.body:
+            yield from _imports(child, True)
+        for child in node.orelse:
+            yield from _imports(child, typing_only)
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _imports(child, typing_only)
+
+
+def import_arrows(package_dir: Path) -> list[tuple[str, str, bool]]:
+    """(importer, imported module, under TYPE_CHECKING) for every import statement of the package, wherever it stands.
+
+    ``from a.b import c`` imports the module ``a.b.c`` where there is one, else ``a.b``; relative imports are
+    resolved; imports from outside the package are left out.
     """
     import ast
 
-    from pixelcnn.project.deps import _imported
+    package = package_dir.name
 
-    src = ROOT / "src" / "pixelcnn"
-    upward = []
-    for path in sorted(src.rglob("*.py")):
-        module = ".".join(("pixelcnn", *path.relative_to(src).with_suffix("").parts)).removesuffix(".__init__")
-        for target in _imported(ast.parse(path.read_text())):
-            if _layer(target) > _layer(module):
-                upward.append(f"{module} imports {target}")
-    assert not upward, upward
+    def is_module(name: str) -> bool:
+        parts = name.split(".")[1:]
+        return package_dir.joinpath(*parts).with_suffix(".py").is_file() or (package_dir.joinpath(*parts) / "__init__.py").is_file()
+
+    arrows: list[tuple[str, str, bool]] = []
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = (package, *path.relative_to(package_dir).with_suffix("").parts)
+        where = list(parts[:-1])  # the package a relative import starts from
+        importer = ".".join(parts).removesuffix(".__init__")
+        for node, typing_only in _imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                arrows.extend((importer, a.name, typing_only) for a in node.names)
+                continue
+            base = node.module or ""
+            if node.level:  # from . import x, from ..y import z
+                base = ".".join([*where[: len(where) - node.level + 1], *([base] if base else [])])
+            arrows.extend((importer, f"{base}.{a.name}" if is_module(f"{base}.{a.name}") else base, typing_only)
+                          for a in node.names)
+    return [(a, b, t) for a, b, t in arrows if b.split(".")[0] == package]
+
+
+def upward_imports(package_dir: Path) -> list[str]:
+    """Every import that names a module of a higher layer than its importer's, TYPE_CHECKING ones included."""
+    return [f"{a} imports {b}" + (" (under TYPE_CHECKING)" if t else "")
+            for a, b, t in import_arrows(package_dir) if _layer(b) > _layer(a)]
+
+
+def import_circles(package_dir: Path) -> list[list[str]]:
+    """The package's import circles (function bodies and TYPE_CHECKING included): each as the modules on it."""
+    graph: dict[str, set[str]] = {}
+    for a, b, _ in import_arrows(package_dir):
+        if a != b:
+            graph.setdefault(a, set()).add(b)
+    circles, state = [], {}  # state: 1 on the path, 2 done
+
+    def walk(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                circles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                walk(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            walk(node, [node])
+    return circles
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    package = tmp_path / "pixelcnn"
+    for name, source in files.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+    return package
+
+
+def test_layers_checker_finds_an_upward_import_wherever_it_stands(tmp_path):
+    """The checker itself, on a made-up package: every upward arrow is found, downward ones and outside ones are not."""
+    package = _tree(tmp_path, {
+        "__init__.py": "",
+        "errors.py": "import os\n",
+        "models/__init__.py": "",
+        "models/net.py": """
+            from typing import TYPE_CHECKING
+            from pixelcnn import errors
+            from pixelcnn.models import layers
+            import torch
+            if TYPE_CHECKING:
+                from pixelcnn.pipelines.base import Samples
+                from pixelcnn.data import files
+            else:
+                from pixelcnn.training import loop
+
+            class Net:
+                from pixelcnn.sampling import naive
+
+                def generate(self):
+                    from pixelcnn.pipelines import pixel
+                    from .. import cli
+
+            def helper():
+                import pixelcnn.pipelines.vq
+                from ..sampling.naive import draw
+        """,
+        "models/layers.py": "from . import net\n",
+        "data/__init__.py": "",
+        "data/files.py": "",
+        "sampling/__init__.py": "",
+        "sampling/naive.py": "from pixelcnn.models.net import Net\n",
+        "training/__init__.py": "",
+        "training/loop.py": "",
+        "pipelines/__init__.py": "",
+        "pipelines/base.py": "",
+        "pipelines/pixel.py": "",
+        "pipelines/vq.py": "",
+        "cli.py": "from pixelcnn.pipelines import pixel\n",
+    })
+    assert upward_imports(package) == [
+        "pixelcnn.models.net imports pixelcnn.pipelines.base (under TYPE_CHECKING)",
+        "pixelcnn.models.net imports pixelcnn.training.loop",
+        "pixelcnn.models.net imports pixelcnn.sampling.naive",
+        "pixelcnn.models.net imports pixelcnn.pipelines.pixel",
+        "pixelcnn.models.net imports pixelcnn.cli",
+        "pixelcnn.models.net imports pixelcnn.pipelines.vq",
+        "pixelcnn.models.net imports pixelcnn.sampling.naive",
+    ]
+    assert import_circles(package) == [["pixelcnn.models.layers", "pixelcnn.models.net", "pixelcnn.models.layers"],
+                                       ["pixelcnn.models.net", "pixelcnn.sampling.naive", "pixelcnn.models.net"]]
+
+
+def test_sub_packages_import_only_downwards():
+    """No import anywhere in the library, function bodies and TYPE_CHECKING blocks included, points to a higher
+    sub-package than its own; no exemptions."""
+    assert not upward_imports(PACKAGE), upward_imports(PACKAGE)
+
+
+def test_the_library_has_no_import_circle():
+    assert not import_circles(PACKAGE), import_circles(PACKAGE)

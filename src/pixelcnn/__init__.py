@@ -9,7 +9,7 @@ The public API, imported on first use so that ``import pixelcnn`` stays cheap:
 
     model = pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(channels=1, height=28, width=28, num_classes=10))
     pixelcnn.train(model, images, labels, epochs=5)   # images uint8 (N, 1, 28, 28), labels int (N,)
-    model.generate(16, labels=3).images               # the exact cached sampler
+    pixelcnn.generate(model, 16, labels=3).images     # the exact cached sampler (a CodePrior: vqvae=...)
     pixelcnn.evaluate(samples, test_images, ...)      # FID, IS, KID, precision/recall, LPIPS, class accuracy
 
 Names that other PixelCNN repositories use (``PixelCNNSampler``,
@@ -22,6 +22,7 @@ from pixelcnn.errors import UserError  # (`from pixelcnn.project import params`)
 
 _API = {  # public name → the module that defines it
     "load": "pixelcnn.pipelines.loading",
+    "generate": "pixelcnn.pipelines.generate",
     "Pipeline": "pixelcnn.pipelines.base",
     "Samples": "pixelcnn.pipelines.base",
     "Progress": "pixelcnn.pipelines.base",

@@ -1,7 +1,8 @@
 """Names that other PixelCNN repositories use, and what this project calls them: one sentence each.
 
-    pixelcnn.PixelCNNSampler            RenamedError: use model.generate(n, ...) or pixelcnn.load(path)(n, ...)
-    prior.sample_with_vqvae2(...)       RenamedError: use prior.generate(n, vqvae, ...)
+    pixelcnn.PixelCNNSampler            RenamedError: use pixelcnn.generate(model, n, ...) or pixelcnn.load(path)(n, ...)
+    prior.sample_with_vqvae2(...)       RenamedMethod: use pixelcnn.generate(prior, n, vqvae=vqvae, ...)
+    model.generate(shape, n)            RenamedMethod: use pixelcnn.generate(model, n, ...)
     PixelCNN(in_channels=3)             InputError: PixelCNN takes a PixelCNNConfig: ... channels=3 ...
 
 The package's ``__getattr__`` answers the package-level names of
@@ -9,8 +10,10 @@ The package's ``__getattr__`` answers the package-level names of
 pixelcnn import PixelCNNSampler`` shows the sentence (Python replaces the
 message of an ``AttributeError`` there by "cannot import name"). The models
 declare their methods' old names with ``renamed_method``: calling one raises
-``RenamedMethod``. Both are ``UserError``s: the message is the whole report. docs/python-api.md's "Coming from another PixelCNN
-repository" table lists the same mapping. Standard library only: cheap to import.
+``RenamedMethod`` (with ``METHODS``' answer for that model, else ``PACKAGE``'s).
+Both are ``UserError``s: the message is the whole report. docs/python-api.md's
+"Coming from another PixelCNN repository" table lists the same mapping.
+Standard library only: cheap to import.
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ class RenamedMethod(UserError, AttributeError):
 
 # package attribute → what this project uses instead
 PACKAGE: dict[str, str] = {
-    "PixelCNNSampler": "model.generate(n, labels=..., temperature=...) on a PixelCNN, or pixelcnn.load('models/pixelcnn.pt')(n, ...) "
-                       "(both the exact cached sampler)",
+    "PixelCNNSampler": "pixelcnn.generate(model, n, labels=..., temperature=...) on a PixelCNN, or "
+                       "pixelcnn.load('models/pixelcnn.pt')(n, ...) (both the exact cached sampler)",
     "HierarchicalPixelCNN": "pixelcnn.CodePrior (the top prior, and the bottom prior given the top codes); draw images with "
-                            "prior.generate(n, vqvae)",
+                            "pixelcnn.generate(prior, n, vqvae=vqvae)",
     "PixelCNNEvaluator": "pixelcnn.evaluate(samples, reference, ...) for FID, IS, KID, precision/recall and class accuracy, "
                          "and pixelcnn.load(path).score(images, labels) for bits/dim",
     "Evaluator": "pixelcnn.evaluate(samples, reference, ...), or pixelcnn.load(path).score(images, labels) for bits/dim",
@@ -47,9 +50,9 @@ PACKAGE: dict[str, str] = {
     "train_prior": "pixelcnn.train(prior, images, labels, vqvae=vqvae, epochs=...) with prior a pixelcnn.CodePrior",
     "train_hierarchical": "pixelcnn.train(prior, images, labels, vqvae=vqvae, epochs=...) with prior a pixelcnn.CodePrior",
     "evaluate_model": "pixelcnn.evaluate(samples, reference, ...), or pixelcnn.load(path).score(images, labels) for bits/dim",
-    "generate_samples": "model.generate(n, ...), or pixelcnn.load(path)(n, ...)",
-    "sample": "model.generate(n, labels=..., temperature=...) (or prior.generate(n, vqvae, ...))",
-    "sample_with_vqvae2": "prior.generate(n, vqvae, ...) on a pixelcnn.CodePrior",
+    "generate_samples": "pixelcnn.generate(model, n, ...), or pixelcnn.load(path)(n, ...)",
+    "sample": "pixelcnn.generate(model, n, labels=..., temperature=...) (or pixelcnn.generate(prior, n, vqvae=vqvae, ...))",
+    "sample_with_vqvae2": "pixelcnn.generate(prior, n, vqvae=vqvae, ...) with prior a pixelcnn.CodePrior",
     "get_code_indices": "vqvae.encode(x) on a pixelcnn.VQVAE: int64 code grids per level, coarse → fine, of x float "
                         "(B, C, H, W) in [-1, 1]",
     "VQVAE2": "pixelcnn.VQVAE(pixelcnn.VQVAEConfig(levels=2, ...)) (levels=1 is the VQ-VAE)",
@@ -58,9 +61,17 @@ PACKAGE: dict[str, str] = {
     "PixelCNNPlusPlus": "pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(output='logistic', resolutions=3, ...))",
     "ConditionalPixelCNN": "pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(num_classes=K, ...))",
     "model": "pixelcnn.PixelCNN, pixelcnn.VQVAE, pixelcnn.CodePrior and pixelcnn.Classifier (modules under pixelcnn.models)",
-    "sampler": "model.generate(n, ...), or pixelcnn.load(path)(n, ...); the samplers live in pixelcnn.sampling",
+    "sampler": "pixelcnn.generate(model, n, ...), or pixelcnn.load(path)(n, ...); the samplers live in pixelcnn.sampling",
     "trainer": "pixelcnn.train(model, images, labels, ...); the trainer lives in pixelcnn.training",
     "evaluator": "pixelcnn.evaluate(samples, reference, ...); the metrics live in pixelcnn.evaluation",
+}
+
+# a model's method elsewhere (and this project's own before models stopped sampling), "Model.method" → what to use here
+METHODS: dict[str, str] = {
+    "PixelCNN.generate": "pixelcnn.generate(model, n, labels=..., temperature=...) (the exact cached sampler; the shape is "
+                         "the config's)",
+    "CodePrior.generate": "pixelcnn.generate(prior, n, vqvae=vqvae, labels=...) (every level's codes, decoded by the VQ-VAE "
+                          "the priors were trained with)",
 }
 
 # a config field's name elsewhere → its name here
@@ -74,27 +85,29 @@ FIELDS: dict[str, str] = {
 }
 
 
-def _sentence(owner: str, name: str) -> str:
-    return f"{owner} has no {name}, a name from another PixelCNN repository; here, use {PACKAGE[name]}"
+def _sentence(owner: str, name: str, answer: str) -> str:
+    return f"{owner} has no {name}, a name from another PixelCNN repository; here, use {answer}"
 
 
 def renamed(name: str) -> RenamedError:
     """The error for ``pixelcnn.<name>`` (``pixelcnn.PixelCNNSampler``), naming what to use instead."""
-    return RenamedError(_sentence("pixelcnn", name), name=name)
+    return RenamedError(_sentence("pixelcnn", name, PACKAGE[name]), name=name)
 
 
-def renamed_method(name: str) -> Callable[..., NoReturn]:
-    """A model's method under another repository's name: calling it raises ``RenamedMethod`` naming what to use.
+def renamed_method(name: str, model: str = "") -> Callable[..., NoReturn]:
+    """Method ``name`` of ``model`` (a class name) under another repository's name: calling it raises ``RenamedMethod``
+    naming what to use (``METHODS["<model>.<name>"]``, else ``PACKAGE[name]``).
 
     A plain method, not a property that raises: ``nn.Module.__getattr__``
     would replace the message of an ``AttributeError`` raised while reading it.
     """
+    answer = METHODS.get(f"{model}.{name}") or PACKAGE[name]
 
     def method(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
-        raise RenamedMethod(_sentence(type(self).__name__, name))
+        raise RenamedMethod(_sentence(type(self).__name__, name, answer))
 
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"Another PixelCNN repository's name; here, use {PACKAGE[name]}."
+    method.__doc__ = f"Another PixelCNN repository's name; here, use {answer}."
     return method
 
 

@@ -1,6 +1,6 @@
 """User-facing errors: each carries one sentence naming the culprit and the fix.
 
-Stages catch ``UserError`` at the top (``pixelcnn.runtime.stage_main``), print
+Stages catch ``UserError`` at the top (``pixelcnn.project.stage.stage_main``), print
 the sentence and exit 1; anything else is a bug and keeps its traceback.
 
 The library names fields and arguments, never params.yaml: config dataclasses

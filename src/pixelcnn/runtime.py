@@ -1,18 +1,16 @@
-"""Device and precision choice, autocast, seeding and the stages' error boundary."""
+"""Where and how tensors are computed: the device and precision choice, the one autocast, and seeding."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
 import torch
 
-from pixelcnn.errors import InvalidValue, UserError
+from pixelcnn.errors import InvalidValue
 
 Precision = Literal["fp32", "bf16"]
 
@@ -74,15 +72,3 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def stage_main(main: Callable[[list[str]], int | None]) -> None:
-    """Run ``main(argv)``; a ``UserError`` prints its one sentence (once, from rank 0) and exits 1."""
-    try:
-        code = main(sys.argv[1:])
-    except UserError as exc:
-        if os.environ.get("RANK", "0") == "0":
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
-    if code:
-        raise SystemExit(code)

@@ -284,7 +284,7 @@ def test_stage_prepare_writes_loadable_dir(tmp_path):
 
 
 def test_stage_prepare_error_is_one_line(tmp_path, monkeypatch, capsys):
-    from pixelcnn.runtime import stage_main
+    from pixelcnn.project.stage import stage_main
 
     path = _params_file(tmp_path, f"  name: folder\n  root: {tmp_path / 'nope'}\n")
     monkeypatch.setattr(sys, "argv", ["prepare.py", "--params", str(path), "--out", str(tmp_path / "out")])

@@ -11,7 +11,7 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
-from test_metrics import _inputs, certain_classifier, levelled
+from scoring_fakes import certain_classifier, levelled, stage_inputs
 
 import pixelcnn
 from pixelcnn.configs import EvaluateConfig
@@ -51,7 +51,7 @@ def test_readme_evaluate_snippet_runs_as_written(tmp_path, monkeypatch, capsys):
 
 
 def test_evaluate_returns_the_stages_figures(tmp_path):
-    argv = _inputs(tmp_path, "  num_samples: 50\n  kid_subset_size: 20\n  kid_subsets: 5\n  lpips_pairs: 10\n  device: cpu\n")
+    argv = stage_inputs(tmp_path, "  num_samples: 50\n  kid_subset_size: 20\n  kid_subsets: 5\n  lpips_pairs: 10\n  device: cpu\n")
     stage("evaluate")(argv)
     written = json.loads((tmp_path / "eval.json").read_text())
     sets = {"floor": np.load(tmp_path / "prepared" / "train_images.npy")}

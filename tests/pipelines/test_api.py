@@ -22,12 +22,13 @@ from pixelcnn.configs import Sampler, SamplingOptions
 from pixelcnn.data.pixels import dequantise, quantise
 from pixelcnn.errors import CheckpointError, InputError, UserError
 from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
+from pixelcnn.pipelines.inputs import class_labels
 from pixelcnn.pipelines.pixel import PixelCNNPipeline
 from pixelcnn.pipelines.vq import VQPriorPipeline
 from pixelcnn.runtime import resolve_device
-from pixelcnn.sampling.naive import class_labels, sample
+from pixelcnn.sampling.api import sample
 
-from helpers import doc_block
+from helpers import doc_block, doc_lines
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +85,7 @@ def test_readme_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
 
 
 def test_readme_generate_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
-    code = doc_block("model.generate(8, labels=7")
+    code = doc_block("pixelcnn.generate(model, 8, labels=7")
     monkeypatch.chdir(tiny_run)
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out == f"(8, 1, {SIZE}, {SIZE}) (8, {SIZE // 2}, {SIZE // 2})\n"
@@ -92,22 +93,43 @@ def test_readme_generate_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
 
 def test_generate_on_a_model_draws_the_pipelines_images_and_keeps_its_mode(pixel, vq):
     model = pixel.model.train()  # a model in training mode: generate samples in eval mode, then gives it back
-    out = model.generate(5, labels=[1, 7], temperature=0.8, top_k=50, generator=gen(3), batch_size=2)
+    out = pixelcnn.generate(model, 5, labels=[1, 7], temperature=0.8, top_k=50, generator=gen(3), batch_size=2)
     assert model.training
     expected = pixel.sample(5, labels=[1, 7], temperature=0.8, top_k=50, generator=gen(3), batch_size=2)
     assert out.images.dtype == np.uint8 and np.array_equal(out.images, expected.images)
-    assert np.array_equal(model.generate(2, labels=4, guidance=2.0, generator=gen()).images,
+    assert np.array_equal(pixelcnn.generate(model, 2, labels=4, guidance=2.0, generator=gen()).images,
                           pixel.sample(2, labels=4, guidance=2.0, generator=gen()).images)
-    prior, vqvae = vq.prior, vq.vqvae
-    drawn = prior.generate(3, vqvae, labels=2, top_p=0.9, generator=gen(5))
+    prior, vqvae = vq.prior, vq.vqvae.train()
+    drawn = pixelcnn.generate(prior, 3, vqvae=vqvae, labels=2, top_p=0.9, generator=gen(5))
     assert np.array_equal(drawn.images, vq.sample(3, labels=2, top_p=0.9, generator=gen(5)).images)
-    assert set(drawn.codes) == {"top", "bottom"}
-    other = pixelcnn.VQVAE(vqvae.config)
+    assert set(drawn.codes) == {"top", "bottom"} and vqvae.training and not prior.training
+    model.eval(), vqvae.eval()
+
+
+def test_generate_refuses_what_it_cannot_sample_in_one_sentence(pixel, vq):
+    prior, vqvae, model = vq.prior, vq.vqvae, pixel.model
     with pytest.raises(CheckpointError, match=r"^the prior was trained on codes of autoencoder \w+, but vqvae is autoencoder"):
-        prior.generate(1, other)
+        pixelcnn.generate(prior, 1, vqvae=pixelcnn.VQVAE(vqvae.config))
     with pytest.raises(InputError, match=r"^this PixelCNN draws code grids \(one level of a CodePrior\): draw images with "
-                                         r"prior\.generate\(n, vqvae\)$"):
-        prior.levels["top"].pixelcnn.generate(1)
+                                         r"pixelcnn\.generate\(prior, n, vqvae=vqvae\)$"):
+        pixelcnn.generate(prior.levels["top"].pixelcnn, 1)
+    with pytest.raises(InputError, match=r"^a CodePrior draws code grids, which the VQ-VAE it was trained with decodes: pass it "
+                                         r"as vqvae= \(a pixelcnn\.VQVAE\), got nothing$"):
+        pixelcnn.generate(prior, 1)
+    with pytest.raises(InputError, match=r"^a pixel PixelCNN draws the pixels itself: drop vqvae=$"):
+        pixelcnn.generate(model, 1, vqvae=vqvae)
+    with pytest.raises(InputError, match=r"^a VQVAE is an autoencoder and does not sample on its own: draw images with its "
+                                         r"prior, pixelcnn\.generate\(prior, n, vqvae=vqvae\)$"):
+        pixelcnn.generate(vqvae, 1)
+    with pytest.raises(InputError, match=r"^generate takes a pixelcnn\.PixelCNN, or a pixelcnn\.CodePrior with vqvae=, got str$"):
+        pixelcnn.generate("models/pixelcnn.pt", 1)
+    with pytest.raises(InputError, match=rf"^generate takes the number of images, not a shape \(got \(1, {SIZE}, {SIZE}\)\): the "
+                                         rf"model draws 1×{SIZE}×{SIZE} images; write pixelcnn\.generate\(prior, n, vqvae=vqvae\)$"):
+        pixelcnn.generate(prior, (1, SIZE, SIZE), vqvae=vqvae)
+    for owner, call in (("PixelCNN", lambda: model.generate(4)), ("CodePrior", lambda: prior.generate(4, vqvae))):
+        with pytest.raises(UserError, match=rf"^{owner} has no generate, a name from another PixelCNN repository; here, use "
+                                            r"pixelcnn\.generate\("):
+            call()
 
 
 def test_load_picks_the_pipeline_from_the_checkpoint_kind(pixel, vq):
@@ -423,6 +445,31 @@ def test_options_equal_the_keywords_and_exclude_them(pixel):
         pixel(2, options=SamplingOptions(0.8), temperature=0.8)
     with pytest.raises(InputError, match=r"^options must be a pixelcnn\.configs\.SamplingOptions or None, got dict$"):
         pixel(2, options={"temperature": 0.8})
+
+
+def test_sampling_keywords_are_declared_once_and_the_docs_list_them_with_their_defaults(pixel, vq):
+    """pipe(...), pipe.complete(...) and pixelcnn.generate(...) take SamplingKeywords; the docs' call shows each with
+    its default (Request's, SamplingOptions' for the four knobs); a name none takes is one sentence."""
+    import dataclasses
+
+    from pixelcnn.pipelines.base import Request, SamplingKeywords
+
+    [row] = [line for line in doc_lines("| `pipe(n, ") if line.startswith("| `pipe(n, ")]  # docs/python-api.md's table
+    listed = dict(part.split("=") for part in row.split("`")[1].removeprefix("pipe(n, ").removesuffix(")").split(", "))
+    defaults = {**{f.name: f.default for f in dataclasses.fields(SamplingOptions)},
+                **{f.name: f.default for f in dataclasses.fields(Request) if f.name != "options"}, "options": None}
+    assert list(listed) == ["labels", *SamplingKeywords.__annotations__] and set(defaults) == set(SamplingKeywords.__annotations__)
+    assert {k: eval(v) for k, v in listed.items() if k != "labels"} == {k: getattr(v, "value", v) for k, v in defaults.items()}
+    with pytest.raises(InputError, match=r"^temprature= is not a sampling keyword; did you mean temperature=\?$"):
+        pixel(2, temprature=0.8)
+    with pytest.raises(InputError, match=r"^batchsize= is not a sampling keyword; did you mean batch_size=\?$"):
+        pixelcnn.generate(vq.prior, 2, vqvae=vq.vqvae, batchsize=2)
+    with pytest.raises(InputError, match=r"^seed= is not a sampling keyword; the sampling keywords are temperature=, top_k=, "):
+        pixel.complete(np.zeros((1, 1, SIZE, SIZE), np.uint8), 4, labels=1, seed=3)
+    with pytest.raises(InputError, match=r"^callback must be a function of one Progress, or None, got int$"):
+        pixel(2, callback=3)
+    with pytest.raises(InputError, match=r"^pass the sampling settings either as options= or as temperature=, .*, not both$"):
+        pixel(2, options=SamplingOptions(0.8), temperature=1.0)  # given is given, even at its default
 
 
 def test_sampler_names_come_from_the_enum(pixel, capsys):

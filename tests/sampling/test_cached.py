@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pixelcnn.configs import SamplingOptions
 from pixelcnn.models.pixelcnn import PixelCNN, PixelCNNConfig
+from pixelcnn.sampling.api import sample
 from pixelcnn.sampling.cached import cached_logits, sample_cached
-from pixelcnn.sampling.naive import SamplingOptions, sample, sample_naive
+from pixelcnn.sampling.naive import sample_naive
 
 H, W, N = 6, 6, 3
 

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -239,7 +238,7 @@ def test_compile_auto_measures_without_a_trace_and_a_resumed_run_keeps_the_decis
     assert all(p.grad is None for p in trainer.objective.parameters())
     line = capsys.readouterr().out
     assert line.startswith("test: compile auto: a step takes ") and f"so training runs {'compiled' if chosen else 'eager'}" in line
-    trainer._compile({"compiled": False}, steps=10**9)  # a saved state's decision wins over measuring
+    trainer._compile(False, steps=10**9)  # a saved state's decision wins over measuring
     assert not trainer.compiled and trainer.forward is trainer.module
 
 
@@ -341,19 +340,6 @@ def test_learning_rate_schedules():
     decay = OptimConfig(epochs=3, lr=1.0, lr_decay=0.5, schedule="exponential")
     assert [learning_rate(decay, s, 10) for s in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
     assert learning_rate(OptimConfig(lr=0.1, schedule="constant"), 1000, 10) == 0.1
-
-
-def test_sampler_rows_of_every_epoch_each_once_and_shards_concatenate(tmp_path):
-    from pixelcnn.training.loader import EpochBatches
-
-    rows = np.arange(0, 50, 2)
-    one = [key.rows for key in EpochBatches(rows, 4, seed=1, epoch=3)]
-    assert sorted(r for batch in one for r in batch) == list(rows)
-    two = [EpochBatches(rows, 4, seed=1, epoch=3, rank=r, world=2) for r in (0, 1)]
-    for (a, b), whole in zip(zip(*two), one):
-        assert a.rows + b.rows == whole and a.offset == 0 and b.offset == len(a.rows) and a.total == len(whole)
-    assert [key.rows for key in EpochBatches(rows, 4, seed=1, epoch=3, start=2)] == one[2:]
-    assert [key.rows for key in EpochBatches(rows, 4, seed=1, epoch=4)] != one
 
 
 def test_trainer_names_the_processes_field_and_the_stage_names_its_key(tmp_path):

@@ -16,23 +16,40 @@ told not to) that every code lies in [0, K).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
 from pixelcnn.atomic import atomic_dir, write_json
 from pixelcnn.checkpoints import fingerprint
+from pixelcnn.configs import VQVAEConfig
 from pixelcnn.data.npy import NpyWriter, load_npy, read_rows
 from pixelcnn.data.pixels import to_float
 from pixelcnn.data.prepared import SPLITS, PreparedMeta, meta_from_json, meta_to_json, read_json
 from pixelcnn.errors import CheckpointError, DataError
 
-if TYPE_CHECKING:  # data/ sits below models/: the VQ-VAE is passed in, never built here
-    from pixelcnn.models.vqvae import VQVAE
+
+class Encoder(Protocol):
+    """What extraction and its checks read of an autoencoder; ``pixelcnn.VQVAE`` is one.
+
+    data/ sits below models/: the VQ-VAE is passed in, never built or imported here.
+    """
+
+    config: VQVAEConfig  # levels, their code grids, the codebook size, the images it takes
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Codes int64 (B, h, w) per level, coarse → fine, of x float (B, C, H, W) in [-1, 1]."""
+        ...
+
+    def state_dict(self) -> Mapping[str, Any]: ...  # its weights: the fingerprint the codes carry
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+    def eval(self) -> Any: ...
 
 CODES_DTYPE = np.int16  # codes on disk; hence K <= 32768
 SCAN_ROWS = 4096  # code grids checked per read when validating a file
@@ -80,7 +97,7 @@ class CodeSplit(NamedTuple):
 
 @torch.no_grad()
 def extract_codes(
-    model: VQVAE,
+    model: Encoder,
     splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
     out_dir: str | Path,
     batch_size: int = 256,
@@ -142,7 +159,7 @@ def read_codes_meta(codes_dir: str | Path) -> CodesMeta:
     return CodesMeta.from_json(read_json(path, FIX), path)
 
 
-def check_codes_match(meta: CodesMeta, model: VQVAE, codes_dir: str | Path = "codes") -> None:
+def check_codes_match(meta: CodesMeta, model: Encoder, codes_dir: str | Path = "codes") -> None:
     """Refuse codes that were not extracted by ``model`` (levels, grids, K, fingerprint)."""
     c = model.config
     grids = {name: tuple(shape) for name, shape in zip(c.level_names, c.code_shapes)}
@@ -177,7 +194,7 @@ def _check_range(path: Path, array: np.ndarray, codebook_size: int) -> None:
             )
 
 
-def load_codes(codes_dir: str | Path, split: str, model: VQVAE | None = None, scan: bool = True) -> CodeSplit:
+def load_codes(codes_dir: str | Path, split: str, model: Encoder | None = None, scan: bool = True) -> CodeSplit:
     """Codes of one split as written by ``extract_codes``, checked.
 
     Levels come in coarse → fine order. Files that are missing, or whose

@@ -11,8 +11,8 @@ diversity (when torchvision's AlexNet weights can be had; else None), and,
 with a classifier and the labels the samples were drawn for, class
 accuracy: the share of samples the classifier puts in their class. The
 evaluate stage calls this function on the sets it collects, so the numbers
-are the same. See ``pixelcnn.evaluation.metrics`` for each metric and the
-feature spaces.
+are the same. See ``pixelcnn.evaluation.metrics`` for each metric and
+``pixelcnn.evaluation.features`` for the feature spaces.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import torch
 
 from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.errors import InputError
-from pixelcnn.evaluation import metrics
+from pixelcnn.evaluation.features import resolve_feature_space, resolve_lpips_trunk
+from pixelcnn.evaluation.metrics import evaluate_sets
 from pixelcnn.runtime import resolve_device
 
 Images = np.ndarray | torch.Tensor
@@ -82,9 +83,9 @@ def evaluate(
     else:
         ref_labels = np.zeros(len(ref), dtype=np.int64)
     device = resolve_device(device if device is not None else config.device)
-    space = metrics.resolve_feature_space(chosen, config, None if classifier is None else str(classifier), ref, ref_labels)
-    lpips_trunk = metrics.resolve_lpips_trunk(config)
-    results = metrics.evaluate_sets(sets, ref, space, lpips_trunk, config, device, generator, labels=drawn_for)
+    space = resolve_feature_space(chosen, config, None if classifier is None else str(classifier), ref, ref_labels)
+    lpips_trunk = resolve_lpips_trunk(config)
+    results = evaluate_sets(sets, ref, space, lpips_trunk, config, device, generator, labels=drawn_for)
     if not several:
         results = {key.split(".", 1)[1]: value for key, value in results.items()}
     if space.classifier_accuracy is not None:

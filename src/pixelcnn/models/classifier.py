@@ -3,7 +3,7 @@
 Inception-v3 features neither fit 32×32 grayscale digits nor can be had on an
 offline machine, so ``evaluate`` can score samples in the space of this
 network instead: its penultimate ``features`` feed FID / KID / precision-recall
-and its ``logits`` feed the Inception Score (``pixelcnn.evaluation.metrics`` registers
+and its ``logits`` feed the Inception Score (``pixelcnn.evaluation.features`` registers
 it with torch-fidelity).
 
 Shapes: B batch, C channels, H W pixels, K classes, D ``feature_dim``.

@@ -21,34 +21,28 @@ Whatever the options, ``forward`` returns log-probabilities up to a constant
 per channel (logits) of shape (B, K, C, H, W): position (i, j, c) depends only
 on inputs strictly before it in raster-then-channel order.
 
-A pixel-space model draws images itself: ``model.generate(n, labels=...,
-temperature=...)`` runs the exact cached sampler through the public API
-(``pixelcnn.pipelines``, imported when called, so that training depends on
-none of it).
+The model knows nothing of sampling: ``pixelcnn.generate(model, n, labels=...,
+temperature=...)`` (``pixelcnn.pipelines.generate``) draws images from it with
+the exact cached sampler (``pixelcnn.sampling``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pixelcnn.compat import config_required, renamed_method
-from pixelcnn.configs import PixelCNNConfig, Sampler, SamplingOptions, config_from_dict, grid_sizes
-from pixelcnn.errors import InputError
+from pixelcnn.configs import PixelCNNConfig, config_from_dict, grid_sizes
 from pixelcnn.models import logistic
 from pixelcnn.models.attention import CausalSelfAttention
 from pixelcnn.models.layers import Downsample, GatedBlock, MaskedConv2d, Upsample
-
-if TYPE_CHECKING:
-    from pixelcnn.pipelines.base import ProgressCallback, Samples
 
 __all__ = ["Layer", "PixelCNN", "PixelCNNConfig", "Stage", "network_layout"]
 
@@ -118,17 +112,6 @@ def downsample_map(cond: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(cond, 2, ceil_mode=True, count_include_pad=False)
 
 
-@contextlib.contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """The modules in eval mode for the duration; each one's training mode restored after."""
-    modes = [m.training for m in modules]
-    try:
-        yield
-    finally:
-        for module, mode in zip(modules, modes):
-            module.train(mode)
-
-
 class PixelCNN(nn.Module):
     """Gated PixelCNN with vertical/horizontal stacks, residual and skip connections, and the options of its config."""
 
@@ -172,45 +155,7 @@ class PixelCNN(nn.Module):
     def from_config(cls, config: Mapping[str, Any]) -> PixelCNN:
         return cls(config_from_dict(PixelCNNConfig, config))
 
-    @torch.no_grad()
-    def generate(
-        self,
-        n: int = 1,
-        *,
-        labels: Any = None,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        guidance: float = 1.0,
-        options: SamplingOptions | None = None,
-        generator: torch.Generator | None = None,
-        batch_size: int = 64,
-        callback: ProgressCallback | None = None,
-        sampler: Sampler | str = Sampler.CACHED,
-    ) -> Samples:
-        """Draw ``n`` images with the exact cached sampler: ``Samples`` with ``images`` uint8 (n, C, H, W) in
-        [0, 255], ``labels`` int64 (n,), ``.grid()``, ``.pil()``.
-
-        The arguments are those of ``pixelcnn.Pipeline.sample``: labels (one
-        class, a list cycled, or None for every class in turn), temperature,
-        top_k, top_p, guidance, generator (the only source of randomness),
-        batch_size, callback, sampler. Runs on the model's device in eval
-        mode; the model's training mode is restored after.
-        """
-        if self.config.embed_dim or self.config.cond_channels:
-            raise InputError("this PixelCNN draws code grids (one level of a CodePrior): draw images with "
-                             "prior.generate(n, vqvae)")
-        if isinstance(n, (tuple, list, torch.Size)):  # generate(shape, n, ...) elsewhere
-            c = self.config
-            raise InputError(f"generate takes the number of images, not a shape (got {tuple(n)}): the model draws "
-                             f"{c.channels}×{c.height}×{c.width} images; write model.generate(n, temperature=...)")
-        from pixelcnn.pipelines.pixel import PixelCNNPipeline
-
-        with eval_mode(self):
-            return PixelCNNPipeline(self).sample(n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p,
-                                                 guidance=guidance, options=options, generator=generator,
-                                                 batch_size=batch_size, callback=callback, sampler=sampler)
-
+    generate = renamed_method("generate", "PixelCNN")  # pixelcnn.generate(model, n, ...): models do not sample themselves
     generate_samples = renamed_method("generate_samples")
     sample = renamed_method("sample")
 

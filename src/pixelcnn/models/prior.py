@@ -19,8 +19,8 @@ that a prior meets the autoencoder it was trained with.
 What the public API uses of the priors is small and documented on
 ``CodePrior``: ``num_classes``, ``code_shapes``, ``codebook_size``, ``sample``
 (every level given the grids above, each grid drawn by a sampler the caller
-passes in, so this module needs none) and ``nll``. ``prior.generate(n,
-vqvae)`` draws decoded images through that API (imported when called).
+passes in, so this module needs none) and ``nll``. Decoded images come from
+``pixelcnn.generate(prior, n, vqvae=vqvae)`` (``pixelcnn.pipelines.generate``).
 """
 
 from __future__ import annotations
@@ -28,20 +28,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pixelcnn.compat import config_required, renamed_method
-from pixelcnn.configs import CondNetConfig, PixelCNNConfig, Sampler, SamplingOptions, config_from_dict
+from pixelcnn.configs import CondNetConfig, PixelCNNConfig, config_from_dict
 from pixelcnn.errors import CheckpointError
-from pixelcnn.models.pixelcnn import PixelCNN, eval_mode
-
-if TYPE_CHECKING:
-    from pixelcnn.models.vqvae import VQVAE
-    from pixelcnn.pipelines.base import ProgressCallback, Samples
+from pixelcnn.models.pixelcnn import PixelCNN
 
 
 @dataclass(frozen=True)
@@ -207,37 +203,7 @@ class CodePrior(nn.Module):
             grids.append(draw_grid(name, level.pixelcnn, _level_labels(level, labels), cond)[:, 0])  # (B, h, w)
         return grids
 
-    @torch.no_grad()
-    def generate(
-        self,
-        n: int,
-        vqvae: VQVAE,
-        *,
-        labels: Any = None,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        guidance: float = 1.0,
-        options: SamplingOptions | None = None,
-        generator: torch.Generator | None = None,
-        batch_size: int = 64,
-        callback: ProgressCallback | None = None,
-        sampler: Sampler | str = Sampler.CACHED,
-    ) -> Samples:
-        """Draw ``n`` images: every level's codes with the exact cached sampler (the bottom given the top), decoded
-        by ``vqvae``, the autoencoder these priors were trained on (another is refused). ``Samples``: ``images``
-        uint8 (n, C, H, W), ``labels``, ``codes`` per level, ``.grid()``, ``.pil()``.
-
-        The other arguments are those of ``pixelcnn.Pipeline.sample``. Runs in
-        eval mode; both models' training modes are restored after.
-        """
-        from pixelcnn.pipelines.vq import VQPriorPipeline
-
-        with eval_mode(self, vqvae):
-            return VQPriorPipeline(self, vqvae, vqvae_name="vqvae").sample(
-                n, labels=labels, temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance, options=options,
-                generator=generator, batch_size=batch_size, callback=callback, sampler=sampler)
-
+    generate = renamed_method("generate", "CodePrior")  # pixelcnn.generate(prior, n, vqvae=vqvae): models do not sample
     sample_with_vqvae2 = renamed_method("sample_with_vqvae2")
 
     def nll(self, codes: list[torch.Tensor], labels: torch.Tensor | None) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ Legend: N images, C channels, H W pixels, h w a code grid.
     out.images                       # uint8 (16, C, H, W); out.pil(), out.grid()
     pipe.complete(images, rows=16)   # keep the top 16 rows, sample the rest
     pipe.score(images, labels)       # float64 (N,) bits per dimension
+    pixelcnn.generate(model, 16, labels=3)                          # a PixelCNN in memory (a CodePrior: vqvae=)
 
 One job per module:
 
@@ -20,7 +21,9 @@ One job per module:
 - ``inputs``: user images, labels and arguments → checked arrays, tensors
   and settings (``as_images``, label handling, ``SamplingOptions``,
   ``Sampler``);
-- ``loading``: ``load``, which reads each checkpoint once and picks the pipeline.
+- ``loading``: ``load``, which reads each checkpoint once and picks the pipeline;
+- ``generate``: ``generate``, which builds the pipeline around a model held in
+  memory (``pixelcnn.generate(model, n, ...)``: models do not sample themselves).
 
 Randomness comes only from ``generator=`` (a ``torch.Generator``; None uses
 torch's global one): the same generator state gives the same images, equal

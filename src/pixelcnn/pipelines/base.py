@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 import torch
@@ -109,6 +109,36 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class SamplingKeywords(TypedDict, total=False):
+    """The keywords of every sampling call, declared once: ``Pipeline.sample`` (and ``__call__``),
+    ``Pipeline.complete`` and ``pixelcnn.generate``. Each is optional; the defaults are ``Request``'s."""
+
+    temperature: float  # > 0; below 1 sharpens each step (default 1)
+    top_k: int  # >= 0: keep the k most likely values per step; 0 keeps all (default)
+    top_p: float  # in (0, 1]: keep the smallest set of mass >= top_p (nucleus); 1 keeps all (default)
+    guidance: float  # >= 0, classifier-free guidance: 1 plain conditional sampling (default), 0 ignores the label
+    options: SamplingOptions | None  # the four above as one value (what the stages pass), not with them
+    generator: torch.Generator | None  # the only source of randomness; None: torch's global generator
+    batch_size: int  # images drawn at once
+    callback: ProgressCallback | None  # called with a Progress after every drawn row
+    frames_every: int  # keep the first batch's canvas every k rows and at the end (Samples.frames); 0 keeps none
+    sampler: Sampler | str  # "cached" or "naive" (Sampler): the same images, the naive one far slower
+
+
+@dataclass(frozen=True)
+class Request:
+    """A sampling call's settings, checked: what ``SamplingKeywords`` become, with their defaults."""
+
+    options: SamplingOptions = SamplingOptions()  # temperature 1, top_k 0, top_p 1, guidance 1: the model as trained
+    sampler: Sampler = Sampler.CACHED
+    generator: torch.Generator | None = None
+    batch_size: int = 64
+    callback: ProgressCallback | None = None
+    frames_every: int = 0
+
+
 # report(level, row index i, rows of the grid, preview): a subclass calls it after each row it draws
 Report = Callable[[str, int, int, Callable[[], "np.ndarray | None"]], None]
 
@@ -190,65 +220,32 @@ class Pipeline:
 
     # --- the public surface
 
-    def sample(
-        self,
-        n: int = 1,
-        *,
-        labels: LabelInput = None,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        guidance: float = 1.0,
-        options: SamplingOptions | None = None,
-        generator: torch.Generator | None = None,
-        batch_size: int = 64,
-        callback: ProgressCallback | None = None,
-        frames_every: int = 0,
-        sampler: Sampler | str = Sampler.CACHED,
-    ) -> Samples:
-        """Draw ``n`` images.
+    def sample(self, n: int = 1, *, labels: LabelInput = None, **keywords: Unpack[SamplingKeywords]) -> Samples:
+        """Draw ``n`` images: ``Samples`` with uint8 images (n, C, H, W).
 
         labels: one class for all, or a list cycled over the images; None
         draws every class in turn (class-conditional models; must be None for
-        unconditional ones). temperature > 0 (below 1 sharpens), top_k >= 0
-        (0 keeps all), 0 < top_p <= 1 (nucleus; 1 keeps all) shape each step's
-        distribution; guidance >= 0 is classifier-free guidance (1: plain
-        conditional sampling; above 1 the samples hold to their class more; 0
-        ignores the label; models trained with cond_dropout > 0, see
-        ``guidable``); or pass them as one ``options=SamplingOptions(...)``
-        (what the stages do), not both. ``callback(progress)`` runs after every row;
+        unconditional ones). The keywords (``SamplingKeywords``): temperature
+        > 0 (below 1 sharpens), top_k >= 0 (0 keeps all), 0 < top_p <= 1
+        (nucleus; 1 keeps all) shape each step's distribution; guidance >= 0
+        is classifier-free guidance (1: plain conditional sampling; above 1
+        the samples hold to their class more; 0 ignores the label; models
+        trained with cond_dropout > 0, see ``guidable``); or pass them as one
+        ``options=SamplingOptions(...)`` (what the stages do), not both.
+        ``generator`` is the only source of randomness; ``batch_size`` images
+        are drawn at once; ``callback(progress)`` runs after every row;
         ``frames_every=k`` keeps the first batch's canvas every k rows and at
         the end (``Samples.frames``). ``sampler="naive"`` (``Sampler.NAIVE``)
-        runs the reference sampler (same images, far slower). Returns
-        ``Samples`` with uint8 images (n, C, H, W).
+        runs the reference sampler (same images, far slower).
         """
         n = inputs.count("n", n)
         y = inputs.sample_labels(n, labels, self.num_classes, self.title)
-        options = inputs.sampling_options(temperature, top_k, top_p, guidance, options)
-        inputs.check_guidance(options, self.guidable, self.num_classes, self.title)
-        return self._run(n, y, None, 0, options=options, sampler=inputs.sampler(sampler),
-                         generator=inputs.generator(generator), batch_size=batch_size, callback=callback,
-                         frames_every=frames_every)
+        return self._run(n, y, None, 0, self._request(keywords))
 
     __call__ = sample
 
-    def complete(
-        self,
-        images: ImageInput,
-        rows: int,
-        *,
-        labels: LabelInput = None,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        guidance: float = 1.0,
-        options: SamplingOptions | None = None,
-        generator: torch.Generator | None = None,
-        batch_size: int = 64,
-        callback: ProgressCallback | None = None,
-        frames_every: int = 0,
-        sampler: Sampler | str = Sampler.CACHED,
-    ) -> Samples:
+    def complete(self, images: ImageInput, rows: int, *, labels: LabelInput = None,
+                 **keywords: Unpack[SamplingKeywords]) -> Samples:
         """Keep the top ``rows`` rows of each image and sample the rest.
 
         images: uint8 (N, C, H, W), (C, H, W) or (H, W), or PIL image(s) of
@@ -257,16 +254,13 @@ class Pipeline:
         kept rows unchanged; the VQ pipeline keeps the code rows that lie
         wholly inside them (``rows · h // H`` of each level) and returns the
         decoded image, whose kept rows are the autoencoder's reconstruction.
-        Other arguments as ``sample``.
+        The keywords as ``sample``'s.
         """
         x = self._images(images)
         rows = inputs.kept_rows(rows, self.image_shape[1])
-        options = inputs.sampling_options(temperature, top_k, top_p, guidance, options)
-        inputs.check_guidance(options, self.guidable, self.num_classes, self.title)
-        sampler, generator = inputs.sampler(sampler), inputs.generator(generator)
+        request = self._request(keywords)
         y = inputs.image_labels(len(x), labels, self.num_classes, self.title)
-        return self._run(len(x), y, x, rows, options=options, sampler=sampler, generator=generator,
-                         batch_size=batch_size, callback=callback, frames_every=frames_every)
+        return self._run(len(x), y, x, rows, request)
 
     @torch.no_grad()
     def score(self, images: ImageInput, labels: LabelInput = None, *, batch_size: int = 256) -> np.ndarray:
@@ -318,13 +312,25 @@ class Pipeline:
                 parts.setdefault(level, []).append(nats.double().cpu().numpy())
         return {level: np.concatenate(chunks) for level, chunks in parts.items()}
 
+    def _request(self, keywords: SamplingKeywords) -> Request:
+        """The keywords of a sampling call, checked (guidance against this model), defaults from ``Request``."""
+        inputs.known_keywords(keywords, SamplingKeywords.__annotations__)
+        options = inputs.sampling_options(keywords)
+        inputs.check_guidance(options, self.guidable, self.num_classes, self.title)
+        default = Request()
+        return Request(
+            options,
+            inputs.sampler(keywords.get("sampler", default.sampler)),
+            inputs.generator(keywords.get("generator", default.generator)),
+            inputs.count("batch_size", keywords.get("batch_size", default.batch_size)),
+            inputs.callback(keywords.get("callback", default.callback)),
+            inputs.frames_every(keywords.get("frames_every", default.frames_every)),
+        )
+
     @torch.no_grad()
-    def _run(self, n: int, labels: torch.Tensor | None, images: np.ndarray | None, rows: int, *,
-             options: SamplingOptions, sampler: Sampler, generator: torch.Generator | None,
-             batch_size: int, callback: ProgressCallback | None, frames_every: int) -> Samples:
+    def _run(self, n: int, labels: torch.Tensor | None, images: np.ndarray | None, rows: int, request: Request) -> Samples:
         """Draw n images in batches (completing ``images`` below ``rows`` when given)."""
-        batch_size = inputs.count("batch_size", batch_size)
-        frames_every = inputs.frames_every(frames_every)
+        batch_size, callback, frames_every = request.batch_size, request.callback, request.frames_every
         grids = self._grids(rows)
         total, done = n * sum(h - first for _, first, h in grids), 0
         out_images, out_codes, frames = [], [], []
@@ -343,8 +349,8 @@ class Pipeline:
 
             batch_labels = None if labels is None else labels[start : start + size].to(self.device)
             batch_images = None if images is None else images[start : start + size]
-            pictures, codes = self._draw_batch(size, batch_labels, batch_images, rows, options=options,
-                                               sampler=sampler, generator=generator, report=report)
+            pictures, codes = self._draw_batch(size, batch_labels, batch_images, rows, options=request.options,
+                                               sampler=request.sampler, generator=request.generator, report=report)
             out_images.append(pictures)
             if codes is not None:
                 out_codes.append(codes)

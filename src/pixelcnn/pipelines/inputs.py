@@ -11,17 +11,17 @@ something (colour, transparency) says so with an ``InputWarning``.
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
-from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
 
 from pixelcnn.configs import Sampler, SamplingOptions
-from pixelcnn.errors import InputError, InputWarning, InvalidValue
-from pixelcnn.sampling.naive import class_labels
+from pixelcnn.errors import InputError, InputWarning, InvalidValue, require
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -140,6 +140,20 @@ def _warn_if_lossy(picture: PILImage.Image, mode: str, index: int) -> None:
 # ``num_classes`` and ``title`` are the pipeline's: its model's classes (0: unconditional) and its name for people.
 
 
+def class_labels(n: int, num_classes: int, labels: tuple[int, ...] | list[int] = ()) -> torch.Tensor | None:
+    """Labels int64 (n,): ``labels`` cycled, or every class in turn when empty; None if unconditional.
+
+    A class the model does not know raises ``errors.InvalidValue`` naming ``labels``.
+    """
+    if not num_classes:
+        return None
+    pool = list(labels) or list(range(num_classes))
+    for label in pool:
+        require(0 <= label < num_classes, "labels",
+                f"contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})")
+    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
+
+
 def sample_labels(n: int, labels: LabelInput, num_classes: int, title: str) -> torch.Tensor | None:
     """Labels int64 (n,) of ``sample``: one class, or a list cycled; None → every class in turn (None if unconditional)."""
     pool: list[int] = []
@@ -188,23 +202,35 @@ def _label_list(labels: LabelInput) -> list[int]:
 # ----------------------------------------------------------------------------- sampling settings
 
 
-def sampling_options(temperature: float, top_k: int, top_p: float, guidance: float,
-                     options: SamplingOptions | None) -> SamplingOptions:
-    """The settings of one request: ``options`` as given, or built from the four keywords (not both)."""
+def known_keywords(keywords: Mapping[str, Any], known: Iterable[str]) -> None:
+    """Refuse a keyword a sampling call does not take (``**keywords`` accepts any name): one sentence, a close name."""
+    known = list(known)
+    for name in keywords:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            fix = f"did you mean {close[0]}=?" if close else f"the sampling keywords are {', '.join(f'{k}=' for k in known)}"
+            raise InputError(f"{name}= is not a sampling keyword; {fix}")
+
+
+def sampling_options(keywords: Mapping[str, Any]) -> SamplingOptions:
+    """The settings of one request: ``options`` as given, or built from the four knobs given (not both)."""
+    knobs = {name: keywords[name] for name in ("temperature", "top_k", "top_p", "guidance") if name in keywords}
+    options = keywords.get("options")
     if options is not None:
         if not isinstance(options, SamplingOptions):
             raise InputError(f"options must be a pixelcnn.configs.SamplingOptions or None, got {type(options).__name__}")
-        if (temperature, top_k, top_p, guidance) != (1.0, 0, 1.0, 1.0):
+        if knobs:
             raise InputError("pass the sampling settings either as options= or as temperature=, top_k=, top_p=, "
                              "guidance=, not both")
         return options
-    knobs = (("temperature", temperature, False), ("top_k", top_k, True), ("top_p", top_p, False), ("guidance", guidance, False))
-    for name, value, whole in knobs:
+    for name, value in knobs.items():
+        whole = name == "top_k"
         numbers = (int, np.integer) if whole else (int, float, np.integer, np.floating)
         if isinstance(value, bool) or not isinstance(value, numbers) or not math.isfinite(value):
             raise InputError(f"{name} must be {'a whole number' if whole else 'a finite number'}, got {value!r}")
-    try:  # the ranges are SamplingOptions' own
-        return SamplingOptions(float(temperature), int(top_k), float(top_p), float(guidance))
+    given: dict[str, Any] = {name: int(value) if name == "top_k" else float(value) for name, value in knobs.items()}
+    try:  # the defaults and the ranges are SamplingOptions' own
+        return SamplingOptions(**given)
     except InvalidValue as exc:
         raise InputError(str(exc)) from None
 
@@ -225,6 +251,12 @@ def sampler(value: Sampler | str) -> Sampler:
     if value not in tuple(Sampler):
         raise InputError(f"sampler must be {Sampler.choices(described=True)}, got {value!r}")
     return Sampler(value)
+
+
+def callback(value: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    if value is not None and not callable(value):
+        raise InputError(f"callback must be a function of one Progress, or None, got {type(value).__name__}")
+    return value
 
 
 def generator(value: torch.Generator | None) -> torch.Generator | None:

@@ -4,7 +4,7 @@ Legend: B batch, C channels, H W pixels, K values per channel (``levels``).
 
 It only batches, labels and converts around the library: images are
 quantised to the model's K values (``data.pixels``), drawn by the chosen
-sampler (``sampling.naive.sample``) and scored by ``PixelCNN.nll``. What it
+sampler (``sampling.api.sample``) and scored by ``PixelCNN.nll``. What it
 reads of the model: its ``config`` (shape, levels, classes), ``nll`` and its
 parameters.
 """
@@ -20,7 +20,7 @@ from pixelcnn.data.pixels import dequantise, quantise
 from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.pipelines.base import Pipeline, read_checkpoint
 from pixelcnn.runtime import resolve_device
-from pixelcnn.sampling.naive import sample
+from pixelcnn.sampling.api import sample
 
 
 class PixelCNNPipeline(Pipeline):

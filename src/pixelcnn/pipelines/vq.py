@@ -24,7 +24,7 @@ from pixelcnn.models.prior import CodePrior, check_pairing
 from pixelcnn.models.vqvae import VQVAE
 from pixelcnn.pipelines.base import Pipeline, read_checkpoint
 from pixelcnn.runtime import resolve_device
-from pixelcnn.sampling.naive import sample
+from pixelcnn.sampling.api import sample
 
 
 class VQPriorPipeline(Pipeline):

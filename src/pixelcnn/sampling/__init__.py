@@ -1,1 +1,2 @@
-"""Autoregressive sampling: how logits become values, the naive reference sampler, the exact cached sampler."""
+"""Autoregressive sampling: how logits become values (``draw``), the naive reference sampler (``naive``), the exact
+cached sampler (``cached``), and ``sample`` (``api``), which runs the one a ``configs.Sampler`` names."""

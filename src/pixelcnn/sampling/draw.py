@@ -16,7 +16,7 @@ log-probabilities, before temperature, top-k and top-p.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 
 # Called after each completed row: (row index, canvas int64 (B, C, H, W)).
 RowCallback = Callable[[int, torch.Tensor], None]
+
+
+class SamplerInputs(TypedDict, total=False):
+    """The keywords both samplers take (``sample_naive``, ``sample_cached``, which declare their defaults), passed
+    through ``pixelcnn.sampling.api.sample``."""
+
+    options: SamplingOptions  # temperature, top-k, top-p, guidance
+    labels: torch.Tensor | None  # int64 (n,) when the model is class-conditional
+    cond: torch.Tensor | None  # (n, D, H, W) when it is map-conditional
+    shape: tuple[int, int] | None  # (H, W) of the canvas; None: the model's
+    init: torch.Tensor | None  # int64 (n, C, H, W): an image to complete
+    start_row: int  # rows of init kept above it
+    generator: torch.Generator | None  # the only source of randomness
+    on_row: RowCallback | None  # called after each sampled row
 
 
 def filter_logits(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Autoregressive sampling: the naive reference sampler and the choice of sampler.
+"""The naive reference sampler: one full forward pass of the network per (row, column, channel) step.
 
 Legend: B batch, C channels, K categories, H W positions, D conditioning features.
 
@@ -6,37 +6,16 @@ Every sampler draws its randomness the same way (``pixelcnn.sampling.draw``: one
 uniform per image at each (row, column, channel) step, inverse-CDF lookup in
 the filtered distribution), so the cached sampler
 (``pixelcnn.sampling.cached``) and the naive one here give identical samples
-for the same generator. ``sample`` picks one by its ``configs.Sampler``.
+for the same generator; ``pixelcnn.sampling.api.sample`` picks one by its ``configs.Sampler``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from pixelcnn.configs import Sampler, SamplingOptions
-from pixelcnn.errors import require
+from pixelcnn.configs import SamplingOptions
 from pixelcnn.models.pixelcnn import PixelCNN
-from pixelcnn.sampling.cached import sample_cached
-from pixelcnn.sampling.draw import RowCallback, draw, filter_logits, guide, guided_inputs, prepare_canvas, uniforms
-
-__all__ = [
-    "RowCallback", "Sampler", "SamplingOptions", "class_labels", "draw", "filter_logits",
-    "prepare_canvas", "sample", "sample_naive", "uniforms",
-]
-
-
-def class_labels(n: int, num_classes: int, labels: tuple[int, ...] | list[int] = ()) -> torch.Tensor | None:
-    """Labels int64 (n,): ``labels`` cycled, or every class in turn when empty; None if unconditional.
-
-    A class the model does not know raises ``errors.InvalidValue`` naming ``labels``.
-    """
-    if not num_classes:
-        return None
-    pool = list(labels) or list(range(num_classes))
-    for label in pool:
-        require(0 <= label < num_classes, "labels",
-                f"contains class {label}, but the model knows {num_classes} classes (0..{num_classes - 1})")
-    return torch.tensor([pool[i % len(pool)] for i in range(n)], dtype=torch.long)
+from pixelcnn.sampling.draw import RowCallback, draw, guide, guided_inputs, prepare_canvas, uniforms
 
 
 @torch.no_grad()
@@ -72,28 +51,3 @@ def sample_naive(
         if on_row is not None:
             on_row(i, x)
     return x
-
-
-def sample(
-    model: PixelCNN,
-    n: int,
-    *,
-    sampler: Sampler = Sampler.CACHED,
-    options: SamplingOptions = SamplingOptions(),
-    labels: torch.Tensor | None = None,
-    cond: torch.Tensor | None = None,
-    shape: tuple[int, int] | None = None,
-    init: torch.Tensor | None = None,
-    start_row: int = 0,
-    generator: torch.Generator | None = None,
-    on_row: RowCallback | None = None,
-) -> torch.Tensor:
-    """Sample with the chosen ``sampler``; the other arguments as ``sample_naive``. Returns int64 (n, C, H, W)."""
-    if sampler == Sampler.CACHED:
-        chosen = sample_cached
-    elif sampler == Sampler.NAIVE:
-        chosen = sample_naive
-    else:
-        raise ValueError(f"sampler must be {Sampler.choices()}, got {sampler!r}")
-    return chosen(model, n, options=options, labels=labels, cond=cond, shape=shape, init=init, start_row=start_row,
-                  generator=generator, on_row=on_row)

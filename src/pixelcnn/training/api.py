@@ -51,7 +51,8 @@ from pixelcnn.project.deps import package_files
 from pixelcnn.runtime import resolve_device
 from pixelcnn.training.live import TrainingLog
 from pixelcnn.training.loader import ArrayRows, BatchKey, DatasetRows, Rows, Splits, dataset_image, dir_splits
-from pixelcnn.training.trainer import FitResult, Objective, Trainer, run_fingerprint
+from pixelcnn.training.state import run_fingerprint
+from pixelcnn.training.trainer import FitResult, Objective, Trainer
 
 if TYPE_CHECKING:
     from pixelcnn.models.classifier import Classifier

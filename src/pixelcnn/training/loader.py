@@ -6,7 +6,8 @@ A rows source is a map-style ``torch.utils.data.Dataset`` whose item is a
 whole batch: the key is a ``BatchKey`` (the rows to read) and the value a
 dict of tensors in each source's own dtype (uint8 images, int64 labels, int16
 codes), converted to the model's input by the training objective. Three
-sources give the same batches for the same rows:
+sources give the same batches for the same rows (the first two are ``NamedRows``:
+named columns of N rows, each read its own way):
 
 - ``NpyRows``: named ``.npy`` files of N rows each (``prepare``'s images and
   labels, ``extract_codes``' code grids), what the stages train on. Rows are
@@ -65,49 +66,65 @@ class Rows(Dataset):
         raise NotImplementedError
 
 
-class NpyRows(Rows):
-    """Named ``.npy`` files of N rows each; ``dataset[BatchKey]`` → {name: tensor (B, ...)} in each file's dtype."""
+class NamedRows(Rows):
+    """Named columns of N rows each; ``rows[BatchKey]`` → {name: tensor (B, ...)} in each column's dtype.
 
-    def __init__(self, files: Mapping[str, str | Path]) -> None:
-        self.files = {name: NpyFile(path) for name, path in files.items()}
-        sizes = {name: len(f) for name, f in self.files.items()}
-        if len(set(sizes.values())) != 1:
-            listed = ", ".join(f"{self.files[n].path} has {s}" for n, s in sizes.items())
-            raise DataError(f"files of one split disagree on their number of rows ({listed}); re-run the stage that writes them")
-        self.n = next(iter(sizes.values()))
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, key: BatchKey) -> dict[str, torch.Tensor]:
-        rows = np.asarray(key.rows, dtype=np.int64)
-        batch = {name: torch.from_numpy(f.read(rows)) for name, f in self.files.items()}
-        batch["offset"], batch["total"] = torch.tensor(key.offset), torch.tensor(key.total)
-        return batch
-
-
-class ArrayRows(Rows):
-    """Named in-memory arrays of N rows each; ``rows[BatchKey]`` → {name: tensor (B, ...)} in each array's dtype.
-
-    The batches ``NpyRows`` would read from the same arrays saved as ``.npy`` files.
+    A subclass says how a column's rows are read (``read``), and the sentence
+    (``mismatch``, with ``{listed}``) for columns of different lengths.
     """
 
-    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.arrays = {name: np.asarray(a) for name, a in arrays.items()}
-        sizes = {name: len(a) for name, a in self.arrays.items()}
+    mismatch: str
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        self.columns = dict(columns)
+        sizes = {name: len(column) for name, column in self.columns.items()}
         if len(set(sizes.values())) != 1:
-            listed = ", ".join(f"{name} has {size}" for name, size in sizes.items())
-            raise DataError(f"the arrays of one split disagree on their number of rows ({listed}); pass one row per image")
+            raise DataError(self.mismatch.format(listed=", ".join(f"{self.describe(n)} has {size}" for n, size in sizes.items())))
         self.n = next(iter(sizes.values()))
+
+    def read(self, column: Any, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` int64 (B,) of ``column``, contiguous: (B, ...)."""
+        raise NotImplementedError
+
+    def describe(self, name: str) -> str:
+        """How the mismatch sentence names column ``name``."""
+        return name
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, key: BatchKey) -> dict[str, torch.Tensor]:
         rows = np.asarray(key.rows, dtype=np.int64)
-        batch = {name: torch.from_numpy(np.ascontiguousarray(a[rows])) for name, a in self.arrays.items()}
+        batch = {name: torch.from_numpy(self.read(column, rows)) for name, column in self.columns.items()}
         batch["offset"], batch["total"] = torch.tensor(key.offset), torch.tensor(key.total)
         return batch
+
+
+class NpyRows(NamedRows):
+    """Named ``.npy`` files of N rows each, read at their offsets (``NpyFile``): nothing stays mapped."""
+
+    mismatch = "files of one split disagree on their number of rows ({listed}); re-run the stage that writes them"
+
+    def __init__(self, files: Mapping[str, str | Path]) -> None:
+        super().__init__({name: NpyFile(path) for name, path in files.items()})
+
+    def read(self, column: NpyFile, rows: np.ndarray) -> np.ndarray:
+        return column.read(rows)
+
+    def describe(self, name: str) -> str:
+        return str(self.columns[name].path)
+
+
+class ArrayRows(NamedRows):
+    """Named in-memory arrays of N rows each: the batches ``NpyRows`` would read from them saved as ``.npy`` files."""
+
+    mismatch = "the arrays of one split disagree on their number of rows ({listed}); pass one row per image"
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        super().__init__({name: np.asarray(a) for name, a in arrays.items()})
+
+    def read(self, column: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(column[rows])
 
 
 class DatasetRows(Rows):

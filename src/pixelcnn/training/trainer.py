@@ -1,4 +1,4 @@
-"""One trainer for every trained model: streamed batches, AdamW, warm-up and decay, EMA,
+"""The training loop, one for every trained model: streamed batches, AdamW, warm-up and decay, EMA,
 early stopping, bf16 autocast, DistributedDataParallel, and exact resume after a kill.
 
 Legend: B batch (per process), G global batch, R processes.
@@ -31,29 +31,25 @@ priors, the VQ-VAE and the classifier:
   every RNG of every process, epoch, step, partial sums, curves) atomically.
   A re-run whose fingerprint (params, code, input data, processes) matches
   resumes there, and ends with the same bytes as a run never interrupted;
-  a state of other params, code or data is discarded with a one-line notice.
+  a state of other params, code or data is discarded with a one-line notice
+  (the fingerprint, the RNGs as data and the file: ``pixelcnn.training.state``).
 - **Divergence**: a NaN or inf loss or gradient stops with one sentence
   naming the step and the last good state; no weights are written.
 - **Logs**: ``fit(on_epoch=...)`` hands the whole history to a logger (the
   DVCLive record of ``pixelcnn.training.live``) once after a resume and
   after every epoch, so a resumed run logs each epoch exactly once.
 
-``pixelcnn.training.api.train`` is the one way in, for the stages and for users.
+``pixelcnn.training.api.train`` is the one way in, for the stages and for users; a stage
+trains inside the session of ``pixelcnn.training.session``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
-import json
 import math
-import os
-import random
-import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -63,15 +59,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pixelcnn import distributed
-from pixelcnn.checkpoints import read_payload, save_payload
 from pixelcnn.configs import OptimConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import InvalidValue, TrainingError, require
-from pixelcnn.runtime import Precision, autocast, resolve_device, resolve_precision, seed_everything
+from pixelcnn.runtime import Precision, autocast, resolve_precision
 from pixelcnn.training.loader import EpochBatches, SplitBatches, Splits, holdout
-
-STATE_FORMAT = 1
+from pixelcnn.training.session import deterministic_algorithms, flush_denormals
+from pixelcnn.training.state import TrainingState, read_state, rng_state, save_state, set_rng_state
 
 
 def _compiled(module: nn.Module) -> Callable:
@@ -128,60 +122,6 @@ class FitResult:
     metrics: dict[str, float]  # the row of the output weights (the last epoch, or the best one with early stopping)
     stopped_early: bool = False
     resumed_from_step: int | None = None  # the saved step this run started from, if any
-
-
-# ----------------------------------------------------------------------------- fingerprints
-
-
-def file_digest(paths: Iterable[str | Path]) -> str:
-    """sha256 of the names and contents of files (folders: every file under them, sorted)."""
-    h = hashlib.sha256()
-    for root in paths:
-        root = Path(root)
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for path in files:
-            h.update(f"{path.relative_to(root) if root.is_dir() else path.name}\0".encode())
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(chunk)
-    return h.hexdigest()
-
-
-def run_fingerprint(configs: dict[str, Any], inputs: Iterable[str | Path], code: Iterable[str | Path]) -> str:
-    """What a saved state must match to be resumed: configs (dataclasses or JSON values), input data, code."""
-    described = {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in configs.items()}
-    h = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
-    h.update(file_digest(inputs).encode())
-    h.update(file_digest(sorted(str(p) for p in code)).encode())
-    return h.hexdigest()[:24]
-
-
-# ----------------------------------------------------------------------------- RNG states as data
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    legacy = np.random.get_state(legacy=True)
-    assert isinstance(legacy, tuple)  # legacy=True: (kind, keys, pos, has_gauss, cached), never the dict form
-    kind, keys, pos, has_gauss, cached = legacy
-    state["numpy"] = (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_tuples(state["python"]))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tuples(value: Any) -> Any:
-    """``random.setstate`` wants tuples where a save/load round trip may give lists."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -265,73 +205,52 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
-    def _state(self, epoch: int, step_in_epoch: int, step: int, sums: dict, history: list, best: dict | None,
-               bad_epochs: int) -> dict[str, Any]:
-        return {
-            "format": STATE_FORMAT,
-            "fingerprint": self.fingerprint,
-            "epoch": epoch,
-            "step_in_epoch": step_in_epoch,
-            "step": step,
-            "objective": self.objective.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "generator": self.generator.get_state(),
-            "rng": self.ctx.gather_objects(_rng_state()),
-            "sums": {k: v.detach().cpu() for k, v in sums.items()},
-            "history": history,
-            "best": best,
-            "bad_epochs": bad_epochs,
-            "compiled": self.compiled,
-        }
-
-    def save_state(self, **kwargs: Any) -> None:
+    def save_state(self, epoch: int, step_in_epoch: int, step: int, sums: dict[str, torch.Tensor],
+                   history: list[dict[str, float]], best: dict[str, Any] | None, bad_epochs: int) -> None:
+        """Save where the run is and everything it needs to go on from there (every process joins: RNGs gathered)."""
         if self.state_path is None:
             return
-        state = self._state(**kwargs)  # every process joins the RNG gather
-        if self.ctx.main:
-            save_payload(self.state_path, state)
-        self.ctx.barrier()
-        self.saved_step = kwargs["step"]
+        state = TrainingState(
+            epoch, step_in_epoch, step, self.objective.state_dict(), self.opt.state_dict(),
+            self.ema.state_dict() if self.ema is not None else None, self.generator.get_state(),
+            self.ctx.gather_objects(rng_state()), {k: v.detach().cpu() for k, v in sums.items()}, history, best,
+            bad_epochs, self.compiled,
+        )
+        save_state(self.state_path, self.fingerprint, state, self.ctx)
+        self.saved_step = step
 
-    def _restore(self) -> dict[str, Any] | None:
-        state = None
+    def _restore(self) -> TrainingState | None:
+        """The saved state of this run, applied to the objective, optimiser, EMA and RNGs; None when there is none."""
         if self.state_path is None:
             return None
-        if self.ctx.main and self.state_path.is_file():
-            fix = f"delete {self.state_path} to start over"
-            state = read_payload(self.state_path, "training state", fix)
-            if state.get("fingerprint") != self.fingerprint or state.get("format") != STATE_FORMAT:
-                print(f"{self.desc}: discarding the saved state {self.state_path}: it belongs to other params, code or "
-                      "input data; training from scratch", flush=True)
-                self.state_path.unlink()
-                state = None
-        state = self.ctx.broadcast_object(state)
+        state = read_state(self.state_path, self.fingerprint, self.desc, self.ctx)
         if state is None:
             return None
-        self.objective.load_state_dict(state["objective"])
-        self.opt.load_state_dict(state["optimizer"])
+        self.objective.load_state_dict(state.objective)
+        self.opt.load_state_dict(state.optimizer)
         if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.generator.set_state(state["generator"])
-        _set_rng_state(state["rng"][self.ctx.rank])
+            if state.ema is None:  # the fingerprint covers ema_decay: a state of this run holds the EMA
+                raise ValueError(f"{self.state_path} holds no EMA, though this run (of the same fingerprint) keeps one")
+            self.ema.load_state_dict(state.ema)
+        self.generator.set_state(state.generator)
+        set_rng_state(state.rng[self.ctx.rank])
         return state
 
     # ------------------------------------------------------------------ compilation
 
-    def _compile(self, state: dict[str, Any] | None, steps: int) -> None:
+    def _compile(self, saved: bool | None, steps: int) -> None:
         """Use ``torch.compile`` for the training step's forward when ``optim.compile`` says so.
 
         ``auto`` measures: a few eager steps, then the compilation and a few compiled
         steps, on the first batch, and compiles only if ``compile seconds + steps ×
         compiled step`` beats ``steps × eager step``; one line says what it chose. The
         measurement leaves no trace (weights, gradients, RNGs restored); a resumed run
-        keeps the decision its saved state records, so it computes what the
-        uninterrupted run did.
+        keeps the decision its saved state records (``saved``), so it computes what
+        the uninterrupted run did.
         """
         choice = self.optim.compile
-        if state is not None and "compiled" in state:
-            choice = bool(state["compiled"])
+        if saved is not None:
+            choice = saved
         elif choice == "auto":
             choice = self._compile_pays(steps)
         if choice:
@@ -342,7 +261,7 @@ class Trainer:
         batch = self._to_device(next(iter(self._loader(EpochBatches(self.train_rows, self.optim.batch_size, self.seed, 0,
                                                                     0, self.ctx.rank, self.ctx.world), self.train_set))))
         weights = copy.deepcopy(self.objective.state_dict())
-        rng, generator = _rng_state(), self.generator.get_state()
+        rng, generator = rng_state(), self.generator.get_state()
 
         def step_seconds(forward: Callable) -> float:
             self.module.train()
@@ -361,7 +280,7 @@ class Trainer:
         compile_seconds = step_seconds(compiled_forward)  # the first call compiles
         compiled = min(step_seconds(compiled_forward) for _ in range(repeats))
         self.objective.load_state_dict(weights)
-        _set_rng_state(rng)
+        set_rng_state(rng)
         self.generator.set_state(generator)
         chosen = bool(self.ctx.broadcast_object(compile_seconds + steps * compiled < steps * eager))  # rank 0's timing decides
         if self.ctx.main:
@@ -448,15 +367,15 @@ class Trainer:
         bad_epochs = 0
         resumed = None
         if state is not None:
-            epoch, start, step = state["epoch"], state["step_in_epoch"], state["step"]
-            sums, history, best, bad_epochs = dict(state["sums"]), list(state["history"]), state["best"], state["bad_epochs"]
+            epoch, start, step = state.epoch, state.step_in_epoch, state.step
+            sums, history, best, bad_epochs = dict(state.sums), list(state.history), state.best, state.bad_epochs
             resumed = self.saved_step = step
             if self.ctx.main:
                 print(f"{self.desc}: resuming from {self.state_path} at step {step} (epoch {epoch + 1}, batch {start})", flush=True)
         if on_epoch is not None:
             on_epoch(history)
         stopped = bad_epochs >= o.patience > 0
-        self._compile(state, o.epochs * self.steps_per_epoch - step)
+        self._compile(state.compiled if state is not None else None, o.epochs * self.steps_per_epoch - step)
         while epoch < o.epochs and not stopped:
             began = time.perf_counter()
             sampler = EpochBatches(self.train_rows, o.batch_size, self.seed, epoch, start, self.ctx.rank, self.ctx.world)
@@ -514,86 +433,3 @@ class Trainer:
         if self.optim.channels_last:
             self.objective.to(memory_format=torch.contiguous_format)  # pyright: ignore[reportCallIssue]  (memory_format=, as above: the stubs omit it)
         return FitResult(history, metrics, stopped, resumed)
-
-
-# ----------------------------------------------------------------------------- stages
-
-
-@dataclass
-class TrainingRun:
-    """What a training stage's process knows about its run: its place in the group, device, seed, state folder.
-
-    The stage builds its model inside the run (after the seed), hands it to
-    ``pixelcnn.training.api.train`` with ``state_dir``, writes its outputs on
-    rank 0, then calls ``finish``.
-    """
-
-    ctx: Context
-    device: torch.device
-    seed: int
-    run: RunConfig
-    state_dir: Path
-
-    def finish(self) -> None:
-        """The outputs are written: the saved states are no longer needed."""
-        self.ctx.barrier()
-        if self.ctx.main and self.state_dir.exists():
-            shutil.rmtree(self.state_dir)
-            with contextlib.suppress(OSError):
-                self.state_dir.parent.rmdir()  # the common state/ folder, once every stage's state is gone
-
-
-@contextlib.contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Flush subnormal floats to zero on the CPU while training (torch's default is off, restored after).
-
-    As a model trains, some activations and gradients decay into the subnormal
-    range, where x86 arithmetic is many times slower: measured on the default
-    pixel model's trained weights, a training step took 1.91 s with
-    subnormals and 1.10 s flushed (its epochs grew from 26 s to 43 s). Values
-    below 1.2e-38 change nothing a model learns; the run stays deterministic.
-    """
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
-@contextlib.contextmanager
-def deterministic_algorithms(enabled: bool, device: torch.device) -> Iterator[None]:
-    """``torch.use_deterministic_algorithms`` for the duration when ``enabled`` (the previous setting restored after).
-
-    On the CPU the training path is deterministic at any thread count without it
-    (no op whose reduction order depends on threads; tests train every model twice
-    at two threads and compare bytes); turning it on there only makes PyTorch
-    refuse an op that has no deterministic kernel. On CUDA it is what makes two
-    runs equal: deterministic cuDNN convolutions (no autotuning) and cuBLAS with
-    a fixed workspace (``CUBLAS_WORKSPACE_CONFIG``, set here unless the user set
-    it, before the first cuBLAS call of the process) at a cost in speed.
-    """
-    if not enabled:
-        yield
-        return
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    previous = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0])
-        torch.backends.cudnn.benchmark = previous[1]
-
-
-@contextlib.contextmanager
-def training_run(run: RunConfig, device_name: str, seed: int, state_dir: str | Path) -> Iterator[TrainingRun]:
-    """Join the process group (if launched by torchrun), pick this process's device, seed every RNG.
-
-    A device that cannot be had raises ``errors.InvalidValue`` naming ``device`` (``OptimConfig.device``).
-    """
-    device = resolve_device(device_name)
-    with distributed.session(device) as ctx:
-        seed_everything(seed)  # the same initial weights in every process
-        yield TrainingRun(ctx, ctx.device(device), seed, run, Path(state_dir))
