@@ -33,6 +33,7 @@ def test_names_from_import_keeps_the_sentence():
     assert not hasattr(pixelcnn, "Nothing")
 
 
+@pytest.mark.slow  # a fresh interpreter imports the package
 def test_names_exports_are_the_models_configs_and_functions_and_import_stays_cheap():
     code = ("import sys, pixelcnn\n"
             "assert 'torch' not in sys.modules\n"

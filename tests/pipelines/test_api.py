@@ -62,6 +62,7 @@ def readme_snippet() -> str:
 # ----------------------------------------------------------------------------- surface
 
 
+@pytest.mark.slow  # a fresh interpreter imports the package
 def test_import_pixelcnn_is_cheap_and_exports_the_api_lazily():
     code = (
         "import sys, pixelcnn\n"
