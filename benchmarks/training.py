@@ -22,7 +22,7 @@ step time kept). On a shared CPU, compare numbers of one run only.
     uv run python benchmarks/training.py --models default --output benchmarks/training_results.jsonl
 
 ``--models default`` is the gated pixel model that was params.yaml's default until the
-3-resolution U-Net replaced it (README: both train at the same images/s). ``--models params``
+3-resolution U-Net replaced it (docs/training.md: both train at the same images/s). ``--models params``
 is the pixel model params.yaml describes now (on the digits' shape: 1×32×32, 10 classes).
 
 ``--compile`` adds, per precision, the step through ``torch.compile`` (as ``pixelcnn.compile:

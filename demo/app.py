@@ -414,7 +414,7 @@ def show_comparison(generators, count, label, knobs, metrics, metrics_path, miss
     shown = {name: ["–" if v is None else f"{v:.3f}" for v in values] for name, values in rows.items()
              if any(v is not None for v in values)}
     st.write(f"Scores of the generators' samples from {metrics_path} "
-             "(classifier features on the default digits; see the README):")
+             "(classifier features on the default digits; see docs/results.md):")
     st.table(pd.DataFrame.from_dict(shown, orient="index", columns=list(sets.values())))
 
 main()

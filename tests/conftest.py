@@ -14,3 +14,7 @@ torch.set_num_threads(1)
 def pytest_configure(config) -> None:
     # `pytest -m cuda` runs the CUDA tests (benchmarks/gpu_check.py does); they skip themselves without a GPU
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one); run them with `pytest -m cuda`")
+    # `pytest -m "not slow"` is the quick loop (docs/developing.md); CI runs everything
+    config.addinivalue_line("markers", "slow: an integration test of more than a few seconds (whole DAG, presets, browser and app, "
+                                       "DDP, stages and scripts as subprocesses, compile), or the wider sweep of a property the quick "
+                                       "loop checks on representatives; `pytest -m \"not slow\"` leaves them out")

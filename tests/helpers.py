@@ -40,13 +40,29 @@ def write_params(path: Path, base: dict[str, Any] | None = None, **sections: dic
     return path
 
 
-def readme_block(containing: str) -> str:
-    """The README's ```python block that contains ``containing`` (exactly one must)."""
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]  # every page whose snippets are run by a test
+
+
+def doc_blocks() -> list[tuple[Path, str]]:
+    """Every ```python block of the README and the docs pages, with its file, in order."""
     import re
 
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S) if containing in b]
-    assert len(blocks) == 1, f"{len(blocks)} python blocks of README.md contain {containing!r}"
-    return blocks[0]
+    return [(path, block) for path in DOC_PAGES for block in re.findall(r"```python\n(.*?)```", path.read_text(), re.S)]
+
+
+def doc_block(containing: str) -> str:
+    """The ```python block of the README or the docs that contains ``containing``: one text, wherever it is printed.
+
+    tests/test_docs.py requires every block to be claimed by some test's ``doc_block("...")`` call.
+    """
+    found = {block for _, block in doc_blocks() if containing in block}
+    assert len(found) == 1, f"{len(found)} different python blocks of README.md and docs/ contain {containing!r}"
+    return found.pop()
+
+
+def doc_lines(containing: str) -> list[str]:
+    """Every line of the README and the docs pages that contains ``containing``."""
+    return [line for path in DOC_PAGES for line in path.read_text().splitlines() if containing in line]
 
 
 def blobs(n: int, seed: int, size: int = 8) -> np.ndarray:

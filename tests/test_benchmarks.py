@@ -16,6 +16,7 @@ import pytest
 from helpers import ROOT
 
 
+@pytest.mark.slow  # runs the script as a subprocess
 @pytest.mark.parametrize("script", ["extract_memory.py", "train_memory.py"])
 def test_memory_benchmark_runs_and_prints_one_record_per_size(script):
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--n", "256"],
@@ -31,6 +32,7 @@ def records(args: list[str]) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow  # runs the script as a subprocess
 def test_training_benchmark_times_the_params_model_in_every_setting():
     rows = records([str(ROOT / "benchmarks" / "training.py"), "--models", "params", "--batch", "2", "--steps", "1"])
     assert rows[0]["torch_threads"] >= 1 and rows[0]["matmul_fp32_2048_gflops"] > 0
@@ -39,6 +41,7 @@ def test_training_benchmark_times_the_params_model_in_every_setting():
     assert all(r["model"] == "params" and r["images_per_s"] > 0 and r["gmac_per_image"] > 0 for r in timed)
 
 
+@pytest.mark.slow  # runs the script as a subprocess
 def test_sampling_benchmark_times_naive_cached_and_guided_sampling():
     rows = records([str(ROOT / "benchmarks" / "sampling.py"), "--cases", "prior_top", "--batches", "2", "--repeats", "1",
                     "--naive-steps", "2"])
@@ -47,6 +50,7 @@ def test_sampling_benchmark_times_naive_cached_and_guided_sampling():
     assert timed[0]["naive_s"] > 0 and timed[0]["cached_s"] > 0 and timed[0]["guided_s"] > 0
 
 
+@pytest.mark.slow  # runs the script as a subprocess
 def test_macs_counts_every_model_of_a_preset_and_estimates_its_epoch(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "macs.py"), "--names", "cifar10-vqvae2", "--tflops", "100",
                              "--output", str(tmp_path / "macs.json")], capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -70,6 +74,7 @@ def _gpu_check():
     return importlib.import_module("gpu_check")
 
 
+@pytest.mark.slow  # runs the script as a subprocess
 def test_gpu_check_without_cuda_says_so_in_one_line_and_exits_0(tmp_path):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--output", str(tmp_path / "gpu.json")],
@@ -79,6 +84,7 @@ def test_gpu_check_without_cuda_says_so_in_one_line_and_exits_0(tmp_path):
     assert not (tmp_path / "gpu.json").exists()
 
 
+@pytest.mark.slow  # runs the script as a subprocess
 def test_gpu_check_on_the_cpu_measures_every_part_and_writes_its_table_as_json(tmp_path):
     """Every part but the CUDA tests, tiny, on the CPU (torch.compile with the eager backend: dynamo, no C++ build)."""
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--size", "4",

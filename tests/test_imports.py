@@ -148,6 +148,7 @@ def imported(tmp_path_factory) -> dict[str, set[str]]:
     return {stage: {str(Path(f).resolve().relative_to(PACKAGE)) for f in paths} for stage, paths in files.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ORDER)
 def test_imports_every_module_a_stage_runs_is_one_of_its_deps(imported, stage):
     ran = imported[stage]

@@ -49,7 +49,7 @@ _API = {  # public name → the module that defines it
     "TrainingLog": "pixelcnn.training.live",
     "evaluate": "pixelcnn.evaluation.api",
 }
-__all__ = [*_API, "UserError"]
+__all__ = [*_API, "UserError"]  # pyright: ignore[reportUnsupportedDunderAll]  (the lazy names are _API's keys)
 
 
 def __getattr__(name: str):

@@ -46,7 +46,7 @@ import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -57,6 +57,17 @@ from pixelcnn.errors import CheckpointError, InputError
 
 FORMAT = 2
 M = TypeVar("M", bound=nn.Module)
+M_co = TypeVar("M_co", bound=nn.Module, covariant=True)
+
+
+class ModelClass(Protocol[M_co]):
+    """A model class a checkpoint rebuilds (``PixelCNN``, ``VQVAE``, ``CodePrior``, ``Classifier``): its kind and its
+    ``from_config``."""
+
+    @property
+    def CHECKPOINT_KIND(self) -> str: ...  # the class attribute each model class sets
+
+    def from_config(self, config: Mapping[str, Any]) -> M_co: ...
 
 # kind (a model class's ``CHECKPOINT_KIND``) → the stage that writes it
 STAGES: dict[str, str] = {
@@ -175,7 +186,7 @@ def check_payload(path: str | Path, payload: dict, kind: str) -> dict:
     return payload
 
 
-def load_model(path: str | Path, cls: type[M], device: str | torch.device = "cpu") -> M:
+def load_model(path: str | Path, cls: ModelClass[M], device: str | torch.device = "cpu") -> M:
     """Rebuild the ``cls`` model saved at ``path`` (eval mode, on ``device``); ``model.extra`` holds its facts.
 
     ``cls`` is a model class with ``CHECKPOINT_KIND``, ``config`` and ``from_config``.
@@ -184,7 +195,7 @@ def load_model(path: str | Path, cls: type[M], device: str | torch.device = "cpu
     return model_from_payload(path, read_payload(path, f"{kind} checkpoint", _fix(kind)), cls, device)
 
 
-def model_from_payload(path: str | Path, payload: dict, cls: type[M], device: str | torch.device = "cpu") -> M:
+def model_from_payload(path: str | Path, payload: dict, cls: ModelClass[M], device: str | torch.device = "cpu") -> M:
     """``load_model`` of a payload already read from ``path`` (``read_checkpoint``): checked, then rebuilt."""
     kind = cls.CHECKPOINT_KIND
     payload = check_payload(path, payload, kind)
@@ -198,7 +209,7 @@ def model_from_payload(path: str | Path, payload: dict, cls: type[M], device: st
             f"{path}: its config or weights do not fit this version of the {kind} model "
             f"({exc.__class__.__name__}); re-run {STAGES[kind]}"
         ) from None
-    model.extra = dict(payload.get("extra") or {})
+    model.extra = dict(payload.get("extra") or {})  # pyright: ignore[reportArgumentType]  (nn.Module types __setattr__ for tensors and modules; a plain value is stored as on any object)
     return model.to(device).eval()
 
 

@@ -11,7 +11,7 @@ pixelcnn import PixelCNNSampler`` shows the sentence (Python replaces the
 message of an ``AttributeError`` there by "cannot import name"). The models
 declare their methods' old names with ``renamed_method``: calling one raises
 ``RenamedMethod`` (with ``METHODS``' answer for that model, else ``PACKAGE``'s).
-Both are ``UserError``s: the message is the whole report. The README's
+Both are ``UserError``s: the message is the whole report. docs/python-api.md's
 "Coming from another PixelCNN repository" table lists the same mapping.
 Standard library only: cheap to import.
 """

@@ -46,13 +46,13 @@ def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
 
 def _value(annotation: Any, value: Any) -> Any:
     origin = get_origin(annotation)
-    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
         return config_from_dict(annotation, value)
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return None
         for option in get_args(annotation):
-            if dataclasses.is_dataclass(option) and isinstance(value, Mapping):
+            if isinstance(option, type) and dataclasses.is_dataclass(option) and isinstance(value, Mapping):
                 return config_from_dict(option, value)
         return value
     if origin is tuple and isinstance(value, (list, tuple)):

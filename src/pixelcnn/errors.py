@@ -15,6 +15,8 @@ library calls of a stage, ``Params.naming``) turns it into the key a user edits:
 class UserError(Exception):
     """Bad input a user can fix: the message is the whole report."""
 
+    cli: str | None = None  # the same advice in the command line's words (flags), where it differs; pixelcnn.cli prints it
+
 
 class ConfigError(UserError):
     """A params.yaml key is unknown, missing, of the wrong type or out of range."""

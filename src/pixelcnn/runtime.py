@@ -43,7 +43,9 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         return "bf16" if cpu_has_bf16() else "fp32"
-    return name  # type: ignore[return-value]
+    if name == "fp32" or name == "bf16":
+        return name
+    raise ValueError(f"precision must be auto, fp32 or bf16, got {name!r}")
 
 
 @contextlib.contextmanager

@@ -17,6 +17,8 @@ from PIL import Image
 from helpers import point_at
 from tiny_models import tiny_run  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow  # a Streamlit server and headless Chromium: the quick loop (`pytest -m "not slow"`) leaves it out
+
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("demo_screenshot", ROOT / "demo" / "screenshot.py")
 shot = importlib.util.module_from_spec(spec)

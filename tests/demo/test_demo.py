@@ -22,6 +22,8 @@ from streamlit.testing.v1 import AppTest
 from helpers import bomb_png, point_at
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow  # Streamlit's AppTest runs the whole app, a few seconds a test: the quick loop leaves it out
+
 APP = Path(__file__).resolve().parents[2] / "demo" / "app.py"
 PIXEL, PRIOR = "pixel PixelCNN", "VQ-VAE-2 + PixelCNN prior"
 SAMPLE, PROGRESSIVE, COMPLETE, COMPARE = range(4)  # tab order

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ROOT, tiny_params
+from helpers import ROOT, doc_lines, tiny_params
+
+pytestmark = pytest.mark.slow  # the whole DAG with real DVC: the quick loop (`pytest -m "not slow"`) leaves it out
 
 TRAINING = {"prepare", "train_pixelcnn", "train_vqvae", "extract_codes", "train_prior", "train_classifier"}
 MARKER = "<!-- written by the queued experiment's own evaluation.py -->"
@@ -111,8 +113,8 @@ def test_pipeline_training_logs_are_where_dvc_metrics_and_plots_read_them(repo):
     assert not (repo / "dvclive").exists() and "dvclive" not in (repo / "dvc.yaml").read_text()  # DVCLive wrote no dvc.yaml
 
 
-def test_pipeline_readmes_exp_show_example_keeps_the_columns_it_names(repo):
-    line = next(line for line in (ROOT / "README.md").read_text().splitlines() if "dvc exp show --keep" in line)
+def test_pipeline_docs_exp_show_example_keeps_the_columns_it_names(repo):
+    [line] = doc_lines("dvc exp show --keep")
     args = shlex.split(line.split("#")[0])
     shown = run([*args[args.index("dvc") :], "--csv"], repo)
     header = next(row for row in shown.splitlines() if row.startswith("Experiment,"))

@@ -32,6 +32,8 @@ from pixelcnn.project import params, presets
 from helpers import ROOT, stage
 from raw_datasets import accept_celeba_checksums, accept_cifar_checksums, write_celeba, write_cifar, write_mnist
 
+pytestmark = pytest.mark.slow  # every preset's whole DAG: the quick loop (`pytest -m "not slow"`) leaves it out
+
 SIZE = 16  # image side every preset is shrunk to: 16 → 4×4 bottom and 2×2 top code grids at the presets' factors
 PRESETS = presets.names(ROOT / "presets")
 TRAINING = ("pixelcnn", "vqvae", "prior", "classifier")

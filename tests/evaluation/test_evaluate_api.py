@@ -17,7 +17,7 @@ import pixelcnn
 from pixelcnn.configs import EvaluateConfig
 from pixelcnn.errors import InputError
 
-from helpers import readme_block, stage
+from helpers import doc_block, stage
 
 SMALL = EvaluateConfig(num_samples=50, kid_subset_size=20, kid_subsets=5, lpips_pairs=10, device="cpu")
 
@@ -45,7 +45,7 @@ def test_readme_evaluate_snippet_runs_as_written(tmp_path, monkeypatch, capsys):
     np.save(tmp_path / "data" / "samples" / "prior" / "samples.npy", levelled(classes, 2, levels))
     np.save(tmp_path / "data" / "samples" / "prior" / "labels.npy", np.where(np.arange(20) < 15, classes, (classes + 1) % 4))
     monkeypatch.chdir(tmp_path)
-    exec(compile(readme_block("pixelcnn.evaluate("), "README.md", "exec"), {})
+    exec(compile(doc_block("pixelcnn.evaluate("), "README.md", "exec"), {})
     fid, accuracy = capsys.readouterr().out.splitlines()[-1].split(", class accuracy ")  # after the library's log lines
     assert float(fid.removeprefix("FID ")) >= 0 and accuracy == "75.0%"  # 15 of 20 drawn for the class they look like
 

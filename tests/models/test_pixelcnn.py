@@ -146,7 +146,8 @@ DEFAULT_FIELD_CASES = {  # the defaults' grids, depths, kernels and resolutions 
 }
 
 
-@pytest.mark.parametrize("case", list(DEFAULT_FIELD_CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.startswith("pixel") else c
+                                  for c in DEFAULT_FIELD_CASES])  # the quick loop checks the pixel models at 8×8 only
 def test_pixelcnn_with_context_at_default_sizes_sees_the_whole_past(case):
     """At the sizes the default models are used at (32×32 pixels, 8×8 and 4×4 codes), by gradients."""
     overrides = DEFAULT_FIELD_CASES[case]

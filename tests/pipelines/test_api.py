@@ -8,7 +8,6 @@ bits/dim; every bad argument is one sentence naming it.
 from __future__ import annotations
 
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from pixelcnn.pipelines.vq import VQPriorPipeline
 from pixelcnn.runtime import resolve_device
 from pixelcnn.sampling.api import sample
 
-from helpers import readme_block
+from helpers import doc_block, doc_lines
 from tiny_models import CLASSES, SIZE, tiny_run  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,15 +55,14 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def readme_snippet() -> str:
-    """The first ```python block of the README's "Python API" section."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Python API", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    """The README's Python quick start (the same block opens docs/python-api.md)."""
+    return doc_block('pipe = pixelcnn.load("models/pixelcnn.pt")')
 
 
 # ----------------------------------------------------------------------------- surface
 
 
+@pytest.mark.slow  # a fresh interpreter imports the package
 def test_import_pixelcnn_is_cheap_and_exports_the_api_lazily():
     code = (
         "import sys, pixelcnn\n"
@@ -88,7 +86,7 @@ def test_readme_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
 
 
 def test_readme_generate_snippet_runs_as_written(tiny_run, monkeypatch, capsys):
-    code = readme_block("pixelcnn.generate(model, 8, labels=7")
+    code = doc_block("pixelcnn.generate(model, 8, labels=7")
     monkeypatch.chdir(tiny_run)
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out == f"(8, 1, {SIZE}, {SIZE}) (8, {SIZE // 2}, {SIZE // 2})\n"
@@ -450,14 +448,14 @@ def test_options_equal_the_keywords_and_exclude_them(pixel):
         pixel(2, options={"temperature": 0.8})
 
 
-def test_sampling_keywords_are_declared_once_and_the_readme_lists_them_with_their_defaults(pixel, vq):
-    """pipe(...), pipe.complete(...) and pixelcnn.generate(...) take SamplingKeywords; the README's call shows each with
+def test_sampling_keywords_are_declared_once_and_the_docs_list_them_with_their_defaults(pixel, vq):
+    """pipe(...), pipe.complete(...) and pixelcnn.generate(...) take SamplingKeywords; the docs' call shows each with
     its default (Request's, SamplingOptions' for the four knobs); a name none takes is one sentence."""
     import dataclasses
 
     from pixelcnn.pipelines.base import Request, SamplingKeywords
 
-    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `pipe(n, "))
+    [row] = [line for line in doc_lines("| `pipe(n, ") if line.startswith("| `pipe(n, ")]  # docs/python-api.md's table
     listed = dict(part.split("=") for part in row.split("`")[1].removeprefix("pipe(n, ").removesuffix(")").split(", "))
     defaults = {**{f.name: f.default for f in dataclasses.fields(SamplingOptions)},
                 **{f.name: f.default for f in dataclasses.fields(Request) if f.name != "options"}, "options": None}

@@ -21,10 +21,10 @@ NAMES = presets.names(FOLDER)
 TEMPLATE = (ROOT / "params.yaml").read_text()
 
 
-def test_presets_are_the_five_recipes_of_the_readme():
+def test_presets_are_the_five_recipes_of_the_docs():
     assert NAMES == ["celeba64-vqvae2", "cifar10-gated", "cifar10-pp", "cifar10-vqvae2", "mnist"]
-    readme = (ROOT / "README.md").read_text()
-    assert all(f"`{name}`" in readme for name in NAMES)
+    page = (ROOT / "docs" / "presets.md").read_text()
+    assert all(f"`{name}`" in page for name in NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -124,7 +124,8 @@ def test_cached_logits_match_full_forward_at_every_position(use):
 
 
 @pytest.mark.parametrize("use", list(USES))
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: f"t{o.temperature}-k{o.top_k}-p{o.top_p}")
+@pytest.mark.parametrize("options", [o if o.top_k and o.top_p < 1 else pytest.param(o, marks=pytest.mark.slow) for o in OPTIONS],
+                         ids=lambda o: f"t{o.temperature}-k{o.top_k}-p{o.top_p}")  # the quick loop: every filter at once
 def test_sample_cached_equals_naive(use, options):
     model, inputs = build(use)
     fast = sample_cached(model, N, options=options, generator=torch.Generator().manual_seed(1), **inputs)

@@ -55,9 +55,11 @@ def gradients(objective: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dic
 
 
 OPTIONS = list(itertools.product([False, True], repeat=6))
+QUICK = {(False,) * 6, (True,) * 6}  # the quick loop keeps every option off and every option on; CI runs all 64
 
 
-@pytest.mark.parametrize("context, per_class, null, unet, attention, logistic", OPTIONS,
+@pytest.mark.parametrize("context, per_class, null, unet, attention, logistic",
+                         [o if o in QUICK else pytest.param(*o, marks=pytest.mark.slow) for o in OPTIONS],
                          ids=["-".join(name for name, on in zip(("ctx", "ppc", "null", "unet", "attn", "logistic"), o) if on) or "plain"
                               for o in OPTIONS])
 def test_a_gradient_step_of_every_option_combination_repeats_at_two_threads(two_threads, context, per_class, null, unet,
@@ -142,6 +144,7 @@ def files(out: dict[str, str]) -> dict[str, bytes]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_every_training_stage_run_twice_at_two_threads_writes_the_same_bytes(name, workspace, tmp_path):
     runs = []
@@ -178,6 +181,7 @@ def kill_after_state(cmd: list[str], state_dir: str, step: int) -> dict:
     return saved_state(state_dir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["mid-epoch", "epoch-boundary"])
 def test_the_default_pixel_model_killed_and_rerun_writes_the_bytes_of_an_uninterrupted_run(where, workspace, tmp_path):
     # 64 rows at the default batch 16: 4 steps an epoch. A state every 3 steps puts one at epoch 1, batch 3 (step 3);

@@ -18,7 +18,7 @@ from pixelcnn.errors import CheckpointError, DataError, InputError
 from pixelcnn.models.prior import level_config
 from pixelcnn.training.trainer import Trainer
 
-from helpers import blobs, logged, readme_block, write_prepared
+from helpers import blobs, doc_block, logged, write_prepared
 
 CONFIG = pixelcnn.PixelCNNConfig(channels=1, height=8, width=8, hidden=8, skip=8, layers=2, kernel=3, num_classes=3)
 FAST = dict(epochs=2, batch_size=8, lr=3e-3, precision="fp32", device="cpu")
@@ -51,7 +51,7 @@ class Pairs(Dataset):
 
 
 def test_readme_train_snippet_runs_as_written(tmp_path, monkeypatch, capsys):
-    code = readme_block("pixelcnn.train(")
+    code = doc_block("pixelcnn.train(")
     assert len([line for line in code.splitlines() if line.strip()]) <= 8
     monkeypatch.chdir(tmp_path)
     np.save("my_images.npy", np.concatenate([blobs(8, 0, 28), blobs(8, 1, 28)]))  # 16 tiny "images of your own"
@@ -172,6 +172,7 @@ def test_train_on_a_dataset_of_float_tensors_says_which_transform_to_use():
         pixelcnn.train(fresh(), Floats(), device="cpu")
 
 
+@pytest.mark.slow  # a subprocess importing the library, DVCLive and git
 def test_train_logging_outside_dvc_creates_no_dvc_repository(tmp_path):
     """DVCLive alone would `dvc init` a Git repository without DVC; a training log must not touch the user's repository."""
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)

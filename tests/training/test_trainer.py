@@ -113,6 +113,7 @@ def kill_at_random_step(cmd: list[str], state_dir: str, seed: str, **popen) -> N
     proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_resume_after_sigkill_equals_uninterrupted(name, workspace, tmp_path):
     params = workspace["params"]
@@ -131,6 +132,7 @@ def test_resume_after_sigkill_equals_uninterrupted(name, workspace, tmp_path):
     assert not Path(resumed["state"]).exists(), "the saved state outlived the finished stage"
 
 
+@pytest.mark.slow
 def test_resume_under_ddp_after_sigkill_equals_uninterrupted(workspace, tmp_path):
     params = resumable_params(tmp_path, train={"processes": 2, "checkpoint_every": 7})
     whole = outputs(tmp_path / "whole", "pixel")
@@ -143,6 +145,7 @@ def test_resume_under_ddp_after_sigkill_equals_uninterrupted(workspace, tmp_path
     assert digest(resumed["out"]) == digest(whole["out"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train_pixelcnn", "train_vqvae", "train_prior"])
 def test_two_processes_train_the_weights_of_one(name, workspace, tmp_path):
     weights = {}
@@ -195,7 +198,7 @@ def test_nan_loss_stops_with_one_sentence_naming_step_and_last_good_state(tmp_pa
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["objective"].values())
 
 
-@pytest.mark.parametrize("precision, compiled", [("fp32", False), ("bf16", False), ("fp32", True)],
+@pytest.mark.parametrize("precision, compiled", [("fp32", False), ("bf16", False), pytest.param("fp32", True, marks=pytest.mark.slow)],
                          ids=["fp32", "bf16", "fp32-compiled"])
 def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch, precision, compiled):
     data = write_prepared(tmp_path / "prepared")  # 32 training rows, batch 8: 4 steps per epoch; a state every 2
@@ -223,6 +226,7 @@ def test_resume_mid_epoch_in_process_equals_uninterrupted(tmp_path, monkeypatch,
         assert torch.equal(resumed.objective.state_dict()[key], value), key
 
 
+@pytest.mark.slow  # inductor compiles to measure
 def test_compile_auto_measures_without_a_trace_and_a_resumed_run_keeps_the_decision(tmp_path, capsys):
     data = write_prepared(tmp_path / "prepared")
     trainer = pixel_trainer(tmp_path, data, OptimConfig(**{**OPTIM.__dict__, "compile": "auto"}))
@@ -238,6 +242,7 @@ def test_compile_auto_measures_without_a_trace_and_a_resumed_run_keeps_the_decis
     assert not trainer.compiled and trainer.forward is trainer.module
 
 
+@pytest.mark.slow  # inductor compiles twice
 def test_models_of_one_class_at_two_sizes_compile_in_one_process(tmp_path):
     """A second compiled model of the same class, at another size, compiles for its own shapes.
 
@@ -253,6 +258,7 @@ def test_models_of_one_class_at_two_sizes_compile_in_one_process(tmp_path):
         assert trainer.compiled and math.isfinite(result.history[-1]["train_bpd"])
 
 
+@pytest.mark.slow  # DataLoader worker processes
 def test_dataloader_workers_train_the_weights_of_in_process_reading(tmp_path):
     """train.workers only moves batch reading into other processes: same order, same bytes."""
     data = write_prepared(tmp_path / "prepared")
@@ -351,6 +357,7 @@ def test_trainer_names_the_processes_field_and_the_stage_names_its_key(tmp_path)
         trainer()
 
 
+@pytest.mark.slow  # inductor compiles every option
 def test_compiled_step_of_every_pixel_option_matches_eager():
     """torch.compile traces a model with every option at once, forward and backward.
 

@@ -74,7 +74,7 @@ def check_outputs(*outputs: tuple[str, str | None]) -> None:
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
-            raise InputError(f"{flag} {path} cannot be written: {exc.strerror.lower()} in {folder}/") from None
+            raise InputError(f"{flag} {path} cannot be written: {(exc.strerror or str(exc)).lower()} in {folder}/") from None
 
 
 def _bytes(n: float) -> str:

@@ -141,7 +141,7 @@ def extract_codes(
         meta = CodesMeta(
             level_names=tuple(c.level_names),
             codebook_size=c.codebook_size,
-            shapes={name: tuple(shape) for name, shape in zip(c.level_names, c.code_shapes)},
+            shapes=dict(zip(c.level_names, c.code_shapes)),
             num_classes=data_meta.num_classes if data_meta is not None else 0,
             vqvae_fingerprint=fingerprint(model.state_dict()),
             class_names=data_meta.class_names if data_meta is not None else None,

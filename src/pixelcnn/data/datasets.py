@@ -44,7 +44,7 @@ file stops with a ``DataError`` sentence naming the file and the fix.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,9 +144,9 @@ def _read_image(path: Path, mode: str) -> Image.Image:
 def _digits(config: DataConfig) -> _Dataset:
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    pixels = np.rint(digits.images * (255 / 16)).astype(np.uint8)  # (N, 8, 8), 0..16 → 0..255
-    labels = digits.target.astype(np.int64)
+    flat, target = load_digits(return_X_y=True)  # (N, 64) float64 in 0..16, (N,)
+    pixels = np.rint(np.asarray(flat).reshape(-1, 8, 8) * (255 / 16)).astype(np.uint8)  # (N, 8, 8), 0..16 → 0..255
+    labels = np.asarray(target).astype(np.int64)
 
     def load(i: int) -> np.ndarray:
         return _to_chw(Image.fromarray(pixels[i]), config.image_size)
@@ -200,7 +200,7 @@ def _mnist(config: DataConfig) -> _Dataset:
     return _Dataset(sources[0], sources[1], names, channels=1)
 
 
-def _checksum_diagnose(config: DataConfig, files: list[tuple[Path, str]], title: str, how: str) -> Callable[[str], str]:
+def _checksum_diagnose(config: DataConfig, files: Sequence[tuple[Path, str | None]], title: str, how: str) -> Callable[[str], str]:
     def diagnose(reason: str) -> str:
         from torchvision.datasets.utils import check_integrity
 
@@ -241,7 +241,7 @@ def _celeba(config: DataConfig) -> _Dataset:
     from torchvision.datasets import CelebA
 
     base = Path(config.root) / CelebA.base_folder
-    files = [(base / f, md5) for _, md5, f in CelebA.file_list if not f.endswith((".zip", ".7z"))]
+    files: list[tuple[Path, str | None]] = [(base / f, md5) for _, md5, f in CelebA.file_list if not f.endswith((".zip", ".7z"))]
     files.append((base / "img_align_celeba", None))
     how = f"put img_align_celeba/ and the CelebA list_*.txt and identity_CelebA.txt files in {base}"
     diagnose = _checksum_diagnose(config, files, "CelebA", how)

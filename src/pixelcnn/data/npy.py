@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from pixelcnn.errors import DataError
 
@@ -77,7 +78,7 @@ def read_rows(array: np.ndarray, start: int, stop: int) -> np.ndarray:
     through a fresh mapping of just these rows, unmapped on return, so reading
     a file of any size block by block keeps resident memory flat.
     """
-    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and array.flags.c_contiguous:
+    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and array.flags.c_contiguous and array.filename:
         row = array.itemsize * math.prod(array.shape[1:])
         window = np.memmap(
             array.filename, dtype=array.dtype, mode="r", offset=array.offset + start * row, shape=(stop - start, *array.shape[1:])
@@ -109,9 +110,11 @@ class NpyFile:
         return {**self.__dict__, "_fd": None, "_pid": -1}  # each worker opens its own descriptor
 
     def _descriptor(self) -> int:
-        if self._pid != os.getpid():
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-        return self._fd  # type: ignore[return-value]
+        fd = self._fd
+        if fd is None or self._pid != os.getpid():
+            fd = os.open(self.path, os.O_RDONLY)
+            self._fd, self._pid = fd, os.getpid()
+        return fd
 
     def _short(self) -> DataError:
         return DataError(f"{self.path}: file is shorter than its header says; {self.fix}")
@@ -145,7 +148,7 @@ class NpyWriter:
     memory stays flat however large the file grows.
     """
 
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype):
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: npt.DTypeLike):
         array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
         self.path, self.shape, self.dtype, self.offset = path, shape, np.dtype(dtype), array.offset
         del array

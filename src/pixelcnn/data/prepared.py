@@ -29,7 +29,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -39,7 +39,10 @@ from pixelcnn.errors import DataError
 
 SPLITS = ("train", "test")
 REPRO_HINT = "run `uv run dvc repro prepare`"
-M = TypeVar("M")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+M = TypeVar("M", bound="DataclassInstance")  # a meta type: a frozen dataclass
 
 
 # --------------------------------------------------------------------------- meta.json

@@ -64,9 +64,10 @@ def evaluate(
     generator: the subsets' and LPIPS pairs' draws (the stage seeds it).
     """
     config = config or EvaluateConfig()
-    chosen = Features(features or ("classifier" if classifier is not None else "inception"))
-    if chosen.features not in ("classifier", "inception"):
-        raise InputError(f"features must be 'classifier' or 'inception', got {chosen.features!r}")
+    name = features or ("classifier" if classifier is not None else "inception")
+    if name != "classifier" and name != "inception":
+        raise InputError(f"features must be 'classifier' or 'inception', got {name!r}")
+    chosen = Features(name)
     if chosen.features == "classifier" and classifier is None:
         raise InputError("features='classifier' needs classifier= (a train_classifier checkpoint); or use features='inception'")
     several = isinstance(samples, Mapping)

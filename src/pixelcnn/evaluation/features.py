@@ -227,8 +227,8 @@ def _classifier_extractor_class() -> type:
         def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None,
                      **kwargs: Any):
             super().__init__(name, features_list)
-            vassert(feature_extractor_weights_path is not None,
-                    f"{name} needs feature_extractor_weights_path (a classifier checkpoint)")
+            if feature_extractor_weights_path is None:  # torch-fidelity's vassert raises ValueError too
+                raise ValueError(f"{name} needs feature_extractor_weights_path (a classifier checkpoint)")
             self.model = load_model(feature_extractor_weights_path, Classifier)
             self.requires_grad_(False)
             self.eval()
@@ -249,12 +249,12 @@ def _classifier_extractor_class() -> type:
         def get_dummy_input_for_compile() -> torch.Tensor:
             return torch.zeros(1, 1, 32, 32, dtype=torch.uint8)
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            vassert(torch.is_tensor(x) and x.dtype == torch.uint8,
+        def forward(self, input: torch.Tensor) -> tuple[torch.Tensor, ...]:  # FeatureExtractorBase's name for it
+            vassert(torch.is_tensor(input) and input.dtype == torch.uint8,
                     "Expecting image as torch.Tensor with dtype=torch.uint8")
             channels = self.model.config.in_channels
-            vassert(x.dim() == 4 and x.shape[1] == channels, f"Input is not Bx{channels}xHxW: {tuple(x.shape)}")
-            penultimate, logits = self.model(x)
+            vassert(input.dim() == 4 and input.shape[1] == channels, f"Input is not Bx{channels}xHxW: {tuple(input.shape)}")
+            penultimate, logits = self.model(input)
             named = {"penultimate": penultimate, "logits": logits}
             return tuple(named[name] for name in self.features_list)
 

@@ -43,6 +43,8 @@ def attention_mask(height: int, width: int, strict: bool, device: torch.device |
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention on the horizontal stack, with a residual connection."""
 
+    mask: torch.Tensor  # the buffer, declared for the type checker
+
     def __init__(self, config: PixelCNNConfig, size: tuple[int, int]) -> None:
         super().__init__()
         hidden, colours = config.hidden, config.colours
@@ -69,6 +71,8 @@ class CausalSelfAttention(nn.Module):
         q = self.query(x[..., : self.group])  # (B, N, nh·dk)
         kv = self.key_value(x)  # (B, N, nh·dk + F)
         if self.cond_proj is not None:
+            if cond is None:
+                raise ValueError("this model is conditioned on a feature map: pass cond")
             qk = self.cond_proj(cond.flatten(2).transpose(1, 2))  # (B, N, 2·nh·dk)
             q = q + qk[..., :keys]
             kv = torch.cat([kv[..., :keys] + qk[..., keys:], kv[..., keys:]], dim=-1)  # (B, N, nh·dk + F)

@@ -13,7 +13,7 @@ Images enter as uint8 (B, C, H, W) and are mapped to [-1, 1] inside (``pixelcnn.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ class Classifier(nn.Module):
     Global pooling makes the network indifferent to the image size (≥ 1 pixel).
     """
 
-    CHECKPOINT_KIND = "classifier"
+    CHECKPOINT_KIND: ClassVar[str] = "classifier"
 
     def __init__(self, config: ClassifierConfig | None = None, **fields: Any):
         if fields or not isinstance(config, ClassifierConfig):

@@ -81,6 +81,8 @@ class MaskedConv2d(nn.Conv2d):
     The mask is built once as a (non-persistent) buffer.
     """
 
+    mask: torch.Tensor  # the buffer, declared for the type checker (nn.Module types registered attributes Tensor | Module)
+
     def __init__(
         self,
         in_channels: int,
@@ -110,8 +112,8 @@ class MaskedConv2d(nn.Conv2d):
     def masked_weight(self) -> torch.Tensor:
         return self.weight * self.mask
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, self.pad), self.masked_weight(), self.bias, self.stride)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # nn.Conv2d's name for the argument
+        return F.conv2d(F.pad(input, self.pad), self.masked_weight(), self.bias, self.stride)
 
 
 
@@ -211,11 +213,12 @@ class GatedBlock(nn.Module):
         self, labels: torch.Tensor | None, cond: torch.Tensor | None
     ) -> tuple[torch.Tensor | float, torch.Tensor | float]:
         """Biases (vertical, horizontal), each broadcastable to (B, 2F, H, W)."""
-        bias: torch.Tensor | float = 0.0
-        for term in self.conditioning_terms(labels, cond):
-            bias = bias + term
-        if isinstance(bias, float):
+        terms = self.conditioning_terms(labels, cond)
+        if not terms:
             return 0.0, 0.0
+        bias = terms[0]
+        for term in terms[1:]:
+            bias = bias + term
         return bias[:, : 2 * self.hidden], bias[:, 2 * self.hidden :]
 
     def forward(
@@ -230,14 +233,16 @@ class GatedBlock(nn.Module):
 
         Returns (v', h', skip): (B, F, H, W), (B, F, H, W), (B, S, H, W) or None.
         """
+        if (shortcut is None) != (self.v_short is None):
+            raise ValueError("pass shortcut exactly when the block was built with shortcut=True")
         v_bias, h_bias = self.conditioning(labels, cond)
         v_pre = self.v_conv(self.v_pad(v)) + v_bias  # (B, 2F, H, W), rows <= i
-        if shortcut is not None:
+        if shortcut is not None and self.v_short is not None:
             v_pre = v_pre + self.v_short(shortcut[0])
         if self.v_context is not None:
             v_pre = v_pre + self.v_context(rows_so_far(v))  # (B, 2F, H, 1): every column of rows <= i
         h_pre = self.h_conv(h) + self.v_to_h(shift_down(v_pre)) + h_bias  # rows < i from v
-        if shortcut is not None:
+        if shortcut is not None and self.h_short is not None:
             h_pre = h_pre + self.h_short(shortcut[1])
         if self.h_context is not None:
             h_pre = h_pre + self.h_context(left_in_row(h))  # columns < j of row i
@@ -278,6 +283,8 @@ class Upsample(nn.Module):
     the horizontal one masks colour groups (mask B) at every phase. The mask
     is built once as a (non-persistent) buffer.
     """
+
+    mask: torch.Tensor  # the buffer, declared for the type checker
 
     def __init__(self, features: int, colours: int) -> None:
         super().__init__()

@@ -145,14 +145,13 @@ class PixelSampler:
         self.channels, self.n_mix, self.levels, self.dtype = channels, n_mix, levels, dtype
         self.size = size = math.ceil(math.sqrt(inner))  # edges per block
         self.blocks = blocks = math.ceil(inner / size)
-        kw = dict(device=device, dtype=dtype)
-        edges = torch.arange(inner, **kw) * (2.0 / inner) + (1.0 / inner - 1)  # (K-1,) inner edges
+        edges = torch.arange(inner, device=device, dtype=dtype) * (2.0 / inner) + (1.0 / inner - 1)  # (K-1,) inner edges
         self.coarse = edges[size - 1 : (blocks - 1) * size : size].view(1, 1, -1)  # the last edge of each block but the last
-        inf = torch.tensor([math.inf], **kw)
+        inf = torch.tensor([math.inf], device=device, dtype=dtype)
         self.fine = torch.cat([edges, inf.expand(blocks * size - inner)])  # (blocks·size,): past the last edge, CDF 1
         self.offsets = torch.arange(size, device=device)  # (size,)
         self.bins = torch.stack([torch.cat([-inf, edges]), torch.cat([edges, inf])], dim=-1)  # (K, 2): each value's edges
-        self.sign = torch.tensor([-1.0, 1.0], **kw)  # [-z_lo, z_hi]
+        self.sign = torch.tensor([-1.0, 1.0], device=device, dtype=dtype)  # [-z_lo, z_hi]
 
     def start(self, params: torch.Tensor) -> None:
         """A new pixel: params (B, Q), the head's outputs at it."""

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,8 @@ class Layer(Enum):
     UP = "up"  # an Upsample from ``resolution + 1`` to ``resolution``
 
 
-class Stage(NamedTuple):
+@dataclass(frozen=True)
+class Stage:
     """One stage of the network, in execution order."""
 
     kind: Layer
@@ -113,7 +115,7 @@ def downsample_map(cond: torch.Tensor) -> torch.Tensor:
 class PixelCNN(nn.Module):
     """Gated PixelCNN with vertical/horizontal stacks, residual and skip connections, and the options of its config."""
 
-    CHECKPOINT_KIND = "pixelcnn"
+    CHECKPOINT_KIND: ClassVar[str] = "pixelcnn"
 
     def __init__(self, config: PixelCNNConfig | None = None, **fields: Any) -> None:
         if fields or not isinstance(config, PixelCNNConfig):  # PixelCNN(in_channels=3, ...): say how it is written here
@@ -200,6 +202,13 @@ class PixelCNN(nn.Module):
             conds.append(None if conds[-1] is None else downsample_map(conds[-1]))
         return conds
 
+    def stage_module(self, stage: Stage) -> GatedBlock | CausalSelfAttention | Downsample | Upsample:
+        """The module that runs ``stage`` (of ``self.layout``)."""
+        kinds = {Layer.BLOCK: self.blocks, Layer.ATTENTION: self.attention, Layer.DOWN: self.down, Layer.UP: self.up}
+        module = kinds[stage.kind][stage.index]
+        assert isinstance(module, (GatedBlock, CausalSelfAttention, Downsample, Upsample))  # a ModuleList types items nn.Module
+        return module
+
     def trunk(self, e: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
         """Every stage from the embedded input e (B, C·E, H, W) to the summed skip features (B, S, H, W)."""
         sizes = grid_sizes(e.shape[2], e.shape[3], self.config.resolutions)
@@ -221,6 +230,7 @@ class PixelCNN(nn.Module):
                 v, h = self.down[stage.index](v, h)
             else:
                 v, h = self.up[stage.index](v, h, sizes[stage.resolution])
+        assert isinstance(skip, torch.Tensor)  # every layout has blocks with a skip output (the last one at least)
         return skip
 
     def head(self, skip: torch.Tensor) -> torch.Tensor:

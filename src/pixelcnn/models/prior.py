@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -146,7 +146,7 @@ def level_config(
 class CodePrior(nn.Module):
     """The priors of every level, coarse to fine, tied to the autoencoder whose codes they model."""
 
-    CHECKPOINT_KIND = "prior"
+    CHECKPOINT_KIND: ClassVar[str] = "prior"
 
     def __init__(self, config: CodePriorConfig | None = None, **fields: Any) -> None:
         if fields or not isinstance(config, CodePriorConfig):
@@ -158,6 +158,14 @@ class CodePrior(nn.Module):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CodePrior:
         return cls(config_from_dict(CodePriorConfig, config))
+
+    def level_priors(self) -> dict[str, LevelPrior]:
+        """The prior of each level, coarse → fine, by name (``top``, ``bottom``)."""
+        priors: dict[str, LevelPrior] = {}
+        for name, level in self.levels.items():
+            assert isinstance(level, LevelPrior)  # a ModuleDict types its items nn.Module; they are built as LevelPriors
+            priors[name] = level
+        return priors
 
     @property
     def num_classes(self) -> int:
@@ -190,7 +198,7 @@ class CodePrior(nn.Module):
         passed in, so the priors (and training them) need none.
         """
         grids: list[torch.Tensor] = []
-        for name, level in self.levels.items():
+        for name, level in self.level_priors().items():
             cond = level.condition(grids[-1] if grids else None)
             grids.append(draw_grid(name, level.pixelcnn, _level_labels(level, labels), cond)[:, 0])  # (B, h, w)
         return grids
@@ -206,7 +214,7 @@ class CodePrior(nn.Module):
         """
         above = [None, *codes[:-1]]
         return {name: level.pixelcnn.nll(grid[:, None], _level_labels(level, labels), level.condition(top))
-                for (name, level), grid, top in zip(self.levels.items(), codes, above)}
+                for (name, level), grid, top in zip(self.level_priors().items(), codes, above)}
 
 
 # (level name, its PixelCNN, labels int64 (B,) or None, conditioning map (B, D, h, w) or None) → codes int64 (B, 1, h, w)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -74,6 +74,10 @@ class Quantizer(nn.Module):
     vectors. They start consistent (``embed_sum = embed``, counts 1), so a code
     that is never used keeps its vector unless it is restarted.
     """
+
+    embed: torch.Tensor  # buffers, declared for the type checker (nn.Module types attributes it registers as Tensor | Module)
+    cluster_size: torch.Tensor
+    embed_sum: torch.Tensor
 
     def __init__(self, codebook_size: int, dim: int, decay: float, beta: float, dead_threshold: float, eps: float = 1e-5):
         super().__init__()
@@ -214,7 +218,7 @@ class VQVAEOutput:
 class VQVAE(nn.Module):
     """VQ-VAE (``levels=1``) or VQ-VAE-2 (``levels=2``); see the module docstring."""
 
-    CHECKPOINT_KIND = "vqvae"
+    CHECKPOINT_KIND: ClassVar[str] = "vqvae"
 
     def __init__(self, config: VQVAEConfig | None = None, **fields: Any):
         if fields or not isinstance(config, VQVAEConfig):  # VQVAE(in_channels=3, ...): say how it is written here
@@ -233,6 +237,12 @@ class VQVAE(nn.Module):
             self.up_t = nn.Sequential(*_strided(D, D, D, c.top_downsample, transpose=True))
         self.pre_b = nn.Conv2d(hidden + (D if c.levels == 2 else 0), D, 1)  # (bottom encoding [+ decoded top]) → D
         self.dec = decoder(D * c.levels, c.channels, hidden, c.res_blocks, c.res_hidden, c.bottom_downsample)
+
+    def quantizer(self, level: str) -> Quantizer:
+        """The quantizer of a level (``top`` or ``bottom``)."""
+        q = self.quantizers[level]
+        assert isinstance(q, Quantizer)  # a ModuleDict's items are typed nn.Module; they are built as Quantizers above
+        return q
 
     @property
     def level_names(self) -> tuple[str, ...]:
@@ -261,9 +271,10 @@ class VQVAE(nn.Module):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VQVAEOutput:
         """Reconstruct ``x`` float (B, C, H, W) in [-1, 1]; in training mode also one codebook EMA step per level."""
         levels = self._quantize(x, self.training, generator)
+        losses = [lv.loss for lv in levels]
         return VQVAEOutput(
             recon=self._decode([lv.quantized for lv in levels]),
-            commit_loss=sum(lv.loss for lv in levels),  # type: ignore[arg-type]
+            commit_loss=sum(losses[1:], losses[0]),
             codes=[lv.codes for lv in levels],
             perplexity=[lv.perplexity for lv in levels],
             usage=[lv.usage for lv in levels],
@@ -283,7 +294,7 @@ class VQVAE(nn.Module):
         shapes = [tuple(c.shape[1:]) for c in codes]
         if shapes != self.code_shapes:
             raise ValueError(f"expected code grids {self.code_shapes} (coarse → fine), got {shapes}")
-        return self._decode([q.lookup(c.long()) for q, c in zip(self.quantizers.values(), codes)])
+        return self._decode([self.quantizer(name).lookup(c.long()) for name, c in zip(self.level_names, codes)])
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> VQVAE:

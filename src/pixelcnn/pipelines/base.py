@@ -73,7 +73,7 @@ def grid_image(images: np.ndarray, nrow: int | None = None, scale: int = 1) -> P
     nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
     picture = Image.fromarray(_hwc(grid_array(np.asarray(images), nrow)))
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     return picture
 
 
@@ -272,8 +272,8 @@ class Pipeline:
         compression rate of the codes, not a likelihood of the pixels (see
         ``bits_per_code``). Class-conditional models need labels.
         """
-        nats = self._nats(images, labels, batch_size)
-        total = sum(nats.values())
+        levels = list(self._nats(images, labels, batch_size).values())  # float64 (N,) each
+        total = sum(levels[1:], levels[0])
         return total / (math.prod(self.image_shape) * math.log(2))
 
     def bits_per_code(self, images: ImageInput, labels: LabelInput = None, *,

@@ -252,8 +252,9 @@ def sampling_options(keywords: Mapping[str, Any]) -> SamplingOptions:
         numbers = (int, np.integer) if whole else (int, float, np.integer, np.floating)
         if isinstance(value, bool) or not isinstance(value, numbers) or not math.isfinite(value):
             raise InputError(f"{name} must be {'a whole number' if whole else 'a finite number'}, got {value!r}")
+    given: dict[str, Any] = {name: int(value) if name == "top_k" else float(value) for name, value in knobs.items()}
     try:  # the defaults and the ranges are SamplingOptions' own
-        return SamplingOptions(**{name: int(value) if name == "top_k" else float(value) for name, value in knobs.items()})
+        return SamplingOptions(**given)
     except InvalidValue as exc:
         raise InputError(str(exc)) from None
 

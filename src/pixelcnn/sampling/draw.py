@@ -77,6 +77,8 @@ def guided_inputs(
     config = model.config
     if not config.null_class:
         raise ValueError(f"guidance {options.guidance} needs a model trained with a 'no class' label (cond_dropout > 0)")
+    if labels is None:
+        raise ValueError(f"guidance {options.guidance} needs the class labels it guides towards")
     null = torch.full_like(labels, config.num_classes)
     if options.guidance == 0:
         return null, cond, 1

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 import torch
@@ -50,13 +50,37 @@ from pixelcnn.errors import DataError, InputError
 from pixelcnn.project.deps import package_files
 from pixelcnn.runtime import resolve_device
 from pixelcnn.training.live import TrainingLog
-from pixelcnn.training.loader import ArrayRows, BatchKey, DatasetRows, Splits, dataset_image, dir_splits
+from pixelcnn.training.loader import ArrayRows, BatchKey, DatasetRows, Rows, Splits, dataset_image, dir_splits
 from pixelcnn.training.state import run_fingerprint
 from pixelcnn.training.trainer import FitResult, Objective, Trainer
+
+if TYPE_CHECKING:
+    from pixelcnn.models.classifier import Classifier
+    from pixelcnn.models.pixelcnn import PixelCNN
+    from pixelcnn.models.prior import CodePrior
+    from pixelcnn.models.vqvae import VQVAE
 
 Images = np.ndarray | torch.Tensor
 PACKAGE = Path(__file__).resolve().parents[1]
 TITLES = {"pixelcnn": "PixelCNN", "vqvae": "VQVAE", "classifier": "Classifier", "prior": "CodePrior"}  # kind → class, in sentences
+
+
+# A model's kind is its class's CHECKPOINT_KIND: this module imports no model module (a training stage imports
+# only its own model's, which its DVC deps list).
+def _is_pixelcnn(model: object) -> TypeGuard[PixelCNN]:
+    return getattr(model, "CHECKPOINT_KIND", None) == "pixelcnn"
+
+
+def _is_vqvae(model: object) -> TypeGuard[VQVAE]:
+    return getattr(model, "CHECKPOINT_KIND", None) == "vqvae"
+
+
+def _is_prior(model: object) -> TypeGuard[CodePrior]:
+    return getattr(model, "CHECKPOINT_KIND", None) == "prior"
+
+
+def _is_classifier(model: object) -> TypeGuard[Classifier]:
+    return getattr(model, "CHECKPOINT_KIND", None) == "classifier"
 
 
 @dataclass
@@ -135,7 +159,7 @@ def train(
     optim = _optim(optim, settings)
     run = run or RunConfig()
     objectives = _objectives(model, cond_dropout, augment_shift)
-    prior = model if getattr(model, "CHECKPOINT_KIND", None) == "prior" else None
+    prior = model if _is_prior(model) else None
     device = resolve_device(optim.device)
     with distributed.session(device) as ctx:
         device = ctx.device(device)
@@ -176,8 +200,10 @@ def _objectives(model: Any, cond_dropout: float, augment_shift: int) -> list[Obj
     """The objective(s) that train ``model``: given, or the model kind's own (its module imported here, only when used)."""
     if isinstance(model, Objective):
         return [model]
-    if isinstance(model, (list, tuple)) and model and all(isinstance(m, Objective) for m in model):
-        return list(model)
+    if isinstance(model, (list, tuple)):
+        if model and all(isinstance(m, Objective) for m in model):
+            return list(model)
+        raise InputError(f"train() takes a PixelCNN, VQVAE, CodePrior or Classifier of this package, got {type(model).__name__}")
     kind = getattr(model, "CHECKPOINT_KIND", None)
     if augment_shift and kind != "classifier":
         raise InputError("augment_shift shifts a Classifier's training images; drop it for this model")
@@ -188,25 +214,25 @@ def _objectives(model: Any, cond_dropout: float, augment_shift: int) -> list[Obj
                              "(and num_classes > 0)")
     elif cond_dropout:
         raise InputError("cond_dropout hides the labels of a class-conditional PixelCNN or CodePrior; drop it for this model")
-    if kind == "pixelcnn":
+    if _is_pixelcnn(model):
         if model.config.embed_dim or model.config.cond_channels:
             raise InputError("this PixelCNN models code grids (one level of a CodePrior): train the CodePrior, with vqvae=")
         from pixelcnn.training.objectives.pixel import PixelObjective
 
         return [PixelObjective(model, cond_dropout)]
-    if kind == "vqvae":
+    if _is_vqvae(model):
         from pixelcnn.training.objectives.vqvae import VQVAEObjective
 
         return [VQVAEObjective(model)]
-    if kind == "classifier":
+    if _is_classifier(model):
         from pixelcnn.configs import Augmentation
         from pixelcnn.training.objectives.classifier import ClassifierObjective
 
         return [ClassifierObjective(model, Augmentation(augment_shift))]
-    if kind == "prior":
+    if _is_prior(model):
         from pixelcnn.training.objectives.prior import prior_objectives
 
-        return prior_objectives(model, cond_dropout)
+        return [*prior_objectives(model, cond_dropout)]
     raise InputError(f"train() takes a PixelCNN, VQVAE, CodePrior or Classifier of this package, got {type(model).__name__}")
 
 
@@ -226,7 +252,7 @@ def _code(objective: Objective) -> list[Path]:
     """The source files that decide what training computes: the script run, the objective's and the model's modules."""
     import __main__
 
-    roots = [Path(sys.modules[type(m).__module__].__file__) for m in (objective, objective.model)]
+    roots = [_source_file(m) for m in (objective, objective.model)]
     script = getattr(__main__, "__file__", None)
     if script and Path(script).suffix == ".py" and Path(script).is_file():
         roots.append(Path(script))
@@ -234,10 +260,18 @@ def _code(objective: Objective) -> list[Path]:
     return sorted(files)
 
 
+def _source_file(obj: object) -> Path:
+    """The file of the module that defines ``obj``'s class."""
+    file = sys.modules[type(obj).__module__].__file__
+    if file is None:
+        raise ValueError(f"{type(obj).__qualname__} is defined in {type(obj).__module__}, which has no source file to fingerprint")
+    return Path(file)
+
+
 # ----------------------------------------------------------------------------- data
 
 
-def _sources(objectives: list[Objective], prior: nn.Module | None, data: Any, labels: Any, test: Any,
+def _sources(objectives: list[Objective], prior: CodePrior | None, data: Any, labels: Any, test: Any,
              vqvae: nn.Module | None) -> list[tuple[Splits, Any]]:
     """Each objective's (splits, what its data is for the fingerprint: a folder's path, or a digest)."""
     if isinstance(data, (str, Path)):
@@ -270,23 +304,24 @@ def _is_dataset(data: Any) -> bool:
 
 def _expects(model: nn.Module, data: Any) -> tuple[tuple[int, int, int], int]:
     """(C, H, W) the model takes and its classes (0: labels are not used)."""
-    kind = model.CHECKPOINT_KIND
-    if kind == "pixelcnn":
+    if _is_pixelcnn(model):
         c = model.config
         return (c.channels, c.height, c.width), c.num_classes
-    if kind == "vqvae":
+    if _is_vqvae(model):
         return model.image_shape, 0
+    if not _is_classifier(model):
+        raise InputError(f"train() takes a PixelCNN, VQVAE, CodePrior or Classifier of this package, got {type(model).__name__}")
     # the classifier takes any size (global pooling): the data's
     if _is_dataset(data):
         item = data[0]
-        size = dataset_image(item[0] if isinstance(item, (tuple, list)) else item, 0).shape[1:]
+        height, width = dataset_image(item[0] if isinstance(item, (tuple, list)) else item, 0).shape[1:]
     else:
-        size = tuple(data.shape[-2:]) if hasattr(data, "shape") and len(data.shape) >= 2 else (0, 0)
-    return (model.config.in_channels, *size), model.config.num_classes
+        height, width = tuple(data.shape[-2:]) if hasattr(data, "shape") and len(data.shape) >= 2 else (0, 0)
+    return (model.config.in_channels, height, width), model.config.num_classes
 
 
 def _split_source(data: Any, labels: Any, shape: tuple[int, int, int], classes: int, what: str,
-                  kind: str | None) -> tuple[Dataset, str]:
+                  kind: str | None) -> tuple[Rows, str]:
     """A rows source of one split (images and labels) and a digest of its contents."""
     if _is_dataset(data):
         if labels is not None:
@@ -324,7 +359,7 @@ def as_training_labels(labels: Any, n: int, classes: int, what: str = "data", ki
     """int64 (n,) in [0, classes) (-1 everywhere when the model takes none), or one sentence."""
     if labels is None:
         if classes:
-            raise InputError(f"the {TITLES.get(kind, 'model')} is conditioned on {classes} classes: pass the labels of {what}, "
+            raise InputError(f"the {TITLES.get(kind or '', 'model')} is conditioned on {classes} classes: pass the labels of {what}, "
                              f"int (N,) in [0, {classes})")
         return np.full(n, -1, dtype=np.int64)
     if isinstance(labels, torch.Tensor):
@@ -336,16 +371,16 @@ def as_training_labels(labels: Any, n: int, classes: int, what: str = "data", ki
         return np.full(n, -1, dtype=np.int64)  # an unconditional model: labels are not used
     if len(y) and (y.min() < 0 or y.max() >= classes):
         bad = int(y[(y < 0) | (y >= classes)][0])
-        raise InputError(f"label {bad} of {what} is out of range: the {TITLES.get(kind, 'model')} knows {classes} classes (0..{classes - 1})")
+        raise InputError(f"label {bad} of {what} is out of range: the {TITLES.get(kind or '', 'model')} knows {classes} classes (0..{classes - 1})")
     return y.astype(np.int64)
 
 
-def _code_sources(objectives: list[Objective], prior: nn.Module, data: Any, labels: Any, test: Any,
+def _code_sources(objectives: list[Objective], prior: CodePrior, data: Any, labels: Any, test: Any,
                   vqvae: nn.Module | None) -> list[tuple[Splits, Any]]:
     """A prior's levels on the codes of ``vqvae``: the images (and test images) encoded once, in memory."""
     from pixelcnn.models.prior import check_pairing
 
-    if getattr(vqvae, "CHECKPOINT_KIND", None) != "vqvae":
+    if not _is_vqvae(vqvae):
         raise InputError("a CodePrior trains on the codes of its VQ-VAE: pass vqvae= (the trained VQVAE), or a codes folder")
     check_pairing(prior, "the prior", vqvae.fingerprint(), "vqvae=")
     shape, classes = vqvae.image_shape, prior.num_classes
@@ -355,17 +390,15 @@ def _code_sources(objectives: list[Objective], prior: nn.Module, data: Any, labe
         splits["test"] = _encoded(vqvae, images, test_labels, shape, classes, "test")
     digest = hashlib.sha256(b"".join(a.tobytes() for split in splits.values() for a in split.values())).hexdigest()
 
-    def rows(objective: Objective, split: str) -> ArrayRows | None:
-        if split not in splits:
-            return None
+    def rows(objective: Objective, split: str) -> ArrayRows:
         stems = {k: f.removeprefix("{split}_").removesuffix(".npy") for k, f in objective.files.items()}
         return ArrayRows({k: splits[split][stem] for k, stem in stems.items()})
 
-    return [(Splits(rows(o, "train"), rows(o, "test")), digest) for o in objectives]
+    return [(Splits(rows(o, "train"), rows(o, "test") if "test" in splits else None), digest) for o in objectives]
 
 
 @torch.no_grad()
-def _encoded(vqvae: nn.Module, data: Any, labels: Any, shape: tuple[int, int, int], classes: int,
+def _encoded(vqvae: VQVAE, data: Any, labels: Any, shape: tuple[int, int, int], classes: int,
              what: str, batch_size: int = 256) -> dict[str, np.ndarray]:
     """{"top": int64 (N, h, w), ["bottom": ...], "labels": int64 (N,)}: the codes of the images, per level."""
     from pixelcnn.data.pixels import to_float

@@ -52,7 +52,7 @@ CURVES = "curves.png"
 
 def _live_class() -> type:
     """``dvclive.Live`` that joins DVC only inside a DVC pipeline (see the module docstring)."""
-    from dvclive import Live
+    from dvclive.live import Live  # where it is defined (the package re-exports it without __all__)
 
     class PipelineLive(Live):
         def _init_dvc(self) -> None:

@@ -34,7 +34,7 @@ one process would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,7 +44,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from pixelcnn.data.npy import NpyFile
-from pixelcnn.errors import DataError
+from pixelcnn.errors import DataError, InputError
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,17 @@ class BatchKey:
     total: int  # rows in the global batch (all processes)
 
 
-class NamedRows(Dataset):
+class Rows(Dataset):
+    """The rows a trainer reads: ``len(rows)`` of them; ``rows[BatchKey]`` → {name: tensor (B, ...)}."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, key: BatchKey) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class NamedRows(Rows):
     """Named columns of N rows each; ``rows[BatchKey]`` → {name: tensor (B, ...)} in each column's dtype.
 
     A subclass says how a column's rows are read (``read``), and the sentence
@@ -117,7 +127,7 @@ class ArrayRows(NamedRows):
         return np.ascontiguousarray(column[rows])
 
 
-class DatasetRows(Dataset):
+class DatasetRows(Rows):
     """A torch ``Dataset`` of images or (image, label) items as batches: images uint8 (B, C, H, W), labels int64 (B,).
 
     An image is a uint8 tensor or array (C, H, W) or (H, W), or a PIL image
@@ -129,7 +139,9 @@ class DatasetRows(Dataset):
 
     def __init__(self, dataset: Dataset, shape: tuple[int, int, int], num_classes: int = 0) -> None:
         self.dataset, self.shape, self.num_classes = dataset, tuple(shape), num_classes
-        self.n = len(dataset)  # type: ignore[arg-type]
+        if not isinstance(dataset, Sized):
+            raise InputError(f"the {type(dataset).__name__} has no length (__len__): training reads a Dataset of known size")
+        self.n = len(dataset)
 
     def __len__(self) -> int:
         return self.n
@@ -178,8 +190,8 @@ def dataset_image(image: Any, index: int) -> np.ndarray:
 class Splits(NamedTuple):
     """What a trainer reads: the training rows, and the test rows scored after every epoch (None: no test split)."""
 
-    train: Dataset
-    test: Dataset | None
+    train: Rows
+    test: Rows | None
 
 
 def dir_splits(data_dir: str | Path, files: Mapping[str, str]) -> Splits:

@@ -82,7 +82,9 @@ def run_fingerprint(configs: dict[str, Any], inputs: Iterable[str | Path], code:
 def rng_state() -> dict[str, Any]:
     """This process's Python, NumPy and torch (CPU, CUDA) RNG states, as tensors and plain values."""
     state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # legacy=True: (kind, keys, pos, has_gauss, cached), never the dict form
+    kind, keys, pos, has_gauss, cached = legacy
     state["numpy"] = (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()

@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ from tqdm import tqdm
 from pixelcnn.configs import OptimConfig, RunConfig
 from pixelcnn.distributed import Context
 from pixelcnn.errors import InvalidValue, TrainingError, require
-from pixelcnn.runtime import autocast, resolve_precision
+from pixelcnn.runtime import Precision, autocast, resolve_precision
 from pixelcnn.training.loader import EpochBatches, SplitBatches, Splits, holdout
 from pixelcnn.training.session import deterministic_algorithms, flush_denormals
 from pixelcnn.training.state import TrainingState, read_state, rng_state, save_state, set_rng_state
@@ -92,16 +92,19 @@ def learning_rate(optim: OptimConfig, step: int, steps_per_epoch: int) -> float:
     return optim.lr
 
 
-class Objective(nn.Module):
+M = TypeVar("M", bound=nn.Module)
+
+
+class Objective(nn.Module, Generic[M]):
     """A model and what training it means; see the module docstring.
 
-    Subclasses set ``model`` (the module saved as the checkpoint), ``name`` (of
-    its saved state and its logged figures), ``files`` (batch name → file name
-    in the split's directory, ``{split}_<stem>.npy``; arrays in memory go by
-    the same stems) and ``loss_name``.
+    Subclasses set ``model`` (the module saved as the checkpoint; ``M`` its
+    type), ``name`` (of its saved state and its logged figures), ``files``
+    (batch name → file name in the split's directory, ``{split}_<stem>.npy``;
+    arrays in memory go by the same stems) and ``loss_name``.
     """
 
-    model: nn.Module
+    model: M
     name: str
     files: dict[str, str]
     loss_name: str = "loss"
@@ -154,10 +157,10 @@ class Trainer:
         self.keys = dict(keys or {})  # what sentences call optim's fields (a stage passes the params keys)
         self.device, self.progress = device, progress
         self.state_path, self.fingerprint = (Path(state_path) if state_path is not None else None), fingerprint
-        self.precision = resolve_precision(optim.precision, device)
+        self.precision: Precision = resolve_precision(optim.precision, device)
         self.objective = objective.to(device)
         if optim.channels_last:
-            self.objective.to(memory_format=torch.channels_last)
+            self.objective.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]  (Module.to takes memory_format=; torch's stubs omit it)
         self.train_set, self.test_set = data
         self.train_rows, self.val_rows = holdout(len(self.train_set), optim.val_fraction, seed)
         if (self.test_set is not None and len(self.test_set) < ctx.world) or (len(self.val_rows) and len(self.val_rows) < ctx.world):
@@ -167,8 +170,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(seed)  # the objective's own draws (augmentation, restarts)
         self.module: nn.Module = self.objective
         if ctx.active and device.type == "cuda":
-            self.objective = nn.SyncBatchNorm.convert_sync_batchnorm(self.objective)  # CPU batches keep per-process statistics
-            self.module = self.objective
+            synced = nn.SyncBatchNorm.convert_sync_batchnorm(self.objective)  # CPU batches keep per-process statistics
+            assert isinstance(synced, Objective)  # the objective itself, its BatchNorm layers replaced
+            self.objective = self.module = synced
         if ctx.active:
             ids = [device.index] if device.type == "cuda" else None
             # static_graph: the set of parameters a step uses never changes (the last gated block's h_out is unused)
@@ -225,6 +229,8 @@ class Trainer:
         self.objective.load_state_dict(state.objective)
         self.opt.load_state_dict(state.optimizer)
         if self.ema is not None:
+            if state.ema is None:  # the fingerprint covers ema_decay: a state of this run holds the EMA
+                raise ValueError(f"{self.state_path} holds no EMA, though this run (of the same fingerprint) keeps one")
             self.ema.load_state_dict(state.ema)
         self.generator.set_state(state.generator)
         set_rng_state(state.rng[self.ctx.rank])
@@ -299,7 +305,7 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.objective.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
         value = float(loss.detach()) * total / (self.ctx.world * count)  # this process's mean loss
         if not (math.isfinite(value) and torch.isfinite(norm)):
             last = (f"the last good state, saved at step {self.saved_step}, is {self.state_path}"
@@ -320,7 +326,7 @@ class Trainer:
         return value
 
     @torch.no_grad()
-    def evaluate(self, rows: np.ndarray, dataset, objective: nn.Module | None = None) -> dict[str, float]:
+    def evaluate(self, rows: np.ndarray, dataset, objective: Objective | None = None) -> dict[str, float]:
         """The objective's metrics over ``rows`` of ``dataset`` (sharded over processes, sums all-reduced)."""
         objective = objective if objective is not None else self._eval_objective()
         objective.eval()
@@ -335,8 +341,12 @@ class Trainer:
                 sums[k] = sums.get(k, 0) + v.detach().double().cpu()
         return objective.summarize(self.ctx.all_sum(sums))
 
-    def _eval_objective(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else self.objective
+    def _eval_objective(self) -> Objective:
+        if self.ema is None:
+            return self.objective
+        averaged = self.ema.module
+        assert isinstance(averaged, Objective)  # AveragedModel keeps a copy of the objective
+        return averaged
 
     # ------------------------------------------------------------------ the loop
 
@@ -421,5 +431,5 @@ class Trainer:
             self.objective.load_state_dict(copy.deepcopy(output.state_dict()))
         self.objective.eval()
         if self.optim.channels_last:
-            self.objective.to(memory_format=torch.contiguous_format)
+            self.objective.to(memory_format=torch.contiguous_format)  # pyright: ignore[reportCallIssue]  (memory_format=, as above: the stubs omit it)
         return FitResult(history, metrics, stopped, resumed)

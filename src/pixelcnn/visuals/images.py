@@ -50,7 +50,7 @@ def save_grid(path: str | Path, images_uint8: np.ndarray, nrow: int, scale: int 
     grid = grid_array(images, nrow).transpose(1, 2, 0)  # (rows·H', cols·W', C)
     picture = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)  # L or RGB from the shape
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     with atomic_path(path, ".png") as tmp:
         picture.save(tmp, format="PNG")
 
@@ -69,7 +69,7 @@ def save_gif(path: str | Path, frames: list[np.ndarray], nrow: int, scale: int |
     for frame in frames:
         grid = grid_array(frame, nrow).transpose(1, 2, 0)  # (rows·H', cols·W', C)
         picture = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
-        pictures.append(picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST))
+        pictures.append(picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST))
     durations = [ms_per_frame] * (len(pictures) - 1) + [ms_per_frame * 3]
     with atomic_path(path, ".gif") as tmp:
         pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0)

@@ -3,7 +3,7 @@
 ``dvc plots show`` renders its charts with scripts fetched from the internet,
 so offline its HTML page shows no curves; every training run therefore also
 draws its curves itself, logged as an image by DVCLive
-(``pixelcnn.training.live``), which DVC (and the README) show as they are.
+(``pixelcnn.training.live``), which DVC (and docs/results.md) show as they are.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def curves_picture(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
     present = {key for row in rows for key in row}
@@ -51,7 +52,9 @@ def curves_picture(
     fig.suptitle(title)
     fig.tight_layout()
     fig.set_dpi(100)
-    fig.canvas.draw()
-    picture = Image.fromarray(np.asarray(fig.canvas.buffer_rgba()).copy())  # (H, W, 4)
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)  # matplotlib.use("Agg") above
+    canvas.draw()
+    picture = Image.fromarray(np.asarray(canvas.buffer_rgba()).copy())  # (H, W, 4)
     plt.close(fig)
     return picture

@@ -29,8 +29,9 @@ from typing import NamedTuple
 import torch
 
 from pixelcnn.models import logistic
-from pixelcnn.models.layers import GatedBlock
+from pixelcnn.models.layers import GatedBlock, MaskedConv2d
 from pixelcnn.models.pixelcnn import PixelCNN
+from pixelcnn.sampling.cached.streams import bias_of
 
 
 @dataclass
@@ -48,20 +49,29 @@ class HeadWeights:
         G, S = model.config.colours, model.config.skip
         g, gs = model.config.hidden // G, S // G
         out = model.head_out.out_channels // G  # K, or Q with one group
-        wskip = [b.h_skip.masked_weight()[:, :, 0, 0].t() for b in skip_blocks]  # (F, S) each
-        skip_bias = sum(b.h_skip.bias for b in skip_blocks)  # (S,)
+        skips = [_skip_of(b) for b in skip_blocks]
+        wskip = [s.masked_weight()[:, :, 0, 0].t() for s in skips]  # (F, S) each
+        biases = [bias_of(s) for s in skips]
+        skip_bias = sum(biases[1:], biases[0])  # (S,)
         hh = model.head_hidden.masked_weight()[:, :, 0, 0].t()  # (S, S)
         ho = model.head_out.masked_weight()[:, :, 0, 0].t()  # (S, G·out)
-        bho = model.head_out.bias
+        bho = bias_of(model.head_out)
         group = [torch.cat([w[g * c : g * (c + 1), gs * c :] for w in wskip]) for c in range(G)]  # [c] (L0·g, (G-c)·gs)
         return cls(
             wskip_in=torch.cat([group[0], skip_bias[None]]).contiguous(),
             wskip=[w.contiguous() for w in group],
-            whh_in=torch.cat([model.head_hidden.bias[None], hh[:gs]]).contiguous(),
+            whh_in=torch.cat([bias_of(model.head_hidden)[None], hh[:gs]]).contiguous(),
             whh=[hh[gs * c : gs * (c + 1), gs * c :].contiguous() for c in range(G)],
             who=[torch.cat([bho[None, out * c : out * (c + 1)], ho[: gs * (c + 1), out * c : out * (c + 1)]]).contiguous()
                  for c in range(G)],
         )
+
+
+def _skip_of(block: GatedBlock) -> MaskedConv2d:
+    """The skip output of a block the head reads (the loop passes only blocks that have one)."""
+    if block.h_skip is None:
+        raise ValueError("the head reads the skip outputs of blocks that have one; this block has none")
+    return block.h_skip
 
 
 class HeadViews(NamedTuple):
@@ -146,7 +156,8 @@ class LogisticOutput:
         self.sampler = logistic.PixelSampler(config.channels, config.n_mix, config.levels,
                                              torch.promote_types(w.dtype, torch.float32), w.device)
         self.direct = False  # whether the current pixel's channels come from the sampler (else from tables)
-        self.mixture: logistic.Mixture | None = None
+
+    mixture: logistic.Mixture  # the current pixel's, set at its first channel
 
     def logits(self, i: int, j: int, c: int, inputs: torch.Tensor) -> torch.Tensor:
         """Channel c's exact log-probabilities (B, K) given the pixel's values so far ``inputs`` (B, C) in [-1, 1]."""

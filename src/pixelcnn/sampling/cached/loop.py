@@ -29,8 +29,9 @@ from typing import NamedTuple
 import torch
 
 from pixelcnn.configs import SamplingOptions, grid_sizes
-from pixelcnn.models.layers import GatedBlock
-from pixelcnn.models.pixelcnn import Layer, PixelCNN
+from pixelcnn.models.attention import CausalSelfAttention
+from pixelcnn.models.layers import Downsample, GatedBlock
+from pixelcnn.models.pixelcnn import PixelCNN
 from pixelcnn.sampling.cached.head import CategoricalOutput, Head, LogisticOutput
 from pixelcnn.sampling.cached.stages import AttentionCache, BlockCache, DownCache, Op, StageCache, UpCache
 from pixelcnn.sampling.cached.streams import Stream
@@ -53,7 +54,7 @@ class Cache:
         self.model, self.n, self.height, self.width = model, n, height, width
         self.channels, self.groups, self.p = config.channels, config.colours, config.kernel // 2
         w = model.head_out.weight
-        self.kw = dict(device=w.device, dtype=w.dtype)
+        self.like = w  # new buffers take its dtype and device
         self.sizes = grid_sizes(height, width, config.resolutions)
         conds = model.resolution_conds(cond, n if model.per_image_cond else 1, labels)  # a shared position map: once, not per image
         # Input features of one category, exactly as model.embed computes them.
@@ -66,7 +67,7 @@ class Cache:
         # The current pixel's gated features of the full-resolution blocks, colour-group major, and a 1
         # (for the skip bias): group c of all of them is one (B, L0·g [+ 1]) view for the skip matmul.
         g = config.hidden // self.groups
-        gated = torch.ones(n, self.groups, len(skip_blocks) * g + 1, **self.kw)
+        gated = self.like.new_ones(n, self.groups, len(skip_blocks) * g + 1)
         self._share_gated(skip_blocks, gated, g)
         head = Head(model, skip_blocks, gated)
         self.output = LogisticOutput(self.run, head, model) if config.output == "logistic" else CategoricalOutput(self.run, head)
@@ -80,44 +81,48 @@ class Cache:
     def _vertical(self, res: int, features: int) -> torch.Tensor:
         """A vertical stack of resolution res: (B, H_k + p, W_k + 2p, F), zeros."""
         height, width = self.sizes[res]
-        return torch.zeros(self.n, height + self.p, width + 2 * self.p, features, **self.kw)
+        return self.like.new_zeros(self.n, height + self.p, width + 2 * self.p, features)
 
     def _stream(self, res: int, features: int) -> Stream:
         """A horizontal stream of resolution res: a (B, p + W_k, F) row, offset 0 until connected."""
         height, width = self.sizes[res]
-        return Stream(torch.zeros(self.n, self.p + width, features, **self.kw), torch.zeros(1, features, height, width, **self.kw))
+        return Stream(self.like.new_zeros(self.n, self.p + width, features), self.like.new_zeros(1, features, height, width))
 
     def _build(self, labels: torch.Tensor | None, conds: list[torch.Tensor | None]) -> list[GatedBlock]:
         """Every stage's cache, in the order of the layout; returns the blocks with a skip output."""
         model, hidden, p, n = self.model, self.model.config.hidden, self.p, self.n
         v, h = self.v0, self.h0
         self.stages: list[Placed] = []  # in execution order
-        self.streams: list[tuple[int, Stream]] = []  # (resolution, stream) of the streams a Downsample reads
+        self.streams: list[tuple[int, Stream, torch.Tensor]] = []  # (resolution, stream, its row before) a Downsample reads
         saved: dict[int, tuple[torch.Tensor, Stream]] = {}  # the down pass's block outputs, for shortcuts
         skip_blocks = []
         for number, stage in enumerate(model.layout):
             res, last = stage.resolution, number == len(model.layout) - 1
-            if stage.kind is Layer.BLOCK:
-                block = model.blocks[stage.index]
-                cache = BlockCache(block, v, h, saved.get(stage.shortcut), labels, conds[res], n)
-                v, h = (None, None) if last else (self._vertical(res, hidden), self._stream(res, hidden))
-                cache.connect(v, h)
-                if stage.index in model.shortcut_sources:
-                    saved[stage.index] = (v, h)
-                if block.h_skip is not None:
-                    skip_blocks.append(block)
-            elif stage.kind is Layer.ATTENTION:
-                cache = AttentionCache(model.attention[stage.index], h, p, conds[res], n)
+            module = model.stage_module(stage)
+            cache: StageCache
+            if isinstance(module, GatedBlock):
+                cache = BlockCache(module, v, h, saved.get(stage.shortcut), labels, conds[res], n)
+                if last:  # nothing reads the last block's stacks
+                    cache.connect(None, None)
+                else:
+                    v, h = self._vertical(res, hidden), self._stream(res, hidden)
+                    cache.connect(v, h)
+                    if stage.index in model.shortcut_sources:
+                        saved[stage.index] = (v, h)
+                if module.h_skip is not None:
+                    skip_blocks.append(module)
+            elif isinstance(module, CausalSelfAttention):
+                cache = AttentionCache(module, h, p, conds[res], n)
                 h = self._stream(res, hidden)
                 cache.connect(h)
-            elif stage.kind is Layer.DOWN:
-                cache = DownCache(model.down[stage.index], v, h, p, self.groups)
-                self.streams.append((res, h))
+            elif isinstance(module, Downsample):
+                cache = DownCache(module, v, h, p, self.groups)
+                self.streams.append((res, h, cache.prev))
                 res += 1
                 v, h = self._vertical(res, hidden), self._stream(res, hidden)
                 cache.connect(v, h)
             else:
-                cache = UpCache(model.up[stage.index], v, h, p, self.groups, self.sizes[res])
+                cache = UpCache(module, v, h, p, self.groups, self.sizes[res])
                 v, h = self._vertical(res, hidden), self._stream(res, hidden)
                 cache.connect(v, h)
             self.stages.append(Placed(res, cache))
@@ -125,7 +130,7 @@ class Cache:
 
     def _share_gated(self, skip_blocks: list[GatedBlock], gated: torch.Tensor, g: int) -> None:
         """Point each block cache's gate output at its slice of ``gated`` (coarse blocks: a scratch buffer)."""
-        scratch = torch.zeros(self.n, self.groups, g, **self.kw)
+        scratch = self.like.new_zeros(self.n, self.groups, g)
         skip_index = {id(b): i for i, b in enumerate(skip_blocks)}
         for _, cache in self.stages:
             if isinstance(cache, BlockCache):
@@ -147,9 +152,9 @@ class Cache:
         p, W = self.p, self.width
         if i + 1 == self.height:
             return
-        for res, stream in self.streams:
+        for res, stream, prev in self.streams:
             if i % (1 << res) == 0:
-                stream.prev.copy_(stream.row)
+                prev.copy_(stream.row)
         row = self.model.embed(x[:, :, i : i + 1])[:, :, 0].transpose(1, 2)  # (B, W, C·E)
         self.v0[:, p + i, p : p + W].copy_(row)
         for res, cache in self.stages:
@@ -245,14 +250,15 @@ def sample_cached(
     filtered = options.filters(model.config.levels)
     with torch.inference_mode():
         cache = Cache(model, copies * n, height, width, labels, cond)
-        direct = cache.output.draws_directly(options.guided, filtered)
+        output = cache.output
+        direct = output if isinstance(output, LogisticOutput) and output.draws_directly(options.guided, filtered) else None
         cache.warm_up(start_row, canvas)
         for i in range(start_row, height):
             for j in range(width):
                 for c in range(channels):
                     u = uniforms(n, generator)
-                    if direct:
-                        value = cache.output.draw(i, j, c, cache.inputs(j), u)
+                    if direct is not None:
+                        value = direct.draw(i, j, c, cache.inputs(j), u)
                     else:
                         value = draw(guide(cache.logits(i, j, c), options.guidance, copies), options, u)
                     value = value.repeat(copies)  # (copies·n,)

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from pixelcnn.models.attention import CausalSelfAttention
 from pixelcnn.models.layers import Downsample, GatedBlock, Upsample, left_in_row
-from pixelcnn.sampling.cached.streams import Stream, bias_map, channels_last
+from pixelcnn.sampling.cached.streams import Stream, bias_map, bias_of, channels_last
 
 Op = Callable[[], object]  # one bound kernel call of a step
 
@@ -45,6 +45,25 @@ class StageCache(Protocol):
 
     def step(self, row: int, col: int, c: int) -> list[Op]:
         """The calls computing colour group c of the stage's horizontal output at (row, col) of its resolution."""
+        ...
+
+
+class Shortcut(NamedTuple):
+    """An up-pass block's shortcut: the down pass's output stacks and the block's 1×1 maps of them."""
+
+    v: torch.Tensor  # (B, H_k + p, W_k + 2p, F): the down pass's vertical stack
+    h: Stream  # its horizontal stream
+    wv: torch.Tensor  # (F, 2F): v_short, transposed
+    wh: torch.Tensor  # (F, 2F): h_short, masked and transposed
+
+
+class Context(NamedTuple):
+    """A block's causal context: its 1×1 maps of the two running means, and the running sums."""
+
+    wv: torch.Tensor  # (F_in, 2F): v_context, transposed
+    wh: torch.Tensor  # (F_in, 2F): h_context, transposed
+    vsum: torch.Tensor  # (B, F_in): the sum of the row means so far
+    hsum: torch.Tensor  # (B, F_in): the current row's inputs left of the step
 
 
 class BlockCache:
@@ -72,26 +91,30 @@ class BlockCache:
         F2 = 2 * block.hidden
         height, width = h_in.beta.shape[2:]
         self.block, self.p, self.fin = block, block.kernel // 2, block.v_conv.in_channels
-        self.v_in, self.h_in, self.short = v_in, h_in, short
+        self.v_in, self.h_in = v_in, h_in
+        self.short: Shortcut | None = None
+        if short is not None:
+            if block.v_short is None or block.h_short is None:
+                raise ValueError("a shortcut was given for a block built without one")
+            self.short = Shortcut(short[0], short[1], block.v_short.weight[:, :, 0, 0].t().contiguous(),
+                                  block.h_short.masked_weight()[:, :, 0, 0].t())  # (F, 2F) each
         self.vterms, self.hterms = self._bias_terms(labels, cond, height, width)
         self.wvh = block.v_to_h.weight[:, :, 0, 0].t().contiguous()  # (2F, 2F)
         self.wh = block.h_conv.masked_weight()[:, :, 0, :].permute(2, 1, 0).reshape(-1, F2)  # ((p+1)·F_in, 2F), taps left → centre
         self.wo = block.h_out.masked_weight()[:, :, 0, 0].t()  # (F, F)
-        self.wsh = block.h_short.masked_weight()[:, :, 0, 0].t() if short is not None else None  # (F, 2F)
-        self.wvs = block.v_short.weight[:, :, 0, 0].t().contiguous() if short is not None else None  # (F, 2F)
-        kw = dict(dtype=self.wvh.dtype, device=self.wvh.device)
-        if block.v_context is not None:
-            self.wvc = block.v_context.weight[:, :, 0, 0].t().contiguous()  # (F_in, 2F)
-            self.whc = block.h_context.weight[:, :, 0, 0].t().contiguous()  # (F_in, 2F)
-            self.vsum = torch.zeros(n, self.fin, **kw)  # (B, F_in): the sum of the row means so far
-            self.hsum = torch.zeros(n, self.fin, **kw)  # (B, F_in): the current row's inputs left of the step
+        self.context: Context | None = None
+        if block.v_context is not None and block.h_context is not None:
+            self.context = Context(block.v_context.weight[:, :, 0, 0].t().contiguous(),  # (F_in, 2F)
+                                   block.h_context.weight[:, :, 0, 0].t().contiguous(),  # (F_in, 2F)
+                                   self.wvh.new_zeros(n, self.fin), self.wvh.new_zeros(n, self.fin))  # (B, F_in) each
         # Row 0 sees no vertical features: its terms are the biases alone.
-        self.vh = torch.zeros(n, width, F2, **kw)  # (B, W_k, 2F)
+        self.vh = self.wvh.new_zeros(n, width, F2)  # (B, W_k, 2F)
         for term in self.hterms:
             self.vh.add_(term[:, 0])
         self.v_out: torch.Tensor | None = None
         self.h_out: Stream | None = None
-        self.gated: torch.Tensor | None = None  # (B, G, g): where the gate writes, set by the loop
+
+    gated: torch.Tensor  # (B, G, g): where the gate writes, set by the loop (Cache._share_gated) before any step
 
     def _bias_terms(self, labels: torch.Tensor | None, cond: torch.Tensor | None, height: int,
                     width: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -104,13 +127,13 @@ class BlockCache:
         block, h_in, short = self.block, self.h_in, self.short
         F2 = 2 * block.hidden
         h_conv = block.h_conv
-        vmap = bias_map(block.v_conv.bias)
-        hmap = bias_map(h_conv.bias + block.v_to_h.bias) + F.conv2d(F.pad(h_in.beta, h_conv.pad), h_conv.masked_weight())
-        if short is not None:
-            vmap = vmap + bias_map(block.v_short.bias)
-            hmap = hmap + bias_map(block.h_short.bias) + F.conv2d(short[1].beta, block.h_short.masked_weight())
-        if block.v_context is not None:  # the stream's offset beta is part of the row the context averages
-            vmap = vmap + bias_map(block.v_context.bias)
+        vmap = bias_map(bias_of(block.v_conv))
+        hmap = bias_map(bias_of(h_conv) + bias_of(block.v_to_h)) + F.conv2d(F.pad(h_in.beta, h_conv.pad), h_conv.masked_weight())
+        if short is not None and block.v_short is not None and block.h_short is not None:
+            vmap = vmap + bias_map(bias_of(block.v_short))
+            hmap = hmap + bias_map(bias_of(block.h_short)) + F.conv2d(short.h.beta, block.h_short.masked_weight())
+        if block.v_context is not None and block.h_context is not None:  # the stream's offset beta is part of the row the context averages
+            vmap = vmap + bias_map(bias_of(block.v_context))
             hmap = hmap + block.h_context(left_in_row(h_in.beta))
         vterms, hterms = [vmap], [hmap]
         for term in block.conditioning_terms(labels, cond):  # (B, 4F, 1, 1) class, (1|B, 4F, H_k, W_k) map
@@ -127,7 +150,7 @@ class BlockCache:
         """The block's output stacks: None where nothing reads them (the last block)."""
         self.v_out, self.h_out = v_out, h_out
         if h_out is not None:
-            bias = bias_map(self.block.h_out.bias)
+            bias = bias_map(bias_of(self.block.h_out))
             h_out.beta = bias.expand_as(h_out.beta) if self.block.first else self.h_in.beta + bias
 
     def vertical(self, row: int) -> None:
@@ -140,10 +163,10 @@ class BlockCache:
         for term in self.vterms:
             v_pre.view(n, width, F2).add_(term[:, row])
         if self.short is not None:
-            v_pre.addmm_(self.short[0][:, p + row, p : p + width].reshape(n * width, -1), self.wvs)
-        if self.block.v_context is not None:  # the mean of every row so far, every column
-            self.vsum.add_(v[:, p + row, p : p + width].mean(1))
-            v_pre.view(n, width, F2).add_(torch.mm(self.vsum / (row + 1), self.wvc)[:, None])
+            v_pre.addmm_(self.short.v[:, p + row, p : p + width].reshape(n * width, -1), self.short.wv)
+        if self.context is not None:  # the mean of every row so far, every column
+            self.context.vsum.add_(v[:, p + row, p : p + width].mean(1))
+            v_pre.view(n, width, F2).add_(torch.mm(self.context.vsum / (row + 1), self.context.wv)[:, None])
         if row + 1 < height:
             torch.mm(v_pre, self.wvh, out=self.vh.view(n * width, F2))
             for term in self.hterms:
@@ -177,13 +200,14 @@ class BlockCache:
         window = self.h_in.row[:, col : col + p + 1].reshape(n, -1)[:, : wh.shape[0]]  # (B, p·F_in + visible)
         ops: list[Op] = [partial(hpre.addmm_, window, wh)]
         if self.short is not None:
-            short = self.short[1].row[:, p + col, : g * (c + 1)]  # (B, (c+1)·g) the shortcut stream, groups <= c
-            ops.append(partial(hpre.addmm_, short, self.wsh[: g * (c + 1), groups].contiguous()))
-        if self.block.h_context is not None:  # the mean of the row's complete pixels left of col
+            short = self.short.h.row[:, p + col, : g * (c + 1)]  # (B, (c+1)·g) the shortcut stream, groups <= c
+            ops.append(partial(hpre.addmm_, short, self.short.wh[: g * (c + 1), groups].contiguous()))
+        if self.context is not None:  # the mean of the row's complete pixels left of col
+            hsum = self.context.hsum
             if c == 0:
-                ops.append(self.hsum.zero_ if col == 0 else partial(self.hsum.add_, self.h_in.row[:, p + col - 1]))
+                ops.append(hsum.zero_ if col == 0 else partial(hsum.add_, self.h_in.row[:, p + col - 1]))
             if col > 0:
-                ops.append(partial(hpre.addmm_, self.hsum, self.whc[:, groups].contiguous(), alpha=1.0 / col))
+                ops.append(partial(hpre.addmm_, hsum, self.context.wh[:, groups].contiguous(), alpha=1.0 / col))
         return ops
 
     def _output(self, gated: torch.Tensor, col: int, c: int) -> list[Op]:
@@ -209,8 +233,8 @@ class ResamplingCache:
     """What a Downsample's and an Upsample's cache share: output stacks at the other resolution, offset ``beta``."""
 
     beta: torch.Tensor  # (1, F, H_k, W_k): the output stream's offset, the input's resampled plus the bias
-    v_out: torch.Tensor | None = None
-    h_out: Stream | None = None
+    v_out: torch.Tensor  # the output stacks, set by connect before any row
+    h_out: Stream
 
     def connect(self, v_out: torch.Tensor, h_out: Stream) -> None:
         self.v_out, self.h_out = v_out, h_out
@@ -223,11 +247,11 @@ class DownCache(ResamplingCache):
     def __init__(self, down: Downsample, v_in: torch.Tensor, h_in: Stream, p: int, colours: int) -> None:
         self.v_in, self.h_in, self.p, self.colours = v_in, h_in, p, colours
         self.wv = down.v.weight.permute(2, 3, 1, 0).reshape(-1, down.v.out_channels).contiguous()  # (4F, F), taps row-major
-        self.bv = down.v.bias
+        self.bv = bias_of(down.v)
         w = down.h.masked_weight().permute(2, 3, 1, 0)  # (2, 2, F_in, F_out): [tap row, tap column]
         self.w_prev = torch.cat([w[0, 0], w[0, 1]])  # (2F, F)
         self.w_cur = torch.cat([w[1, 0], w[1, 1]])  # (2F, F), the anchor's rows last
-        h_in.prev = torch.zeros_like(h_in.row)
+        self.prev = torch.zeros_like(h_in.row)  # (B, p + W_k, F): the input stream's row before, copied in by the loop
         self.beta = down.h(h_in.beta)  # (1, F, h, w): the coarse offset, conv of the fine one plus the bias
 
     def vertical(self, row: int) -> None:
@@ -246,7 +270,7 @@ class DownCache(ResamplingCache):
         g = f // self.colours
         first = p + 2 * col - 1  # fine column 2·col - 1 in the padded row
         out = self.h_out.row[:, p + col, g * c : g * (c + 1)]  # (B, g)
-        prev = self.h_in.prev[:, first : first + 2].flatten(1)  # (B, 2F): fine row 2·row - 1
+        prev = self.prev[:, first : first + 2].flatten(1)  # (B, 2F): fine row 2·row - 1
         cur = self.h_in.row[:, first : first + 2].flatten(1)[:, : f + g * (c + 1)]  # (B, F + (c+1)·g): the anchor's groups <= c
         w_prev = self.w_prev[:, g * c : g * (c + 1)].contiguous()  # (2F, g)
         w_cur = self.w_cur[: f + g * (c + 1), g * c : g * (c + 1)].contiguous()  # (F + (c+1)·g, g)
@@ -260,10 +284,10 @@ class UpCache(ResamplingCache):
         self.v_in, self.h_in, self.p, self.colours, self.size = v_in, h_in, p, colours, size
         wv = up.v.weight  # (F_in, F_out, 2, 2)
         self.wv = [torch.cat([wv[:, :, a, 0], wv[:, :, a, 1]], dim=1).contiguous() for a in range(2)]  # [row phase] (F, 2F)
-        self.bv = torch.cat([up.v.bias, up.v.bias])  # (2F,)
+        self.bv = torch.cat([bias_of(up.v), bias_of(up.v)])  # (2F,)
         self.wh = up.masked_weight()  # (F_in, F_out, 2, 2)
         height, width = size
-        self.beta = F.conv_transpose2d(h_in.beta, self.wh, up.h.bias, stride=2)[:, :, :height, :width]  # (1, F, H_k, W_k)
+        self.beta = F.conv_transpose2d(h_in.beta, self.wh, bias_of(up.h), stride=2)[:, :, :height, :width]  # (1, F, H_k, W_k)
 
     def vertical(self, row: int) -> None:
         """Fine row ``row`` from coarse row row // 2."""
@@ -298,6 +322,8 @@ class AttentionCache:
         qbias = module.query(beta[:, : module.group])  # (N_k, nh·dk): bias and folded offset
         kvbias = module.key_value(beta)  # (N_k, nh·dk + F)
         if module.cond_proj is not None:
+            if cond is None:
+                raise ValueError("this model is conditioned on a feature map: pass cond")
             qk = module.cond_proj(cond.flatten(2).transpose(1, 2))  # (B, N_k, 2·nh·dk)
             qbias = qbias + qk[..., :keys]
             kvbias = kvbias + F.pad(qk[..., keys:], (0, kvbias.shape[-1] - keys))
@@ -311,11 +337,12 @@ class AttentionCache:
         self.attended = torch.empty(n, module.out.out_features, dtype=beta.dtype, device=beta.device)
         self.count = 0  # positions whose keys and values are cached
         self.groups = module.out.out_features // module.group
-        self.h_out: Stream | None = None
+
+    h_out: Stream  # set by connect before any step
 
     def connect(self, h_out: Stream) -> None:
         self.h_out = h_out
-        h_out.beta = self.h_in.beta + bias_map(self.module.out.bias)
+        h_out.beta = self.h_in.beta + bias_map(bias_of(self.module.out))
 
     def vertical(self, row: int) -> None:
         """Attention reads no vertical stack."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -27,14 +28,20 @@ class Stream:
 
     row: torch.Tensor  # (B, p + W_k, F), p zero columns on the left
     beta: torch.Tensor  # (1, F, H_k, W_k): the offset the row omits
-    prev: torch.Tensor | None = None  # (B, p + W_k, F): the row before, kept where a Downsample reads it
 
 
-def channels_last(x: torch.Tensor | float) -> torch.Tensor | float:
-    """(B, F, H|1, W|1) → (B, H|1, W|1, F); a float stays a float."""
-    return x.permute(0, 2, 3, 1) if isinstance(x, torch.Tensor) else x  # (B, H, W, F)
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(B, F, H|1, W|1) → (B, H|1, W|1, F)."""
+    return x.permute(0, 2, 3, 1)  # (B, H, W, F)
 
 
 def bias_map(bias: torch.Tensor) -> torch.Tensor:
     """A bias vector (F,) as a constant map (1, F, 1, 1)."""
     return bias[None, :, None, None]
+
+
+def bias_of(layer: nn.Conv2d | nn.ConvTranspose2d | nn.Linear) -> torch.Tensor:
+    """The bias of a layer the caches fold (each is built with one): (F,)."""
+    if layer.bias is None:
+        raise ValueError(f"the cached sampler folds every layer's bias, and this {type(layer).__name__} has none")
+    return layer.bias

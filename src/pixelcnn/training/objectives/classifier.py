@@ -25,7 +25,7 @@ def shift_images(x: torch.Tensor, max_shift: int, draws: torch.Tensor) -> torch.
     return torch.stack([padded[i, :, dy[i] : dy[i] + H, dx[i] : dx[i] + W] for i in range(B)])
 
 
-class ClassifierObjective(Objective):
+class ClassifierObjective(Objective["Classifier"]):
     """The feature-extractor classifier: cross-entropy on randomly shifted images; test accuracy."""
 
     name = "classifier"

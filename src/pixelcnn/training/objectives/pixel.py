@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pixelcnn.models.pixelcnn import PixelCNN
 
 
-class PixelObjective(Objective):
+class PixelObjective(Objective["PixelCNN"]):
     """The pixel PixelCNN: bits per dimension of the quantised images."""
 
     name = "pixelcnn"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pixelcnn.models.prior import CodePrior, LevelPrior
 
 
-class PriorObjective(Objective):
+class PriorObjective(Objective["LevelPrior"]):
     """One level's prior: bits per code, given the class and (bottom level) the top codes."""
 
     loss_name = "bits_per_code"
@@ -50,6 +50,7 @@ class PriorObjective(Objective):
 
 def prior_objectives(prior: CodePrior, cond_dropout: float = 0.0) -> list[PriorObjective]:
     """One objective per level of ``prior``, coarse → fine, each given the level above it: the order to train them in."""
-    names = list(prior.levels)
-    return [PriorObjective(prior.levels[name], name, names[index - 1] if index else None, cond_dropout)
+    levels = prior.level_priors()
+    names = list(levels)
+    return [PriorObjective(levels[name], name, names[index - 1] if index else None, cond_dropout)
             for index, name in enumerate(names)]

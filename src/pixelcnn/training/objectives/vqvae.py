@@ -21,7 +21,7 @@ def _mse01(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return ((recon.float().clamp(-1, 1) - x) / 2).pow(2).flatten(1).mean(1)
 
 
-class VQVAEObjective(Objective):
+class VQVAEObjective(Objective["VQVAE"]):
     """The autoencoder: reconstruction MSE plus the levels' commitment losses; codebooks learn by EMA.
 
     ``mse`` is measured the same way in training and on the test split:
