@@ -300,7 +300,7 @@ def _shape_elements(size: Any) -> int:
     return math.prod(int(d) for d in size)
 
 
-def _requested_bytes(func: Any, args: tuple, kwargs: dict) -> int:
+def _requested_bytes(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     """Bytes that a call of a factory function will allocate; 0 for any other function."""
     if func in _SIZED:
         size = kwargs.get("size", args[:1] if func in (torch.full, torch.empty_strided) else args)
@@ -312,7 +312,8 @@ def _requested_bytes(func: Any, args: tuple, kwargs: dict) -> int:
         start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) > 2 else 1)
         size = (max(0, math.ceil((end - start) / step)),) if step else (0,)
     elif func is torch.eye:
-        size = (args[0], args[1] if len(args) > 1 and isinstance(args[1], int) else args[0])
+        rows = args[0]
+        size = (rows, args[1] if len(args) > 1 and isinstance(args[1], int) else rows)
     else:
         return 0
     dtype = kwargs.get("dtype") or torch.get_default_dtype()
