@@ -169,6 +169,6 @@ def test_preset_whole_dag_runs_on_tiny_real_format_files(name, tmp_path, monkeyp
     pixel_metrics = json.loads((repo / "metrics" / "pixelcnn" / "metrics.json").read_text())
     assert 0 < pixel_metrics["test_bpd"] < 12
     scores = json.loads((repo / "metrics" / "eval.json").read_text())
-    for set_name in ("floor", "pixelcnn", "prior"):
+    for set_name in ("floor", "pixelcnn", "prior", "reconstruction"):
         assert math.isfinite(scores[f"{set_name}.fid"]), f"{name}: {set_name}.fid"
     assert ("classifier.test_accuracy" in scores) == (raw["data"]["name"] in LABELLED)
