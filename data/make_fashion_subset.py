@@ -1,7 +1,7 @@
 """Write a seeded, class-balanced subset of Fashion-MNIST in the package's own format: the four idx files,
 gzip-compressed (byte-reproducible: no timestamp in the gzip header), flat in one folder.
 
-    uv run python data/raw/make_fashion_subset.py --train 6000 --test 1000 --out data/raw
+    uv run python data/make_fashion_subset.py --train 6000 --test 1000 --out data/fashion-mnist
 
 reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist; --source to read another folder of the
 four files) and keeps --train / 10 training and --test / 10 test images of every class, drawn with --seed, in
@@ -24,7 +24,7 @@ from pixelcnn.data import idx
 from pixelcnn.data.datasets import FASHION_MNIST_PACKAGE
 
 NOTICE = """Fashion-MNIST subset: {train} training and {test} test images (a tenth of each per class, seed {seed}),
-drawn by data/raw/make_fashion_subset.py from Debian's dataset-fashion-mnist.
+drawn by data/make_fashion_subset.py from Debian's dataset-fashion-mnist.
 
 The MIT License (MIT) Copyright © 2017 Zalando SE, https://tech.zalando.com
 
@@ -65,7 +65,7 @@ def write_subset(source: Path, out: Path, n_train: int, n_test: int, seed: int) 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", default=FASHION_MNIST_PACKAGE)
-    p.add_argument("--out", default="data/raw")
+    p.add_argument("--out", default="data/fashion-mnist")
     p.add_argument("--train", type=int, default=6000)
     p.add_argument("--test", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
