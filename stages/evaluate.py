@@ -11,6 +11,15 @@ stage stops) and recorded as `classifier.test_accuracy`. Writes flat JSON
 metrics (`<set>.<metric>`) and a markdown table. A set is named after its
 dir (`data/samples/prior` → `prior`); a bits file after its DVCLive folder
 (`metrics/prior/metrics.json` → `prior`).
+
+With --vqvae, the autoencoder's reconstructions of a seeded subset of the
+test images (evaluate.num_samples of them) are scored like a generator's
+samples, drawn for their own labels, as `reconstruction`: the best its prior
+can reach (a prior that drew the test images' own codes), so a gap between
+`prior` and `floor` splits into the autoencoder's share (`reconstruction`)
+and the prior's. When the test split has no more images than num_samples,
+the reconstructions are of the reference images themselves and their FID can
+fall below the floor's (train vs test).
 """
 
 import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
@@ -18,15 +27,21 @@ import _checkout  # noqa: F401  (this checkout's src/ first on sys.path)
 import argparse
 from pathlib import Path
 
+import torch
+
+from pixelcnn import checkpoints
 from pixelcnn.atomic import write_json, write_text
 from pixelcnn.configs import EvaluateConfig, Features
 from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation import report
 from pixelcnn.evaluation.api import evaluate
-from pixelcnn.evaluation.metrics import CLASS_ACCURACY_KEY
+from pixelcnn.evaluation.metrics import CLASS_ACCURACY_KEY, subset_rows
+from pixelcnn.models.vqvae import VQVAE, reconstruct
 from pixelcnn.project import params
 from pixelcnn.project.stage import stage_main
-from pixelcnn.runtime import seed_everything
+from pixelcnn.runtime import resolve_device, seed_everything
+
+RECONSTRUCTION = "reconstruction"  # the set of the VQ-VAE's reconstructions of test images
 
 
 def main(argv: list[str]) -> None:
@@ -36,6 +51,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--classifier", help="train_classifier's checkpoint (for evaluate.features: classifier)")
     p.add_argument("--samples", nargs="*", default=[], help="sample dirs, one per generator")
     p.add_argument("--bpd", nargs="*", default=[], help="training metrics JSON to carry bits/dim from")
+    p.add_argument("--vqvae", help="train_vqvae's checkpoint: score its reconstructions of test images as a set")
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--table", required=True, help="markdown table")
     args = p.parse_args(argv)
@@ -49,6 +65,12 @@ def main(argv: list[str]) -> None:
         sets = report.collect_sets(args.data, args.samples)
         drawn_for = {Path(d).name: y for d in args.samples if (y := report.load_sample_labels(d)) is not None}
         carried = {report.likelihood_set(f): report.read_likelihoods(f) for f in args.bpd}
+        if args.vqvae:  # last, so that every other set's seeded subset is what it was without it
+            vqvae = checkpoints.load_model(args.vqvae, VQVAE, resolve_device(config.device))
+            rows = subset_rows(len(test.images), config.num_samples, torch.Generator().manual_seed(settings.seed))
+            rows = range(len(test.images)) if rows is None else rows
+            sets[RECONSTRUCTION] = reconstruct(vqvae, test.images[rows], config.batch_size)
+            drawn_for[RECONSTRUCTION] = test.labels[rows]
         classifier = args.classifier if features.features == "classifier" else None
         results = evaluate(sets, test.images, labels=drawn_for, reference_labels=test.labels, classifier=classifier,
                            features=features.features, config=config, generator=generator)

@@ -7,6 +7,7 @@ preset's whole DAG on these files). Shape legend: N images, C channels, H W pixe
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import pickle
 import struct
@@ -32,11 +33,15 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def write_mnist(root: Path, folder: str, n_train: int = 12, n_test: int = 6) -> dict[str, np.ndarray]:
-    """``root/folder/raw`` with the four uncompressed idx files: random 28×28 digits, labels i % 10 (train)."""
+def write_mnist(root: Path, folder: str | None, n_train: int = 12, n_test: int = 6, compressed: bool = False) -> dict[str, np.ndarray]:
+    """The four idx files: random 28×28 images, labels i % 10 (train) and 3i % 10 (test).
+
+    In ``root/folder/raw`` (torchvision's layout) or, with ``folder`` None, in ``root`` itself (the flat layout of
+    Debian's dataset-fashion-mnist); gzip-compressed as ``<name>.gz`` with ``compressed``. Returns the arrays by name.
+    """
     rng = np.random.default_rng(0)
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
+    raw = root / folder / "raw" if folder else root
+    raw.mkdir(parents=True, exist_ok=True)
     arrays = {
         "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
         "train-labels-idx1-ubyte": np.arange(n_train) % 10,
@@ -45,6 +50,9 @@ def write_mnist(root: Path, folder: str, n_train: int = 12, n_test: int = 6) -> 
     }
     for name, array in arrays.items():
         write_idx(raw / name, array)
+        if compressed:
+            (raw / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes()))
+            (raw / name).unlink()
     return arrays
 
 

@@ -73,7 +73,7 @@ class DataConfig:
     """Which dataset ``prepare`` writes, at what size, how split (params.yaml ``data``)."""
 
     name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"] = "digits"  # dataset; digits is bundled with scikit-learn (offline)
-    root: str = "data/raw"  # where torchvision datasets live (MNIST/, FashionMNIST/, cifar-10-batches-py/, celeba/); for folder: the image folder itself
+    root: str = "data/raw"  # where datasets live (MNIST/, FashionMNIST/ or their idx files; cifar-10-batches-py/; celeba/); for folder: the image folder
     image_size: int = 32  # output height = width in pixels
     grayscale: bool = False  # store colour datasets (cifar10, celeba, folder) as one luminance channel
     test_fraction: float = 0.2  # share held out for test where there is no official split (digits, folder)

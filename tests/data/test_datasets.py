@@ -6,6 +6,7 @@ Shape legend: N images, C channels, H W pixels.
 from __future__ import annotations
 
 import gzip
+import re
 import sys
 from pathlib import Path
 
@@ -14,13 +15,13 @@ import pytest
 from PIL import Image
 
 from pixelcnn.configs import DataConfig
-from pixelcnn.data.datasets import prepare
+from pixelcnn.data.datasets import FASHION_MNIST_PACKAGE, prepare
 from pixelcnn.data.prepared import load_split, split_indices
 from pixelcnn.errors import ConfigError, DataError
 from pixelcnn.project import params
 
 from helpers import stage
-from raw_datasets import CELEBA_ATTRS, CIFAR_NAMES
+from raw_datasets import CELEBA_ATTRS, CIFAR_NAMES, write_idx
 from raw_datasets import accept_celeba_checksums as _accept_celeba_checksums
 from raw_datasets import accept_cifar_checksums as _accept_fixture_checksums
 from raw_datasets import write_celeba as _write_celeba
@@ -90,38 +91,127 @@ def test_max_train_subset_is_seeded_and_nested():
 # --------------------------------------------------------------------------- MNIST / Fashion-MNIST (idx files)
 
 
+LAYOUTS = {"torchvision": lambda folder: folder, "flat": lambda folder: None}  # root/<folder>/raw/..., or root/... (Debian's)
+PACKAGE = Path(FASHION_MNIST_PACKAGE)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["idx", "idx.gz"])
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
-def test_mnist_idx_files_pad_28_to_32(tmp_path, name, folder):
-    arrays = _write_mnist(tmp_path, folder)
+def test_mnist_idx_files_pad_28_to_32_in_either_layout_compressed_or_not(tmp_path, name, folder, layout, compressed):
+    arrays = _write_mnist(tmp_path, LAYOUTS[layout](folder), compressed=compressed)
+    assert all((path.suffix == ".gz") == compressed for path in tmp_path.rglob("*-ubyte*"))
     data = prepare(DataConfig(name=name, root=str(tmp_path)))
     assert data.train_images.shape == (12, 1, 32, 32) and data.test_images.shape == (6, 1, 32, 32)
     np.testing.assert_array_equal(data.train_images[:, 0], np.pad(arrays["train-images-idx3-ubyte"], ((0, 0), (2, 2), (2, 2))))
+    np.testing.assert_array_equal(data.test_images[:, 0], np.pad(arrays["t10k-images-idx3-ubyte"], ((0, 0), (2, 2), (2, 2))))
+    np.testing.assert_array_equal(data.train_labels, arrays["train-labels-idx1-ubyte"])
     np.testing.assert_array_equal(data.test_labels, arrays["t10k-labels-idx1-ubyte"])
+    assert data.train_images.flags["C_CONTIGUOUS"] and data.train_labels.dtype == np.int64
     assert len(data.class_names) == 10 and (data.class_names[9] == "Ankle boot") == (name == "fashion_mnist")
 
 
+def test_fashion_mnist_class_names_are_torchvisions():
+    from torchvision.datasets import FashionMNIST
+
+    assert prepare.__globals__["_IDX_DATASETS"]["fashion_mnist"].classes == tuple(FashionMNIST.classes)
+
+
+def test_mnist_torchvision_layout_wins_over_a_flat_one(tmp_path):
+    inner = _write_mnist(tmp_path, "MNIST")
+    _write_mnist(tmp_path, None, n_train=20, compressed=True)  # other files, flat: not read
+    data = prepare(DataConfig(name="mnist", root=str(tmp_path)))
+    np.testing.assert_array_equal(data.train_labels, inner["train-labels-idx1-ubyte"])
+
+
 def test_mnist_resizes_when_not_32(tmp_path):
-    _write_mnist(tmp_path, "MNIST")
+    arrays = _write_mnist(tmp_path, "MNIST", compressed=True)
     data = prepare(DataConfig(name="mnist", root=str(tmp_path), image_size=16, max_test=4))
     assert data.train_images.shape == (12, 1, 16, 16) and data.test_images.shape == (4, 1, 16, 16)
+    first = np.asarray(Image.fromarray(np.pad(arrays["train-images-idx3-ubyte"][0].astype(np.uint8), 2)).resize((16, 16), Image.BILINEAR))
+    np.testing.assert_array_equal(data.train_images[0, 0], first)
 
 
-def test_mnist_missing_names_the_file(tmp_path):
+def test_fashion_mnist_missing_names_the_package_and_its_folder(tmp_path):
     with pytest.raises(DataError) as err:
-        prepare(DataConfig(name="mnist", root=str(tmp_path)))
+        prepare(DataConfig(name="fashion_mnist", root=str(tmp_path)))
     assert str(err.value) == (
-        f"{tmp_path}/MNIST/raw/train-images-idx3-ubyte not found; put the four uncompressed MNIST idx files in "
-        f"{tmp_path}/MNIST/raw (or set data.download: true when online, or data.name: digits)"
+        f"{tmp_path}/FashionMNIST/raw/train-images-idx3-ubyte not found (nor train-images-idx3-ubyte.gz); install Debian's "
+        f"package (`apt-get install dataset-fashion-mnist`) and set data.root: /usr/share/datasets/fashion-mnist, or put the "
+        f"four idx files (.gz or not) in {tmp_path} or {tmp_path}/FashionMNIST/raw "
+        "(or set data.download: true when online, or data.name: digits)"
     )
 
 
-def test_mnist_gz_only_says_gunzip(tmp_path):
+def test_mnist_missing_says_where_to_put_the_files(tmp_path):
+    with pytest.raises(DataError) as err:
+        prepare(DataConfig(name="mnist", root=str(tmp_path)))
+    assert str(err.value) == (
+        f"{tmp_path}/MNIST/raw/train-images-idx3-ubyte not found (nor train-images-idx3-ubyte.gz); put MNIST's four idx files "
+        f"(.gz or not) in {tmp_path} or {tmp_path}/MNIST/raw (or set data.download: true when online, or data.name: digits)"
+    )
+
+
+def test_mnist_one_missing_file_is_named_in_the_folder_holding_the_others(tmp_path):
+    _write_mnist(tmp_path, None, compressed=True)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=rf"^{tmp_path}/t10k-labels-idx1-ubyte not found \(nor t10k-labels-idx1-ubyte\.gz\);"):
+        prepare(DataConfig(name="fashion_mnist", root=str(tmp_path)))
+
+
+def _damage(path: Path, how: str) -> None:
+    raw = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif how == "extra bytes":
+        path.write_bytes(gzip.compress(gzip.decompress(raw) + b"\0") if path.suffix == ".gz" else raw + b"\0")
+    elif how == "not idx":
+        path.write_bytes(gzip.compress(b"<html>404</html>") if path.suffix == ".gz" else b"<html>404</html>")
+    elif how == "int32 idx":
+        data = bytearray(gzip.decompress(raw) if path.suffix == ".gz" else raw)
+        data[2] = 0x0C
+        path.write_bytes(gzip.compress(bytes(data)) if path.suffix == ".gz" else bytes(data))
+    elif how == "bad crc":
+        path.write_bytes(raw[:-8] + bytes([raw[-8] ^ 1]) + raw[-7:])
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("truncated", r"cannot be decompressed \(Compressed file ended before the end-of-stream marker was reached\)"),
+    ("bad crc", r"cannot be decompressed \(CRC check failed"),
+    ("extra bytes", r"holds 4721 bytes, but its header \(6, 28, 28\) says 4720"),
+    ("not idx", r"is not an idx file \(no idx header\)"),
+    ("int32 idx", r"holds idx type 0x0c of 3 dimensions, expected unsigned bytes \(0x08\) of 3"),
+])
+def test_mnist_damaged_gz_file_is_named(tmp_path, how, reason):
+    _write_mnist(tmp_path, None, compressed=True)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    _damage(path, how)
+    with pytest.raises(DataError) as err:
+        prepare(DataConfig(name="fashion_mnist", root=str(tmp_path)))
+    assert re.match(rf"^{path}: {reason}.*; the file is damaged, so reinstall or re-download it$", str(err.value)), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("truncated", r"holds 4712 bytes, but its header \(12, 28, 28\) says 9424"),
+    ("not idx", r"is not an idx file \(no idx header\)"),
+])
+def test_mnist_damaged_uncompressed_file_is_named(tmp_path, how, reason):
     _write_mnist(tmp_path, "MNIST")
-    raw = tmp_path / "MNIST" / "raw"
-    path = raw / "train-labels-idx1-ubyte"
-    Path(f"{path}.gz").write_bytes(gzip.compress(path.read_bytes()))
-    path.unlink()
-    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz is compressed; run `gunzip .*/MNIST/raw/\*\.gz`"):
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    _damage(path, how)
+    with pytest.raises(DataError, match=rf"^{path}: {reason}; the file is damaged, so reinstall or re-download it$"):
+        prepare(DataConfig(name="mnist", root=str(tmp_path)))
+
+
+def test_mnist_labels_that_do_not_match_the_images_name_the_file(tmp_path):
+    _write_mnist(tmp_path, None)
+    labels = tmp_path / "train-labels-idx1-ubyte"
+    write_idx(labels, np.arange(11) % 10)
+    with pytest.raises(DataError, match=rf"^{labels}: 11 labels for the 12 images of {tmp_path}/train-images-idx3-ubyte;"):
+        prepare(DataConfig(name="mnist", root=str(tmp_path)))
+    write_idx(labels, np.arange(12) % 10 + 3)
+    with pytest.raises(DataError, match=rf"^{labels}: label 12 is not one of the 10 classes \(0\.\.9\);"):
         prepare(DataConfig(name="mnist", root=str(tmp_path)))
 
 
@@ -140,6 +230,28 @@ def test_mnist_failed_download_is_one_sentence(tmp_path, monkeypatch):
         f"{tmp_path}/MNIST/raw/train-images-idx3-ubyte not found and downloading MNIST failed (URLError: "
     )
     assert "\n" not in str(err.value)
+
+
+def test_mnist_download_goes_through_torchvision_into_its_layout(tmp_path, monkeypatch):
+    """torchvision's download() leaves the four files (and their .gz) in <root>/MNIST/raw; prepare then reads them."""
+    from torchvision import datasets
+
+    written = {}
+    monkeypatch.setattr(datasets.MNIST, "download", lambda self: written.update(_write_mnist(Path(self.root), "MNIST")))
+    data = prepare(DataConfig(name="mnist", root=str(tmp_path), download=True))
+    np.testing.assert_array_equal(data.test_labels, written["t10k-labels-idx1-ubyte"])
+
+
+@pytest.mark.skipif(not PACKAGE.is_dir(), reason=f"Debian's dataset-fashion-mnist is not installed ({PACKAGE} not found): "
+                    "`apt-get install dataset-fashion-mnist` runs this test on the real files")
+def test_fashion_mnist_reads_debians_package_as_installed():
+    data = prepare(DataConfig(name="fashion_mnist", root=str(PACKAGE)))
+    assert data.train_images.shape == (60000, 1, 32, 32) and data.test_images.shape == (10000, 1, 32, 32)
+    assert np.bincount(data.train_labels).tolist() == [6000] * 10 and np.bincount(data.test_labels).tolist() == [1000] * 10
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert not data.train_images[:, 0, border].any()  # the zero-padded LeNet canvas
+    assert data.train_images.max() == 255 and 50 < data.train_images.mean() < 80  # clothes on black, not noise
 
 
 # --------------------------------------------------------------------------- CIFAR-10 (pickled batches)

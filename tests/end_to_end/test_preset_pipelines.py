@@ -4,12 +4,12 @@ Each preset (``presets/<name>.yaml``) is used as ``pixelcnn preset NAME`` writes
 ``shrink``, this test's fixture: every training section runs 1 epoch of batches of 8 on 16×16 images of
 a few dozen files, the networks are narrow (their depth, resolutions, output, mixture, attention,
 dropout, code levels and grid factors stay the recipe's), and sampling and scoring sets are 6 and 4 images.
-``data.root`` points at the tiny files: MNIST idx files, CIFAR-10 pickled batches, CelebA's
-img_align_celeba JPEGs and list files (``tests/raw_datasets.py``), whose md5s replace torchvision's
-official ones for the test. The stages run in process so that swap reaches them; each runs the
+``data.root`` points at the tiny files: MNIST idx files (Fashion-MNIST's gzip-compressed and flat, as
+Debian's package installs them), CIFAR-10 pickled batches, CelebA's img_align_celeba JPEGs and list
+files (``tests/raw_datasets.py``), whose md5s replace torchvision's official ones for the test. The stages run in process so that swap reaches them; each runs the
 command dvc.yaml gives it, in an order of dvc.yaml's deps and outs.
 
-Scoring: Inception weights cannot be fetched offline. Labelled data (MNIST, CIFAR-10) is scored with
+Scoring: Inception weights cannot be fetched offline. Labelled data (MNIST, Fashion-MNIST, CIFAR-10) is scored with
 the classifier's features (``evaluate.features: classifier``); unlabelled CelebA keeps the preset's
 ``inception``, with a randomly initialised Inception-v3 state dict in the real file format
 (``evaluate.inception_weights``), so torch-fidelity's Inception path runs end to end.
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow  # every preset's whole DAG: the quick loop (`pyte
 SIZE = 16  # image side every preset is shrunk to: 16 → 4×4 bottom and 2×2 top code grids at the presets' factors
 PRESETS = presets.names(ROOT / "presets")
 TRAINING = ("pixelcnn", "vqvae", "prior", "classifier")
-LABELLED = {"mnist", "cifar10"}
+LABELLED = {"mnist", "fashion_mnist", "cifar10"}
 
 
 def shrink(raw: dict[str, Any], root: Path, inception: Path | None) -> dict[str, Any]:
@@ -67,6 +67,8 @@ def write_raw(name: str, root: Path, monkeypatch) -> None:
     """Tiny files of dataset ``name`` under ``root``, in its real format, accepted by torchvision's checks."""
     if name == "mnist":
         write_mnist(root, "MNIST", n_train=24, n_test=8)
+    elif name == "fashion_mnist":
+        write_mnist(root, None, n_train=24, n_test=8, compressed=True)  # as Debian's package installs them
     elif name == "cifar10":
         write_cifar(root, per_batch=8)  # 40 train, 8 test
         accept_cifar_checksums(monkeypatch, root)
@@ -159,7 +161,7 @@ def test_preset_whole_dag_runs_on_tiny_real_format_files(name, tmp_path, monkeyp
     pixel = torch.load(repo / "models" / "pixelcnn.pt", weights_only=True)["config"]
     for key in ("levels", "layers", "kernel", "output", "n_mix", "resolutions", "dropout", "attention_every", "context"):
         assert pixel[key] == raw["pixelcnn"][key], f"{name}: pixel model {key} {pixel[key]} is not the preset's {raw['pixelcnn'][key]}"
-    assert pixel["channels"] == (1 if raw["data"]["name"] == "mnist" else 3)
+    assert pixel["channels"] == (1 if raw["data"]["name"] in ("mnist", "fashion_mnist") else 3)
     vqvae = torch.load(repo / "models" / "vqvae.pt", weights_only=True)["config"]
     for key in ("levels", "bottom_downsample", "top_downsample", "beta", "decay"):
         assert vqvae[key] == raw["vqvae"][key], f"{name}: VQ-VAE {key}"
@@ -171,6 +173,6 @@ def test_preset_whole_dag_runs_on_tiny_real_format_files(name, tmp_path, monkeyp
     pixel_metrics = json.loads((repo / "metrics" / "pixelcnn" / "metrics.json").read_text())
     assert 0 < pixel_metrics["test_bpd"] < 12
     scores = json.loads((repo / "metrics" / "eval.json").read_text())
-    for set_name in ("floor", "pixelcnn", "prior"):
+    for set_name in ("floor", "pixelcnn", "prior", "reconstruction"):
         assert math.isfinite(scores[f"{set_name}.fid"]), f"{name}: {set_name}.fid"
     assert ("classifier.test_accuracy" in scores) == (raw["data"]["name"] in LABELLED)

@@ -21,8 +21,8 @@ NAMES = presets.names(FOLDER)
 TEMPLATE = (ROOT / "params.yaml").read_text()
 
 
-def test_presets_are_the_five_recipes_of_the_docs():
-    assert NAMES == ["celeba64-vqvae2", "cifar10-gated", "cifar10-pp", "cifar10-vqvae2", "mnist"]
+def test_presets_are_the_recipes_of_the_docs():
+    assert NAMES == ["celeba64-vqvae2", "cifar10-gated", "cifar10-pp", "cifar10-vqvae2", "fashion-mnist", "fashion-mnist-gpu", "mnist"]
     page = (ROOT / "docs" / "presets.md").read_text()
     assert all(f"`{name}`" in page for name in NAMES)
 
@@ -52,10 +52,13 @@ def test_preset_header_names_the_recipe_its_figure_and_its_source(name):
     assert any(year in text for year in ("2016", "2017", "2019")), "the header cites no paper"
 
 
+FASHION = ("fashion-mnist", "fashion-mnist-gpu")  # scored with the classifier's features: class accuracy, and one scale for both
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_preset_scores_with_inception_features_on_a_gpu(name):
     raw = presets.load(FOLDER, name).raw
-    assert raw["evaluate"]["features"] == "inception"
+    assert raw["evaluate"]["features"] == ("classifier" if name in FASHION else "inception")
     for section in ("pixelcnn", "vqvae", "prior"):
         assert raw[section]["device"] == "auto"
     assert raw["pixelcnn"]["precision"] == "auto" or name.endswith("vqvae2")
@@ -204,7 +207,7 @@ def test_presets_changes_are_typed():
     assert Path(FOLDER / "mnist.yaml").is_file()
 
 
-DATA_SHAPE = {"mnist": (1, 10), "cifar10": (3, 10), "celeba": (3, 0)}  # channels, classes (the presets' CelebA is unlabelled)
+DATA_SHAPE = {"mnist": (1, 10), "fashion_mnist": (1, 10), "cifar10": (3, 10), "celeba": (3, 0)}  # channels, classes (the presets' CelebA is unlabelled)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 from scoring_fakes import METRICS, garbage, offline, stage_inputs  # noqa: F401  (offline: autouse)
 
+from pixelcnn import checkpoints
+from pixelcnn.configs import VQVAEConfig
+from pixelcnn.data.prepared import load_split
 from pixelcnn.evaluation import features
+from pixelcnn.evaluation.metrics import class_accuracy
+from pixelcnn.models.classifier import Classifier
+from pixelcnn.models.vqvae import VQVAE, reconstruct
 from pixelcnn.project.stage import stage_main
 
-from helpers import stage
+from helpers import TINY_VQVAE, stage
 
 
 def test_stage_evaluate_end_to_end_writes_every_key(tmp_path, capsys):
@@ -35,6 +43,29 @@ def test_stage_evaluate_end_to_end_writes_every_key(tmp_path, capsys):
     # same seed, same params → same numbers
     stage("evaluate")(argv)
     assert json.loads((tmp_path / "eval.json").read_text()) == result
+
+
+def test_stage_evaluate_scores_the_vqvaes_reconstructions_of_test_images(tmp_path):
+    """--vqvae adds the reconstruction floor: the autoencoder's reconstructions of a seeded test subset, scored like a
+    generator's samples drawn for the test labels; every other set's figures stay what they were without it."""
+    argv = stage_inputs(tmp_path, "  num_samples: 30\n  kid_subset_size: 10\n  kid_subsets: 5\n  lpips_pairs: 10\n  device: cpu\n")
+    stage("evaluate")(argv)
+    without = json.loads((tmp_path / "eval.json").read_text())
+    torch.manual_seed(0)
+    vqvae = VQVAE(VQVAEConfig(channels=1, image_size=8, **TINY_VQVAE))
+    checkpoints.save(tmp_path / "vqvae.pt", vqvae)
+    stage("evaluate")([*argv, "--vqvae", str(tmp_path / "vqvae.pt")])
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert {k: v for k, v in result.items() if not k.startswith("reconstruction.")} == without
+    assert {k for k in result if k.startswith("reconstruction.")} == {f"reconstruction.{m}" for m in METRICS} | {
+        "reconstruction.class_accuracy"}
+    test = load_split(tmp_path / "prepared", "test")
+    rows = torch.randperm(40, generator=torch.Generator().manual_seed(0))[:30].sort().values.numpy()  # the params' seed 0
+    recon = reconstruct(vqvae, test.images[rows])
+    classifier = checkpoints.load_model(tmp_path / "classifier.pt", Classifier)
+    assert result["reconstruction.class_accuracy"] == class_accuracy(classifier, recon, test.labels[rows])
+    assert not np.array_equal(recon, test.images[rows])  # an untrained autoencoder: its own images, not the test's
+    assert "reconstruction" in (tmp_path / "eval.md").read_text().splitlines()[0]
 
 
 def test_stage_evaluate_offline_inception_stops_with_one_sentence(tmp_path, monkeypatch, capsys):

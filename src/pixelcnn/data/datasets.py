@@ -14,10 +14,12 @@ Datasets (``data.name``):
 - ``digits`` (default, offline): scikit-learn's bundled 1797 handwritten 8×8
   digits, values 0..16 mapped to 0..255 (16 → 255), resized bilinearly to
   H × W; C = 1, K = 10. Seeded stratified train/test split.
-- ``mnist`` / ``fashion_mnist``: torchvision's classes over
-  ``<root>/MNIST/raw`` / ``<root>/FashionMNIST/raw`` (the four uncompressed idx
-  files). The 28×28 digits are zero-padded by 2 pixels to 32×32 (the LeNet
-  canvas; exact pixels, the background is 0) and then resized only when
+- ``mnist`` / ``fashion_mnist``: the four idx files, gzip-compressed or not
+  (``pixelcnn.data.idx``), from ``<root>/MNIST/raw`` / ``<root>/FashionMNIST/raw``
+  (torchvision's layout) or else from ``<root>`` itself (the flat layout of
+  Debian's ``dataset-fashion-mnist``: ``root: /usr/share/datasets/fashion-mnist``).
+  The 28×28 images are zero-padded by 2 pixels to 32×32 (the LeNet canvas;
+  exact pixels, the background is 0) and then resized only when
   ``image_size`` is not 32. C = 1, K = 10, official split.
 - ``cifar10``: torchvision's class over ``<root>/cifar-10-batches-py``, which
   checks the official md5 of every batch file; native 32×32, C = 3 (1 with
@@ -54,6 +56,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pixelcnn.configs import DataConfig
+from pixelcnn.data import idx
 from pixelcnn.data.prepared import SPLITS, PreparedData, split_indices, subset
 from pixelcnn.errors import DataError
 
@@ -68,6 +71,7 @@ class _Source:
 
     labels: np.ndarray  # int64 (N,)
     load: Callable[[int], np.ndarray]  # index → uint8 (C, H, W) at the output size
+    batch: Callable[[np.ndarray], np.ndarray] | None = None  # indices (n,) → uint8 (n, C, H, W), where whole arrays are faster
 
 
 @dataclass(frozen=True)
@@ -168,36 +172,68 @@ def _missing_sentence(config: DataConfig, path: Path, title: str, how: str, reas
     return f"{path} not found; {how} (or set data.download: true when online, or data.name: digits)"
 
 
-def _mnist(config: DataConfig) -> _Dataset:
+FASHION_MNIST_PACKAGE = "/usr/share/datasets/fashion-mnist"  # where Debian's dataset-fashion-mnist installs its four .gz files
+
+
+@dataclass(frozen=True)
+class _IdxDataset:
+    title: str
+    folder: str  # torchvision's class name: the folder of its layout, <root>/<folder>/raw
+    classes: tuple[str, ...]  # Fashion-MNIST's as torchvision's class lists them (a test compares); MNIST's digits as 0..9
+
+
+_IDX_DATASETS = {
+    "mnist": _IdxDataset("MNIST", "MNIST", tuple(str(k) for k in range(10))),
+    "fashion_mnist": _IdxDataset("Fashion-MNIST", "FashionMNIST", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+
+
+def _download_idx(config: DataConfig, spec: _IdxDataset, raw: Path) -> None:
+    """torchvision's class fetches the four files into ``raw`` (it imports in ~10 s, so only when downloading)."""
     from torchvision import datasets
 
-    cls = datasets.FashionMNIST if config.name == "fashion_mnist" else datasets.MNIST
-    title = "Fashion-MNIST" if cls is datasets.FashionMNIST else "MNIST"
-    raw = Path(config.root) / cls.__name__ / "raw"
+    cls = getattr(datasets, spec.folder)
+    how = f"put the four {spec.title} idx files (.gz or not) in {config.root}"
+    _open_torchvision(lambda: cls(config.root, train=True, download=True),
+                      lambda reason: _missing_sentence(config, raw / idx.FILES[0], spec.title, how, reason))
 
-    def diagnose(reason: str) -> str:
-        for gz_name, _ in cls.resources:
-            path = raw / gz_name.removesuffix(".gz")
-            if not path.is_file():
-                if path.with_suffix(".gz").is_file():
-                    return f"{path}.gz is compressed; run `gunzip {raw}/*.gz` (torchvision reads the uncompressed idx files)"
-                how = f"put the four uncompressed {title} idx files in {raw}"
-                return _missing_sentence(config, path, title, how, reason)
-        return f"{raw}: cannot read the {title} idx files ({reason}); re-download them"
+
+def _mnist(config: DataConfig) -> _Dataset:
+    spec = _IDX_DATASETS[config.name]
+    root = Path(config.root)
+    folders = [root / spec.folder / "raw", root]  # torchvision's layout, then the flat one of Debian's package
+    files = idx.find(folders)
+    if files is None and config.download:
+        _download_idx(config, spec, folders[0])
+        files = idx.find(folders)
+    if files is None:
+        missing = idx.first_missing(folders)
+        if config.name == "fashion_mnist":
+            how = (f"install Debian's package (`apt-get install dataset-fashion-mnist`) and set data.root: {FASHION_MNIST_PACKAGE}, "
+                   f"or put the four idx files (.gz or not) in {root} or {folders[0]}")
+        else:
+            how = f"put MNIST's four idx files (.gz or not) in {root} or {folders[0]}"
+        raise DataError(f"{missing} not found (nor {missing.name}.gz); {how} "
+                        "(or set data.download: true when online, or data.name: digits)")
 
     sources = []
-    for train in (True, False):
-        ds = _open_torchvision(lambda train=train: cls(config.root, train=train, download=config.download), diagnose)
-        pixels = ds.data.numpy()  # (N, 28, 28) uint8
-        if pixels.ndim != 3 or pixels.shape[1:] != (28, 28) or len(pixels) != len(ds.targets):
-            raise DataError(f"{raw}: {title} images have shape {tuple(pixels.shape)}, expected (N, 28, 28); re-download them")
+    for prefix in ("train", "t10k"):
+        split = idx.read_split(files, prefix, classes=len(spec.classes))
+        pixels = split.images  # (N, 28, 28) uint8
+        if pixels.shape[1:] != (28, 28):
+            path = files[f"{prefix}-images-idx3-ubyte"]
+            raise DataError(f"{path}: {spec.title} images have shape {tuple(pixels.shape)}, expected (N, 28, 28); reinstall or re-download it")
 
         def load(i: int, pixels: np.ndarray = pixels) -> np.ndarray:
             return _to_chw(Image.fromarray(np.pad(pixels[i], 2)), config.image_size)  # (32, 32): zero border
 
-        sources.append(_Source(ds.targets.numpy().astype(np.int64), load))
-    names = [str(k) for k in range(10)] if title == "MNIST" else list(cls.classes)
-    return _Dataset(sources[0], sources[1], names, channels=1)
+        def padded(indices: np.ndarray, pixels: np.ndarray = pixels) -> np.ndarray:
+            return np.pad(pixels[indices], ((0, 0), (2, 2), (2, 2)))[:, None]  # (n, 28, 28) → (n, 1, 32, 32)
+
+        # 70,000 images through PIL one by one take ~15 s; at the native 32×32 there is nothing to resample
+        sources.append(_Source(split.labels, load, padded if config.image_size == 32 else None))
+    return _Dataset(sources[0], sources[1], list(spec.classes), channels=1)
 
 
 def _checksum_diagnose(config: DataConfig, files: Sequence[tuple[Path, str | None]], title: str, how: str) -> Callable[[str], str]:
@@ -322,7 +358,9 @@ _LOADERS: dict[str, Callable[[DataConfig], _Dataset]] = {
 
 
 def _decode(source: _Source, indices: np.ndarray, channels: int, size: int) -> np.ndarray:
-    """Decode the images at ``indices`` into uint8 (N, C, H, W), a few threads at a time."""
+    """Decode the images at ``indices`` into uint8 (N, C, H, W): as one array, or a few threads at a time."""
+    if source.batch is not None:
+        return np.ascontiguousarray(source.batch(indices), dtype=np.uint8)
     out = np.empty((len(indices), channels, size, size), dtype=np.uint8)
     pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
     try:

@@ -318,10 +318,16 @@ class VQVAE(nn.Module):
 
 
 @torch.no_grad()
-def reconstruction_pairs(model: VQVAE, images: np.ndarray) -> np.ndarray:
-    """uint8 (2N, C, H, W): each of the uint8 ``images`` (N, C, H, W) followed by its reconstruction."""
+def reconstruct(model: VQVAE, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """uint8 (N, C, H, W): the reconstructions of the uint8 ``images`` (N, C, H, W), ``batch_size`` at a time (eval mode)."""
     model.eval()
     device = next(model.parameters()).device
-    recon = to_uint8(model(to_float(images, device)).recon)
-    pairs = np.stack([np.asarray(images), recon], axis=1)  # (N, 2, C, H, W)
+    return np.concatenate([to_uint8(model(to_float(np.asarray(images[i : i + batch_size]), device)).recon)
+                           for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def reconstruction_pairs(model: VQVAE, images: np.ndarray) -> np.ndarray:
+    """uint8 (2N, C, H, W): each of the uint8 ``images`` (N, C, H, W) followed by its reconstruction."""
+    pairs = np.stack([np.asarray(images), reconstruct(model, images)], axis=1)  # (N, 2, C, H, W)
     return pairs.reshape(-1, *pairs.shape[2:])  # (2N, C, H, W)
