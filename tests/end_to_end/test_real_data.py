@@ -29,11 +29,11 @@ from pixelcnn.data.datasets import FASHION_MNIST_PACKAGE
 from helpers import ROOT, default_params
 
 PACKAGE = Path(FASHION_MNIST_PACKAGE)
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (PACKAGE / "train-images-idx3-ubyte.gz").is_file(),
     reason=f"Debian's Fashion-MNIST is not installed ({PACKAGE} has no idx files): `apt-get install dataset-fashion-mnist` "
            "(as root) runs the real-data tests",
-)
+)]
 
 # Small models that learn something in seconds an epoch; the data: 1,000 train and 300 test images (seeded subsets).
 REAL = {
