@@ -5,8 +5,8 @@
 
 Run it in a clone of its own (`git clone . /tmp/fm && cd /tmp/fm`): the preset replaces params.yaml and the
 run rewrites dvc.lock and metrics/, which in the repository stay the default run's. `run` needs Debian's
-dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`) and writes repro.log (every line of `dvc repro`,
-each prefixed by the seconds since the start) and stage_seconds.json (each stage's wall time, from the lines
+dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`) and writes repro.log (every line of `dvc repro` but its
+progress bars, each prefixed by the seconds since the start) and stage_seconds.json (each stage's wall time, from the lines
 "Running stage '...'"). `collect` copies into results/fashion-mnist/ the exact params.yaml and dvc.lock of the
 run, eval.json and eval.md, every model's final metrics.json, per-epoch .tsv files and curves, the sample grids
 (100 samples, one class per column), the progressive strip and completions of the pixel model and the VQ-VAE's
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "fashion-mnist"
+PROGRESS = re.compile(r"\|\s*\d+/\d+ \[")  # a progress bar's line: "...|  97/1875 [01:08<21:53, ..."
 PAD = 2  # the zero border of the 28×28 images on the 32×32 canvas
 COPIED = [
     "params.yaml", "dvc.lock", "metrics/eval.json", "metrics/eval.md",
@@ -52,6 +54,8 @@ def run() -> None:
                                    text=True, bufsize=1)
         for line in process.stdout:
             now = time.time() - start
+            if PROGRESS.search(line):  # tqdm's bars: thousands of lines a stage, none a figure
+                continue
             log.write(f"{now:8.1f} {line}")
             log.flush()
             if line.startswith("Running stage '"):
