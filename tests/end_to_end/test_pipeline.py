@@ -118,7 +118,7 @@ def test_pipeline_docs_exp_show_example_keeps_the_columns_it_names(repo):
     args = shlex.split(line.split("#")[0])
     shown = run([*args[args.index("dvc") :], "--csv"], repo)
     header = next(row for row in shown.splitlines() if row.startswith("Experiment,"))
-    assert header.split(",") == ["Experiment", "floor.fid", "pixelcnn.fid", "prior.fid", "prior.temperature"]
+    assert header.split(",") == ["Experiment", "floor.fid", "pixelcnn.fid", "prior.fid", "reconstruction.fid", "prior.temperature"]
 
 
 def test_pipeline_sampling_knob_touches_no_training_stage(repo):
