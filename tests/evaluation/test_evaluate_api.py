@@ -6,12 +6,11 @@ Legend: N images, K classes.
 from __future__ import annotations
 
 import json
-import urllib.error
 
 import numpy as np
 import pytest
 import torch
-from scoring_fakes import certain_classifier, levelled, stage_inputs
+from scoring_fakes import certain_classifier, levelled, offline, stage_inputs  # noqa: F401  (offline: autouse, no network)
 
 import pixelcnn
 from pixelcnn.configs import EvaluateConfig
@@ -20,17 +19,6 @@ from pixelcnn.errors import InputError
 from helpers import doc_block, stage
 
 SMALL = EvaluateConfig(num_samples=50, kid_subset_size=20, kid_subsets=5, lpips_pairs=10, device="cpu")
-
-
-@pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    """An empty torch hub cache and no network: LPIPS is None, as on this machine."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-
-    def refuse(url, dst, *args, **kwargs):
-        raise urllib.error.URLError("offline")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
 
 
 def test_readme_evaluate_snippet_runs_as_written(tmp_path, monkeypatch, capsys):
